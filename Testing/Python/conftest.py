@@ -1,0 +1,35 @@
+"""Shared fixtures: where the real data and real DICOM files are, skipping with a reason when absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from radfound.config import data_dir
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The open data folder (RADFOUND_DATA, default ../shared/data); skips the test if absent."""
+    root = data_dir()
+    if not (root / "README.md").exists():
+        pytest.skip(f"real data not found at {root} (set RADFOUND_DATA to the shared data folder)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def pydicom_data():
+    """Look up a real file shipped by pydicom or pydicom-data by name (e.g. 'RG1_UNCR.dcm')."""
+    from pydicom.data import get_testdata_file
+
+    def find(name: str) -> Path:
+        path = get_testdata_file(name)
+        if path is None:
+            pytest.skip(f"{name} not available from pydicom / pydicom-data")
+        return Path(path)
+
+    return find

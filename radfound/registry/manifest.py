@@ -1,0 +1,80 @@
+"""A model folder's manifest: the sha256 and size of every file, plus version, licence and provenance.
+
+``manifest.json`` sits at the root of a model folder::
+
+    {"name": "radfound-small", "family": "radfound", "model_version": "0.1.0",
+     "licence": "...", "provenance": {...},
+     "files": {"onnx/decoder_model_merged.onnx": {"sha256": "...", "size": 123}, ...}}
+
+The runtime verifies it before any session is created, so a tampered or truncated
+file refuses to load with a message that names it. Manifests are JSON: nothing in
+the runtime path ever unpickles a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from radfound.errors import IntegrityError, ModelError
+
+MANIFEST_NAME = "manifest.json"
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks (model files can be gigabytes)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_manifest(model_dir: str | Path, **meta) -> dict:
+    """Hash every file under ``model_dir`` (except the manifest) and write ``manifest.json``."""
+    root = Path(model_dir)
+    files = {
+        p.relative_to(root).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size}
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != MANIFEST_NAME
+    }
+    manifest = {**meta, "files": files}
+    (root / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return manifest
+
+
+def read_manifest(model_dir: str | Path) -> dict:
+    path = Path(model_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise ModelError("no manifest.json: not a RadFound model folder, or an incomplete copy", model_dir)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(f"manifest.json is not valid JSON ({exc})", path) from None
+    if not isinstance(manifest.get("files"), dict):
+        raise ModelError("manifest.json has no 'files' table", path)
+    return manifest
+
+
+def verify_model_dir(model_dir: str | Path) -> dict:
+    """Check every file listed in the manifest exists with the recorded size and sha256.
+
+    Returns the manifest; raises IntegrityError naming the first file that does not match.
+    """
+    root = Path(model_dir)
+    manifest = read_manifest(root)
+    for rel, entry in manifest["files"].items():
+        path = (root / rel).resolve()
+        if root.resolve() not in path.parents:
+            raise IntegrityError(f"manifest entry {rel!r} points outside the model folder", root)
+        if not path.is_file():
+            raise IntegrityError("listed in manifest.json but missing", path)
+        if path.stat().st_size != entry.get("size", path.stat().st_size):
+            raise IntegrityError(
+                f"size {path.stat().st_size} does not match the manifest ({entry['size']}): truncated or replaced", path
+            )
+        if sha256_file(path) != entry.get("sha256"):
+            raise IntegrityError("sha256 does not match the manifest: the file was modified or corrupted", path)
+    return manifest

@@ -1,0 +1,74 @@
+"""What a task returns: a drafted report or an answer, always marked preliminary.
+
+These are the objects the CLI prints, the Slicer modules show and save, and the
+SR writer encodes. Boxes are in the pixel coordinates of the view they refer to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from radfound.config import PRELIMINARY_NOTICE
+
+
+@dataclass
+class Box:
+    """A localised finding: [x0, y0, x1, y1] in pixels of view ``view_index`` (column x, row y)."""
+
+    label: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    view_index: int = 0
+
+
+@dataclass
+class Timings:
+    encode_ms: float = 0.0
+    ttft_ms: float = 0.0  # time to first generated token, including prefill
+    decode_ms_per_token: float = 0.0
+    tokens_per_s: float = 0.0
+    total_ms: float = 0.0
+    new_tokens: int = 0
+
+
+@dataclass
+class Draft:
+    """A drafted report with its Findings and Impression sections."""
+
+    findings: str
+    impression: str
+    model: str
+    provider: str
+    boxes: list[Box] = field(default_factory=list)
+    structured: list[dict] = field(default_factory=list)  # [{"finding", "location", "present"}...]
+    timings: Timings = field(default_factory=Timings)
+    model_version: str = ""
+    notice: str = PRELIMINARY_NOTICE
+
+    @property
+    def text(self) -> str:
+        return f"FINDINGS:\n{self.findings}\n\nIMPRESSION:\n{self.impression}"
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["report"] = self.text
+        return d
+
+
+@dataclass
+class Answer:
+    """An answer to one question about a study."""
+
+    question: str
+    answer: str
+    model: str
+    provider: str
+    boxes: list[Box] = field(default_factory=list)
+    timings: Timings = field(default_factory=Timings)
+    model_version: str = ""
+    notice: str = PRELIMINARY_NOTICE
+
+    def to_json(self) -> dict:
+        return asdict(self)
