@@ -37,3 +37,13 @@ def max_volume_bytes() -> int:
 def default_model_dir() -> Path:
     """The small default model shipped inside the extension."""
     return RESOURCES_DIR / "models" / "radfound-small"
+
+
+def models_store_dir() -> Path:
+    """Per-user model store, outside the install folder (``RADFOUND_MODELS`` overrides it)."""
+    env = os.environ.get("RADFOUND_MODELS")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("RadFound", appauthor=False)) / "models"
