@@ -1,0 +1,141 @@
+"""The DICOM SR writer on real source images, every SR checked by dciodvfy and dsrdump."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import highdicom as hd
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from outputs.validators import unexpected_warnings, validate_sr
+from radfound.config import PRELIMINARY_NOTICE
+from radfound.errors import StudyReadError, UnsupportedInputError
+from radfound.outputs.sr import build_sr, sr_uids, write_sr
+from radfound.outputs.text import write_json, write_text
+from radfound.study.model import SourceRef, Study
+from radfound.tasks.results import Draft
+
+
+def study_of(paths: list[Path], kind: str = "cxr") -> Study:
+    """A Study whose sources are the given real files (pixels are not needed by the SR writer)."""
+    sources = []
+    for p in paths:
+        ds = pydicom.dcmread(p, stop_before_pixels=True)
+        sources.append(SourceRef(path=str(p), study_uid=ds.StudyInstanceUID, series_uid=ds.SeriesInstanceUID,
+                                 sop_instance_uid=ds.SOPInstanceUID, sop_class_uid=ds.SOPClassUID))
+    return Study(kind=kind, sources=sources)
+
+
+def a_draft(version: str = "0.1.0") -> Draft:
+    return Draft(findings="Heart size is normal.\n\nNo focal consolidation, effusion or pneumothorax.",
+                 impression="No acute cardiopulmonary abnormality.", model="radfound-test",
+                 provider="CPUExecutionProvider", model_version=version)
+
+
+def ct_series() -> list[Path]:
+    folder = Path(get_testdata_file("CT_small.dcm")).parent / "dicomdirtests" / "77654033" / "CT2"
+    return sorted(folder.iterdir())
+
+
+def evidence_uids(sr: pydicom.Dataset) -> set[str]:
+    return {inst.ReferencedSOPInstanceUID
+            for study in sr.CurrentRequestedProcedureEvidenceSequence
+            for series in study.ReferencedSeriesSequence
+            for inst in series.ReferencedSOPSequence}
+
+
+def test_chest_xray_sr_is_valid_tid2000_with_context_and_flags(tmp_path, pydicom_data):
+    src = pydicom_data("RG1_UNCR.dcm")
+    head = pydicom.dcmread(src, stop_before_pixels=True)
+    out = write_sr(a_draft(), study_of([src]), tmp_path / "sr.dcm")
+
+    check = validate_sr(out)
+    assert unexpected_warnings(check) == []
+    assert "Diagnostic Imaging Report" in check.dump and "Findings" in check.dump and "Impressions" in check.dump
+    assert PRELIMINARY_NOTICE in check.dump
+
+    sr = pydicom.dcmread(out)
+    assert sr.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.33"  # Comprehensive SR
+    assert (sr.VerificationFlag, sr.CompletionFlag, sr.PreliminaryFlag) == ("UNVERIFIED", "PARTIAL", "PRELIMINARY")
+    for attr in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
+                 "AccessionNumber", "StudyDate"):
+        assert sr.get(attr) == head.get(attr), attr
+    assert evidence_uids(sr) == {head.SOPInstanceUID}
+    assert sr.ContentTemplateSequence[0].TemplateIdentifier == "2000"
+    assert sr.ConceptNameCodeSequence[0].CodeValue == "18748-4"
+    assert "PRELIMINARY" in sr.SeriesDescription
+
+    doc = hd.sr.srread(out)
+    device_names = [i.TextValue for i in doc.ContentSequence if i.ValueType == "TEXT"
+                    and i.ConceptNameCodeSequence[0].CodeValue == "121013"]
+    assert device_names == ["radfound-test 0.1.0"]
+    observer_type = [i for i in doc.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue == "121005"]
+    assert observer_type[0].ConceptCodeSequence[0].CodeValue == "121007"  # Device
+    sections = {i.ConceptNameCodeSequence[0].CodeMeaning: [t.TextValue for t in i.ContentSequence]
+                for i in doc.ContentSequence if i.ValueType == "CONTAINER"}
+    assert sections["Findings"] == [PRELIMINARY_NOTICE, "Heart size is normal.",
+                                    "No focal consolidation, effusion or pneumothorax."]
+    assert sections["Impressions"] == [PRELIMINARY_NOTICE, "No acute cardiopulmonary abnormality."]
+
+
+def test_ct_series_sr_references_every_slice(tmp_path):
+    paths = ct_series()
+    out = write_sr(a_draft(), study_of(paths, "ct"), tmp_path / "ct_sr.dcm")
+    check = validate_sr(out)
+    assert unexpected_warnings(check) == []
+    expected = {pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in paths}
+    assert len(expected) == 4
+    assert evidence_uids(pydicom.dcmread(out)) == expected
+
+
+def test_mammogram_sr_from_real_data(tmp_path, shared_data):
+    src = shared_data / "dicom" / "mammo" / "MG1_J2KI.dcm"
+    out = write_sr(a_draft(), study_of([src], "mammo"), tmp_path / "mg_sr.dcm")
+    check = validate_sr(out)
+    assert unexpected_warnings(check) == []
+    sr = pydicom.dcmread(out)
+    assert evidence_uids(sr) == {pydicom.dcmread(src, stop_before_pixels=True).SOPInstanceUID}
+
+
+def test_uids_are_deterministic_per_study_and_model_version(pydicom_data):
+    study = study_of([pydicom_data("RG1_UNCR.dcm")])
+    first, again = build_sr(a_draft(), study), build_sr(a_draft(), study)
+    newer = build_sr(a_draft("0.2.0"), study)
+    assert first.SOPInstanceUID == again.SOPInstanceUID
+    assert first.SeriesInstanceUID == again.SeriesInstanceUID
+    assert newer.SOPInstanceUID != first.SOPInstanceUID
+    assert first.SOPInstanceUID == sr_uids(study.study_uid, "radfound-test", "0.1.0")["sop_instance"]
+    assert first.SOPInstanceUID not in {s.sop_instance_uid for s in study.sources}
+
+
+def test_non_dicom_study_is_refused_and_nothing_written(tmp_path):
+    jpeg_study = Study(kind="image", sources=[SourceRef(path=str(tmp_path / "x.jpg"))])
+    with pytest.raises(UnsupportedInputError, match="DICOM source"):
+        write_sr(a_draft(), jpeg_study, tmp_path / "sr.dcm")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_source_file_names_the_file_and_leaves_no_output(tmp_path, pydicom_data):
+    study = study_of([pydicom_data("RG1_UNCR.dcm")])
+    gone = tmp_path / "gone.dcm"
+    study.sources[0] = SourceRef(path=str(gone), study_uid="1.2.3", sop_instance_uid="1.2.3.4")
+    with pytest.raises(StudyReadError) as err:
+        write_sr(a_draft(), study, tmp_path / "out" / "sr.dcm")
+    assert str(gone) in str(err.value)
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_text_and_json_carry_notice_and_no_identifiers(tmp_path, pydicom_data):
+    src = pydicom_data("RG1_UNCR.dcm")
+    head = pydicom.dcmread(src, stop_before_pixels=True)
+    study = study_of([src])
+    txt = write_text(a_draft(), tmp_path / "r.txt").read_text()
+    rec = json.loads(write_json(a_draft(), tmp_path / "r.json", study, sr_uid="2.25.1").read_text())
+    assert txt.startswith(PRELIMINARY_NOTICE) and "IMPRESSION:" in txt
+    assert rec["notice"] == PRELIMINARY_NOTICE and rec["study"]["study_uid"] == head.StudyInstanceUID
+    assert rec["sr_sop_instance_uid"] == "2.25.1"
+    blob = txt + json.dumps(rec)
+    assert str(head.PatientID) not in blob and str(head.PatientName) not in blob

@@ -1,0 +1,224 @@
+"""DICOM Structured Report of a draft: Comprehensive SR following TID 2000 (Basic Diagnostic Imaging Report).
+
+Why an SR: it goes back into the PACS next to the images and every viewer can
+show it. What it contains:
+
+- patient and study context copied from the source DICOM headers (read with
+  ``stop_before_pixels``; names and IDs stay inside the SR, never in logs);
+- every source image in CurrentRequestedProcedureEvidenceSequence;
+- root CONTAINER "Diagnostic Imaging Report" (LOINC 18748-4, template 2000 DCMR),
+  language (TID 1204) and a DEVICE observer (TID 1001/1002/1004) naming the model
+  and its version, then a "Findings" section (DCM 121070) with "Finding" TEXT
+  items and an "Impressions" section (DCM 121072) with an "Impression" TEXT item;
+  each section starts with a "Comment" (DCM 121106) TEXT item holding
+  :data:`radfound.config.PRELIMINARY_NOTICE`;
+- flags of unverified AI work: VerificationFlag UNVERIFIED, CompletionFlag
+  PARTIAL, PreliminaryFlag PRELIMINARY, and a Series Description saying so.
+
+highdicom builds the SOP instance, the evidence, the flags and the TID 1001-1004
+observer context; it has no TID 2000 class, so the root container and the two
+sections (TID 2001/2002 rows) are assembled here from highdicom content items.
+
+UIDs are derived deterministically from the source study UID and the model name
+and version, so re-drafting or re-storing the same study with the same model
+gives the same SOP Instance UID (STOW-RS is then idempotent: no duplicates).
+
+Non-DICOM sources (JPEG, PNG, NRRD...) are refused with UnsupportedInputError:
+an SR needs a real patient and study to attach to, and inventing one would
+create an orphan object a PACS could mis-file. Use the .txt/.json outputs there.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import highdicom as hd
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.sr.codedict import codes
+
+from radfound import __version__
+from radfound.config import PRELIMINARY_NOTICE
+from radfound.errors import StudyReadError, UnsupportedInputError
+from radfound.outputs.atomic import atomic_path
+from radfound.study.model import Study
+from radfound.tasks.results import Draft
+
+#: Codes of TID 2000 and its sections (PS3.16 CID 7001 / 7002).
+REPORT_TITLE = hd.sr.CodedConcept("18748-4", "LN", "Diagnostic Imaging Report")
+FINDINGS_SECTION = hd.sr.CodedConcept("121070", "DCM", "Findings")
+FINDING = hd.sr.CodedConcept("121071", "DCM", "Finding")
+IMPRESSIONS_SECTION = hd.sr.CodedConcept("121072", "DCM", "Impressions")
+IMPRESSION = hd.sr.CodedConcept("121073", "DCM", "Impression")
+COMMENT = hd.sr.CodedConcept("121106", "DCM", "Comment")
+ENGLISH = hd.sr.CodedConcept("en-US", "RFC5646", "English (United States)")
+
+#: What the SR series is called in a PACS browser (LO, at most 64 characters).
+SERIES_DESCRIPTION = "PRELIMINARY AI DRAFT - unverified (RadFound)"
+SERIES_NUMBER = 9901  # high, so that the draft sorts after the acquired series
+MANUFACTURER = "RadFound"
+
+_UID_NAMESPACE = uuid.UUID("5b0c6c1e-4a57-4d0e-9a43-7261646e6f75")  # RadFound's own namespace
+
+#: Type 2 attributes highdicom reads from the first source; absent in some real files.
+_CONTEXT_ATTRS = (
+    "PatientID", "PatientName", "PatientBirthDate", "PatientSex",
+    "AccessionNumber", "StudyID", "StudyDate", "StudyTime", "ReferringPhysicianName",
+)
+
+
+#: Source attributes highdicom copies that the SR IOD (as dicom3tools knows it) does not define.
+_NOT_IN_SR_IOD = ("RequestingService", "RequestingServiceCodeSequence")
+
+
+def name_uid(*parts: str) -> str:
+    """A UID derived from names: ``2.25.`` + a name-based (SHA-1, RFC 4122 v5) UUID, as PS3.5 B.2 allows."""
+    return f"2.25.{uuid.uuid5(_UID_NAMESPACE, chr(31).join(parts)).int}"
+
+
+def sr_uids(study_uid: str, model: str, model_version: str) -> dict[str, str]:
+    """Deterministic series / SOP instance / device UIDs for the SR of one study by one model version."""
+    return {
+        "series": name_uid("sr-series", study_uid, model, model_version),
+        "sop_instance": name_uid("sr-instance", study_uid, model, model_version),
+        "device": name_uid("device", model, model_version),
+    }
+
+
+def read_source_headers(study: Study) -> list[Dataset]:
+    """Headers (no pixels) of every distinct DICOM source of ``study``, in study order."""
+    paths: list[str] = []
+    seen: set[str] = set()
+    for src in study.sources:
+        key = src.sop_instance_uid or src.path
+        if not src.path or not src.sop_instance_uid or key in seen:
+            continue
+        seen.add(key)
+        paths.append(src.path)
+    if not paths:
+        raise UnsupportedInputError(
+            "a DICOM SR needs DICOM source images (this study has none: JPEG/PNG/NRRD input); "
+            "write the text or JSON draft instead"
+        )
+    headers = []
+    for path in paths:
+        try:
+            headers.append(pydicom.dcmread(path, stop_before_pixels=True))
+        except FileNotFoundError as exc:
+            raise StudyReadError("source image no longer exists", path) from exc
+        except (InvalidDicomError, OSError) as exc:
+            raise StudyReadError(f"source image is not readable DICOM ({exc})", path) from exc
+    for ds, path in zip(headers, paths):
+        for attr in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"):
+            if attr not in ds:
+                raise StudyReadError(f"source image has no {attr}", path)
+    return headers
+
+
+def _with_context_defaults(ds: Dataset) -> Dataset:
+    """A copy of ``ds`` with empty values for absent type 2 patient/study attributes."""
+    ds = copy.copy(ds)
+    for attr in _CONTEXT_ATTRS:
+        if attr not in ds:
+            setattr(ds, attr, None)
+    return ds
+
+
+def _paragraphs(text: str) -> list[str]:
+    """Split a section into its non-empty paragraphs (one TEXT item each)."""
+    parts = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n")]
+    return [p for p in parts if p] or ["(no text generated)"]
+
+
+def _section(name: hd.sr.CodedConcept, item_name: hd.sr.CodedConcept, text: str, notice: str):
+    """One TID 2001 section: CONTAINER with the notice comment and the narrative TEXT items (TID 2002)."""
+    section = hd.sr.ContainerContentItem(name=name, relationship_type="CONTAINS")
+    items = [hd.sr.TextContentItem(name=COMMENT, value=notice, relationship_type="CONTAINS")]
+    items += [hd.sr.TextContentItem(name=item_name, value=p, relationship_type="CONTAINS") for p in _paragraphs(text)]
+    section.ContentSequence = hd.sr.ContentSequence(items)
+    return section
+
+
+def _content(draft: Draft, device_uid: str) -> hd.sr.ContainerContentItem:
+    """The TID 2000 content tree (root container and everything under it)."""
+    model_label = f"{draft.model} {draft.model_version}".strip()
+    device = hd.sr.DeviceObserverIdentifyingAttributes(
+        uid=device_uid,
+        name=model_label[:64],
+        manufacturer_name=MANUFACTURER,
+        model_name=draft.model[:64],
+    )
+    observation = hd.sr.ObservationContext(
+        observer_device_context=hd.sr.ObserverContext(
+            observer_type=codes.DCM.Device, observer_identifying_attributes=device
+        )
+    )
+    root = hd.sr.ContainerContentItem(name=REPORT_TITLE, template_id="2000")
+    items = list(hd.sr.LanguageOfContentItemAndDescendants(ENGLISH))
+    items += list(observation)
+    notice = draft.notice or PRELIMINARY_NOTICE
+    items.append(_section(FINDINGS_SECTION, FINDING, draft.findings, notice))
+    items.append(_section(IMPRESSIONS_SECTION, IMPRESSION, draft.impression, notice))
+    root.ContentSequence = hd.sr.ContentSequence(items)
+    return root
+
+
+def build_sr(
+    draft: Draft,
+    study: Study,
+    *,
+    headers: Sequence[Dataset] | None = None,
+    content_datetime: datetime.datetime | None = None,
+) -> hd.sr.ComprehensiveSR:
+    """Build the Comprehensive SR of ``draft`` for ``study`` (a pydicom Dataset; nothing written).
+
+    ``headers`` are the source images' headers (read from ``study.sources`` when
+    not given). Raises UnsupportedInputError for a study without DICOM sources.
+    """
+    evidence = [_with_context_defaults(ds) for ds in (headers if headers is not None else read_source_headers(study))]
+    if not evidence:
+        raise UnsupportedInputError("a DICOM SR needs at least one DICOM source image")
+    study_uid = str(evidence[0].StudyInstanceUID)
+    uids = sr_uids(study_uid, draft.model, draft.model_version)
+    sr = hd.sr.ComprehensiveSR(
+        evidence=evidence,
+        content=_content(draft, uids["device"]),
+        series_instance_uid=uids["series"],
+        series_number=SERIES_NUMBER,
+        sop_instance_uid=uids["sop_instance"],
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        is_complete=False,
+        is_final=False,
+        is_verified=False,
+        series_description=SERIES_DESCRIPTION,
+    )
+    for attr in _NOT_IN_SR_IOD:  # copied by highdicom from newer General Study tables; dciodvfy flags them
+        if attr in sr:
+            delattr(sr, attr)
+    sr.ManufacturerModelName = draft.model[:64]
+    sr.SoftwareVersions = [f"radfound {__version__}", f"model {draft.model_version or 'unknown'}"]
+    when = content_datetime or datetime.datetime.now()
+    sr.ContentDate = when.strftime("%Y%m%d")
+    sr.ContentTime = when.strftime("%H%M%S")
+    return sr
+
+
+def write_sr(
+    draft: Draft,
+    study: Study,
+    path: str | Path,
+    *,
+    headers: Sequence[Dataset] | None = None,
+    content_datetime: datetime.datetime | None = None,
+) -> Path:
+    """Build the SR of ``draft`` and write it to ``path`` as a DICOM Part 10 file (temp file + rename)."""
+    sr = build_sr(draft, study, headers=headers, content_datetime=content_datetime)
+    with atomic_path(path) as tmp:
+        sr.save_as(tmp, enforce_file_format=True)
+    return Path(path)

@@ -1,0 +1,47 @@
+"""Plain-text and JSON copies of a draft, for people and for scripts.
+
+Both always carry the preliminary notice, and both are written atomically.
+The JSON holds no patient identifiers: only the draft, the model and the
+study/SOP UIDs needed to find the source again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from radfound.outputs.atomic import write_text_atomic
+from radfound.study.model import Study
+from radfound.tasks.results import Draft
+
+
+def draft_text(draft: Draft) -> str:
+    """The report as a radiologist reads it: notice, Findings, Impression, model line."""
+    model = f"{draft.model} {draft.model_version}".strip()
+    return f"{draft.notice}\n\n{draft.text}\n\nModel: {model} ({draft.provider})\n"
+
+
+def draft_json(draft: Draft, study: Study | None = None, *, sr_uid: str | None = None) -> dict:
+    """JSON-ready record of a draft and where it came from (UIDs only, never names or IDs)."""
+    record = draft.to_json()
+    if study is not None:
+        record["study"] = {
+            "kind": study.kind,
+            "study_uid": study.study_uid,
+            "sop_instance_uids": [s.sop_instance_uid for s in study.sources if s.sop_instance_uid],
+            "warnings": list(study.warnings),
+        }
+    if sr_uid:
+        record["sr_sop_instance_uid"] = sr_uid
+    return record
+
+
+def write_text(draft: Draft, path: str | Path) -> Path:
+    """Write the human-readable draft to ``path`` (atomic)."""
+    return write_text_atomic(path, draft_text(draft))
+
+
+def write_json(draft: Draft, path: str | Path, study: Study | None = None, *, sr_uid: str | None = None) -> Path:
+    """Write the JSON record of the draft to ``path`` (atomic)."""
+    text = json.dumps(draft_json(draft, study, sr_uid=sr_uid), indent=2, ensure_ascii=False) + "\n"
+    return write_text_atomic(path, text)
