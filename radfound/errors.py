@@ -60,3 +60,7 @@ class PacsError(RadFoundError):
 
 class ConfigError(RadFoundError):
     """A configuration file or environment setting is invalid."""
+
+
+class DependencyError(RadFoundError):
+    """A Python package RadFound needs is missing and was not (or could not be) installed."""
