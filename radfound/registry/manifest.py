@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from radfound.errors import IntegrityError, ModelError
@@ -38,10 +39,12 @@ def write_manifest(model_dir: str | Path, **meta) -> dict:
     files = {
         p.relative_to(root).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size}
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != MANIFEST_NAME
+        if p.is_file() and p.name not in (MANIFEST_NAME, MANIFEST_NAME + ".tmp")
     }
     manifest = {**meta, "files": files}
-    (root / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp = root / (MANIFEST_NAME + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, root / MANIFEST_NAME)  # atomic: a reader never sees half a manifest
     return manifest
 
 
@@ -58,14 +61,39 @@ def read_manifest(model_dir: str | Path) -> dict:
     return manifest
 
 
-def verify_model_dir(model_dir: str | Path) -> dict:
+#: Files a runtime may load; one of these present but not in the manifest is refused, so an
+#: unlisted graph (e.g. a swapped-in ``decoder_model_merged_q4.onnx``) can never bypass the check.
+LOADABLE_SUFFIXES = (".onnx", ".onnx_data", ".json", ".ort")
+
+
+def unlisted_files(model_dir: str | Path, manifest: dict) -> list[str]:
+    """Loadable files in the folder that the manifest does not list (relative POSIX paths)."""
+    root = Path(model_dir)
+    return [
+        rel
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+        and p.name != MANIFEST_NAME
+        and p.suffix in LOADABLE_SUFFIXES
+        and (rel := p.relative_to(root).as_posix()) not in manifest["files"]
+    ]
+
+
+def verify_model_dir(model_dir: str | Path, *, check_hashes: bool = True) -> dict:
     """Check every file listed in the manifest exists with the recorded size and sha256.
 
-    Returns the manifest; raises IntegrityError naming the first file that does not match.
+    Returns the manifest; raises IntegrityError naming the first file that does not match,
+    or a loadable file the manifest does not list. ``check_hashes=False`` checks presence
+    and sizes only (fast, for listings); loading always checks hashes.
     """
     root = Path(model_dir)
     manifest = read_manifest(root)
+    extra = unlisted_files(root, manifest)
+    if extra:
+        raise IntegrityError("not listed in manifest.json: refusing a model file that cannot be verified", root / extra[0])
     for rel, entry in manifest["files"].items():
+        if not isinstance(entry, dict):
+            raise ModelError(f"manifest entry {rel!r} is not an object", root / MANIFEST_NAME)
         path = (root / rel).resolve()
         if root.resolve() not in path.parents:
             raise IntegrityError(f"manifest entry {rel!r} points outside the model folder", root)
@@ -75,6 +103,6 @@ def verify_model_dir(model_dir: str | Path) -> dict:
             raise IntegrityError(
                 f"size {path.stat().st_size} does not match the manifest ({entry['size']}): truncated or replaced", path
             )
-        if sha256_file(path) != entry.get("sha256"):
+        if check_hashes and sha256_file(path) != entry.get("sha256"):
             raise IntegrityError("sha256 does not match the manifest: the file was modified or corrupted", path)
     return manifest

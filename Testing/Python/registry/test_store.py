@@ -1,0 +1,134 @@
+"""Import, list, resolve, verify and remove models in the per-user store, all or nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+
+import onnxruntime as ort
+import pytest
+
+from radfound.errors import IntegrityError, ModelError
+from radfound.registry import import_model, list_models, remove_model, resolve_model, verify_model
+from radfound.registry.index import refresh_index
+
+
+def visible(store_dir):
+    return sorted(p.name for p in store_dir.iterdir() if not p.name.startswith(".")) if store_dir.exists() else []
+
+
+def leftovers(store_dir):
+    return sorted(p.name for p in store_dir.iterdir()) if store_dir.exists() else []
+
+
+def test_import_folder_lists_resolves_and_loads(model_folder, user_store):
+    entry = import_model(model_folder)
+    assert (entry.name, entry.family, entry.source, entry.verified) == ("tiny-test", "radfound", "user", True)
+    [listed] = list_models()
+    assert listed.name == "tiny-test" and listed.status == "sizes ok" and listed.size == entry.size > 0
+    folder = resolve_model("tiny-test")
+    assert folder == user_store / "tiny-test"
+    assert resolve_model(str(folder)) == folder
+    sess = ort.InferenceSession(str(folder / "onnx" / "decoder_model_merged.onnx"), providers=["CPUExecutionProvider"])
+    assert sess.get_inputs()[0].name == "x"
+    assert verify_model("tiny-test").status == "verified"
+    assert leftovers(user_store) == ["tiny-test"]  # no temporary folders left behind
+
+
+def test_import_zip_with_top_folder(model_folder, user_store, tmp_path):
+    archive = tmp_path / "tiny.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in sorted(model_folder.rglob("*")):
+            zf.write(p, "tiny-test/" + p.relative_to(model_folder).as_posix())
+    entry = import_model(archive, name="from-zip")
+    assert entry.name == "from-zip" and (user_store / "from-zip" / "onnx" / "decoder_model_merged.onnx").is_file()
+    assert verify_model("from-zip").verified is True
+
+
+def test_tampered_folder_is_never_made_visible(model_folder, user_store):
+    cfg = model_folder / "config.json"
+    cfg.write_text(cfg.read_text().replace("radfound", "radfounD"))  # same size, other bytes
+    with pytest.raises(IntegrityError, match=r"config\.json: sha256 does not match"):
+        import_model(model_folder)
+    assert leftovers(user_store) == []
+
+
+def test_unlisted_graph_is_refused(model_folder, user_store):
+    shutil.copy(model_folder / "onnx" / "decoder_model_merged.onnx", model_folder / "onnx" / "decoder_model_merged_q4.onnx")
+    with pytest.raises(IntegrityError, match=r"decoder_model_merged_q4\.onnx: not listed in manifest\.json"):
+        import_model(model_folder)
+    assert leftovers(user_store) == []
+
+
+def test_folder_without_manifest_needs_explicit_trust(model_folder, user_store):
+    (model_folder / "manifest.json").unlink()
+    with pytest.raises(ModelError, match="no manifest.json"):
+        import_model(model_folder)
+    entry = import_model(model_folder, create_manifest=True, licence="CC-BY-4.0")
+    assert entry.name == "tiny-test" and entry.licence == "CC-BY-4.0" and entry.family == "radfound"
+    assert not (model_folder / "manifest.json").exists()  # the source folder is left untouched
+
+
+def test_tamper_after_import_is_caught_by_verify_and_list(model_folder, user_store):
+    import_model(model_folder)
+    graph = user_store / "tiny-test" / "onnx" / "decoder_model_merged.onnx"
+    data = bytearray(graph.read_bytes())
+    data[-1] ^= 0x01
+    graph.write_bytes(bytes(data))
+    entry = verify_model("tiny-test")
+    assert entry.verified is False and "decoder_model_merged.onnx: sha256 does not match" in entry.status
+    assert list_models(verify="full")[0].verified is False
+    graph.write_bytes(bytes(data[:-10]))
+    assert "size" in list_models(verify="sizes")[0].status
+
+
+def test_duplicate_name_and_bad_name_refused(model_folder, user_store):
+    import_model(model_folder)
+    with pytest.raises(ModelError, match="already installed"):
+        import_model(model_folder)
+    with pytest.raises(ModelError, match="not a valid model name"):
+        import_model(model_folder, name="../evil")
+    assert leftovers(user_store) == ["tiny-test"]
+
+
+def test_remove_user_model_but_not_shipped(model_folder, user_store):
+    import_model(model_folder)
+    remove_model("tiny-test")
+    assert leftovers(user_store) == []
+    with pytest.raises(ModelError, match="no model called 'tiny-test'"):
+        resolve_model("tiny-test")
+    from radfound.registry import store
+
+    shutil.copytree(model_folder, store.SHIPPED_MODELS_DIR / "tiny-test")
+    with pytest.raises(ModelError, match="cannot be removed"):
+        remove_model("tiny-test")
+    assert [(e.name, e.source) for e in list_models()] == [("tiny-test", "shipped")]
+
+
+def test_shipped_manifest_must_agree_with_index(model_folder, user_store):
+    from radfound.registry import store
+
+    shipped = store.SHIPPED_MODELS_DIR / "tiny-test"
+    shutil.copytree(model_folder, shipped)
+    [entry] = refresh_index(store.INDEX_PATH, store.SHIPPED_MODELS_DIR, store.SHIPPED_MODELS_DIR.parent)
+    assert entry["path"] == "models/tiny-test" and set(entry["files"]) == {
+        "config.json",
+        "tokenizer.json",
+        "onnx/decoder_model_merged.onnx",
+    }
+    assert verify_model("tiny-test").verified is True
+    # Someone edits a file AND rewrites its manifest: the shipped index still catches it.
+    from radfound.registry.manifest import write_manifest
+
+    (shipped / "config.json").write_text(json.dumps({"model_type": "radfound", "evil": True}))
+    write_manifest(shipped, name="tiny-test", family="radfound")
+    result = verify_model("tiny-test")
+    assert result.verified is False and "config.json" in result.status and "models.json" in result.status
+
+
+def test_resolve_errors(user_store, tmp_path):
+    with pytest.raises(ModelError, match="no model called 'nothing-here'"):
+        resolve_model("nothing-here")
+    with pytest.raises(ModelError, match="no such model folder"):
+        resolve_model(str(tmp_path / "missing" / "dir"))

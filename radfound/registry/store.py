@@ -1,0 +1,236 @@
+"""The models a user can run: shipped ones and those imported into the per-user store.
+
+Shipped models live in ``Resources/models/<name>/`` (indexed by ``Resources/models.json``);
+imported models live in :func:`radfound.config.models_store_dir` (``RADFOUND_MODELS`` or the
+platform's user data folder), never inside the install folder. The CLI
+(``radfound models ...``), the engine and the Slicer modules all go through
+:func:`list_models` and :func:`resolve_model`, so they show and load the same models.
+
+Import is all-or-nothing: the folder or zip is copied into a hidden temporary folder in the
+store, its manifest is verified (every sha256), and only then is it renamed into place
+(an atomic rename on one file system). A failed import leaves nothing visible.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from radfound.config import default_model_dir, models_store_dir
+from radfound.errors import ModelError, RadFoundError
+from radfound.registry.index import INDEX_PATH, SHIPPED_MODELS_DIR, check_against_index, manifest_source, read_index
+from radfound.registry.manifest import MANIFEST_NAME, read_manifest, verify_model_dir, write_manifest
+from radfound.registry.safezip import extract_zip
+
+#: A model name is also its folder name in the store.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+#: config.json ``model_type`` -> family adapter name understood by the engine.
+FAMILY_BY_MODEL_TYPE = {
+    "radfound": "radfound",
+    "gemma3": "gemma3",
+    "idefics3": "idefics3",
+    "smolvlm": "idefics3",
+}
+
+
+@dataclass
+class ModelEntry:
+    """One model as the CLI and the Slicer modules list it."""
+
+    name: str
+    family: str
+    path: str
+    size: int
+    source: str  # "shipped" or "user"
+    version: str = ""
+    licence: str = "unknown"
+    origin: str = ""  # where the weights came from (manifest source / provenance)
+    status: str = "unchecked"  # "verified", "sizes ok" or the integrity problem
+    verified: bool | None = None  # True: every sha256 checked; False: a problem; None: hashes not checked
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def family_of(model_dir: str | Path, manifest: dict | None = None) -> str:
+    """The model family: the manifest's ``family``, else derived from config.json ``model_type``."""
+    root = Path(model_dir)
+    if manifest and manifest.get("family"):
+        return str(manifest["family"])
+    cfg = root / "config.json"
+    if cfg.is_file():
+        try:
+            model_type = json.loads(cfg.read_text(encoding="utf-8")).get("model_type", "")
+        except (ValueError, UnicodeDecodeError):
+            model_type = ""
+        return FAMILY_BY_MODEL_TYPE.get(model_type, model_type or "unknown")
+    return "unknown"
+
+
+def _folders() -> list[tuple[Path, str]]:
+    """(folder, source) of every model: the user store first, then the shipped models."""
+    found = []
+    for root, source in ((models_store_dir(), "user"), (SHIPPED_MODELS_DIR, "shipped")):
+        if root.is_dir():
+            found += [(p, source) for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+    return found
+
+
+def _shipped_index_entry(folder: Path) -> dict | None:
+    return next((e for e in read_index(INDEX_PATH) if e["name"] == folder.name), None)
+
+
+def check_model(folder: Path, source: str, *, full: bool = True) -> None:
+    """Verify a folder's manifest (every sha256 when ``full``); shipped ones also against models.json."""
+    verify_model_dir(folder, check_hashes=full)
+    if source == "shipped":
+        entry = _shipped_index_entry(folder)
+        if entry is not None:
+            check_against_index(folder, entry)
+
+
+def _entry(folder: Path, source: str, verify: str) -> ModelEntry:
+    try:
+        manifest = read_manifest(folder)
+    except ModelError as exc:
+        return ModelEntry(folder.name, family_of(folder), str(folder), 0, source, status=exc.problem, verified=False)
+    entry = ModelEntry(
+        name=folder.name,
+        family=family_of(folder, manifest),
+        path=str(folder),
+        size=sum(int(e.get("size") or 0) for e in manifest["files"].values() if isinstance(e, dict)),
+        source=source,
+        version=str(manifest.get("model_version", "")),
+        licence=str(manifest.get("licence", "unknown")),
+        origin=manifest_source(manifest),
+    )
+    if verify == "none":
+        return entry
+    try:
+        check_model(folder, source, full=verify == "full")
+    except RadFoundError as exc:
+        entry.status, entry.verified = str(exc), False
+    else:
+        entry.status, entry.verified = ("verified", True) if verify == "full" else ("sizes ok", None)
+    return entry
+
+
+def list_models(verify: str = "sizes") -> list[ModelEntry]:
+    """Every installed model. ``verify``: "none", "sizes" (fast: presence and sizes) or "full" (sha256)."""
+    if verify not in ("none", "sizes", "full"):
+        raise ValueError(f"verify must be none, sizes or full, not {verify!r}")
+    return [_entry(folder, source, verify) for folder, source in _folders()]
+
+
+def find_model(name: str) -> tuple[Path, str]:
+    """(folder, source) of the installed model called ``name``."""
+    for folder, source in _folders():
+        if folder.name == name:
+            return folder, source
+    known = ", ".join(f.name for f, _ in _folders()) or "none installed"
+    raise ModelError(f"no model called {name!r} (installed: {known}; see `radfound models list`)")
+
+
+def resolve_model(name_or_path: str | Path | None = None) -> Path:
+    """The folder of a model given by name, by path, or (None) the shipped default model."""
+    if name_or_path is None or str(name_or_path) == "":
+        folder = default_model_dir()
+        if not folder.is_dir():
+            raise ModelError("the default model is not installed; import one with `radfound models import`", folder)
+        return folder
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    text = str(name_or_path)
+    if NAME_RE.match(text):
+        return find_model(text)[0]
+    raise ModelError("no such model folder or installed model name", text)
+
+
+def verify_model(name: str) -> ModelEntry:
+    """Fully verify one installed model (every sha256); the entry's status says the outcome."""
+    folder, source = find_model(name)
+    return _entry(folder, source, "full")
+
+
+def _model_root(extracted: Path) -> Path:
+    """The folder holding the model: the extracted root, or its single top-level folder."""
+    if (extracted / MANIFEST_NAME).is_file() or (extracted / "config.json").is_file():
+        return extracted
+    children = [p for p in extracted.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    if len(children) == 1 and children[0].is_dir():
+        return children[0]
+    return extracted
+
+
+def import_model(
+    src: str | Path, *, name: str | None = None, create_manifest: bool = False, licence: str | None = None
+) -> ModelEntry:
+    """Copy a model folder or .zip into the user store after verifying it; returns its entry.
+
+    A folder without ``manifest.json`` (e.g. a fresh onnx-community download) is refused
+    unless ``create_manifest`` is set, in which case its files are hashed now and recorded
+    as they are (trust on first use).
+    """
+    src = Path(src).expanduser()
+    if not src.exists():
+        raise ModelError("no such file or folder", src)
+    is_zip = src.is_file() and zipfile.is_zipfile(src)
+    if not (src.is_dir() or is_zip):
+        raise ModelError("not a model folder or a .zip archive", src)
+    store = models_store_dir()
+    store.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".import-", dir=store))
+    try:
+        staged = tmp / "model"
+        if is_zip:
+            staged.mkdir()
+            extract_zip(src, staged)
+            root = _model_root(staged)
+        else:
+            shutil.copytree(src, staged, ignore=shutil.ignore_patterns(".*"))
+            root = staged
+        if not (root / MANIFEST_NAME).is_file():
+            if not create_manifest:
+                raise ModelError(
+                    "no manifest.json: refusing a model whose files cannot be verified "
+                    "(use --create-manifest to hash a download you trust)",
+                    src,
+                )
+            write_manifest(
+                root,
+                name=name or (src.stem if is_zip else src.name),
+                family=family_of(root),
+                licence=licence or "unknown: see the model's own licence",
+                source=str(src),
+            )
+        manifest = verify_model_dir(root)
+        final_name = name or manifest.get("name") or (src.stem if is_zip else src.name)
+        if not NAME_RE.match(final_name):
+            raise ModelError(f"{final_name!r} is not a valid model name (letters, digits, '.', '_', '-')", src)
+        if any(f.name == final_name for f, _ in _folders()):
+            raise ModelError(f"a model called {final_name!r} is already installed; remove it first or pass --name", src)
+        dest = store / final_name
+        root.rename(dest)  # atomic: the model appears complete or not at all
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    entry = _entry(dest, "user", "none")
+    entry.status, entry.verified = "verified", True  # every sha256 was checked before the rename
+    return entry
+
+
+def remove_model(name: str) -> Path:
+    """Delete an imported model from the user store (shipped models cannot be removed)."""
+    folder, source = find_model(name)
+    if source != "user":
+        raise ModelError("shipped with RadFound: it cannot be removed (only imported models can)", folder)
+    trash = Path(tempfile.mkdtemp(prefix=".remove-", dir=folder.parent))
+    folder.rename(trash / folder.name)  # disappears from listings at once, then is deleted
+    shutil.rmtree(trash, ignore_errors=True)
+    return folder
