@@ -1,0 +1,51 @@
+"""Answer normalisation for exact-match VQA scoring (documented in docs/evaluation.md).
+
+English (and any Latin-script answer): lowercase, number words -> digits,
+punctuation -> space, drop the articles a/an/the, collapse whitespace.
+Chinese: the same, and whitespace is removed (Chinese has no word spaces), so
+``"肝 脏"`` and ``"肝脏"`` match. Tokens for recall are words for Latin script and
+single characters for CJK text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_NUMBERS = {
+    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
+    "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10",
+}
+_ARTICLES = {"a", "an", "the"}
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def _strip_punctuation(text: str) -> str:
+    # Unicode category P* covers ASCII and CJK punctuation (，。？、) alike.
+    return "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in text)
+
+
+def is_cjk(text: str) -> bool:
+    return bool(_CJK.search(text))
+
+
+def normalize_answer(text: str) -> str:
+    """Canonical form of an answer for exact match: ``"The  Left-Lung."`` -> ``"left lung"``."""
+    text = unicodedata.normalize("NFKC", str(text)).lower().strip()
+    text = _strip_punctuation(text)
+    words = [_NUMBERS.get(w, w) for w in text.split() if w not in _ARTICLES]
+    if is_cjk(text):
+        return "".join(words)
+    return " ".join(words)
+
+
+def answer_tokens(text: str) -> list[str]:
+    """Tokens of a normalised answer: words, or characters for CJK text (used by token recall)."""
+    norm = normalize_answer(text)
+    if is_cjk(norm):
+        return [ch for ch in norm if not ch.isspace()]
+    return norm.split()
+
+
+def is_closed_answer(answer: str) -> bool:
+    return normalize_answer(answer) in {"yes", "no", "是", "否", "不是"}

@@ -1,0 +1,74 @@
+"""VQA metrics: closed / open exact-match accuracy, open token recall, overall, per language.
+
+Every metric compares normalised strings (radfound.eval.normalize). ``closed`` and
+``open`` follow each question's ``answer_type`` from the dataset file, never the
+prediction. ``overall`` is exact-match accuracy over all questions.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from radfound.eval.normalize import answer_tokens, normalize_answer
+
+
+@dataclass(frozen=True)
+class Scored:
+    answer_type: str  # "CLOSED" or "OPEN"
+    lang: str
+    exact: bool
+    recall: float
+
+
+def token_recall(prediction: str, reference: str) -> float:
+    """Share of the reference's tokens that appear in the prediction (multiset, order-free)."""
+    ref = answer_tokens(reference)
+    if not ref:
+        return 1.0 if not answer_tokens(prediction) else 0.0
+    pred = list(answer_tokens(prediction))
+    hits = 0
+    for tok in ref:
+        if tok in pred:
+            pred.remove(tok)
+            hits += 1
+    return hits / len(ref)
+
+
+def score_one(prediction: str, reference: str, answer_type: str, lang: str = "en") -> Scored:
+    return Scored(
+        answer_type=answer_type.upper(),
+        lang=lang,
+        exact=normalize_answer(prediction) == normalize_answer(reference),
+        recall=token_recall(prediction, reference),
+    )
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def summarize(scored: list[Scored]) -> dict:
+    """closed_acc, open_acc, open_recall, overall, n (and n_closed / n_open) for a list of scored answers."""
+    closed = [s for s in scored if s.answer_type == "CLOSED"]
+    open_ = [s for s in scored if s.answer_type != "CLOSED"]
+    return {
+        "closed_acc": _mean([float(s.exact) for s in closed]),
+        "open_acc": _mean([float(s.exact) for s in open_]),
+        "open_recall": _mean([s.recall for s in open_]),
+        "overall": _mean([float(s.exact) for s in scored]),
+        "n": len(scored),
+        "n_closed": len(closed),
+        "n_open": len(open_),
+    }
+
+
+def summarize_by_language(scored: list[Scored]) -> dict:
+    """The summary for all questions plus one per language present (``by_lang: {"en": ..., "zh": ...}``)."""
+    groups: dict[str, list[Scored]] = defaultdict(list)
+    for s in scored:
+        groups[s.lang].append(s)
+    out = summarize(scored)
+    if len(groups) > 1 or (groups and next(iter(groups)) != "en"):
+        out["by_lang"] = {lang: summarize(items) for lang, items in sorted(groups.items())}
+    return out
