@@ -26,6 +26,7 @@ def nrrd_from_pixels(pixels, path, spacing=(1.0, 1.0)):
     import nrrd
     import numpy as np
 
+    spacing = [float(s) if float(s) > 0 else 1.0 for s in spacing]
     data = np.asarray(pixels, dtype=np.float32)[:, :, None].transpose(1, 0, 2)  # nrrd axes: i (col), j (row), k
     header = {
         "space": "left-posterior-superior",

@@ -1,0 +1,50 @@
+"""First-use dependency decisions: ONNX Runtime build per platform, never two builds, list matches pyproject."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from radfound.slicer import dependencies as deps
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.parametrize(
+    ("system", "machine", "nvidia", "expected"),
+    [
+        ("Linux", "x86_64", True, "onnxruntime-gpu>=1.20"),
+        ("Windows", "AMD64", True, "onnxruntime-gpu>=1.20"),
+        ("Linux", "x86_64", False, "onnxruntime>=1.20"),
+        ("Linux", "aarch64", True, "onnxruntime>=1.20"),
+        ("Darwin", "arm64", False, "onnxruntime>=1.20"),
+    ],
+)
+def test_onnxruntime_build_choice(system, machine, nvidia, expected):
+    assert deps.onnxruntime_requirement(system, machine, nvidia, installed={}) == expected
+
+
+@pytest.mark.parametrize("present", ["onnxruntime-gpu", "onnxruntime"])
+def test_never_a_second_onnxruntime(present):
+    installed = {d: None for d in deps.ORT_DISTRIBUTIONS} | {present: "1.22.0"}
+    assert deps.onnxruntime_requirement("Linux", "x86_64", True, installed=installed) is None
+
+
+def test_this_environment_is_complete():
+    """The project venv has everything (onnxruntime-gpu installed, so no second build is proposed)."""
+    assert deps.missing_requirements() == []
+
+
+def test_requirements_match_pyproject():
+    text = (ROOT / "pyproject.toml").read_text()
+    block = text[text.index("dependencies = [") : text.index("]", text.index("dependencies = ["))]
+    names = {re.split(r"[<>=;\[ ]", s)[0].lower() for s in re.findall(r'"([^"]+)"', block)}
+    ours = {re.split(r"[<>=;\[ ]", r)[0].lower() for r in deps.RUNTIME_REQUIREMENTS}
+    # Slicer ships numpy (never reinstall it); ONNX Runtime is chosen per machine by onnxruntime_requirement.
+    assert ours == names - {"numpy", "onnxruntime", "onnxruntime-gpu"}
+
+
+def test_ensure_without_slicer_app_reports_nothing_to_do():
+    assert deps.ensure(confirm=lambda message: pytest.fail("nothing is missing: no question")) == []

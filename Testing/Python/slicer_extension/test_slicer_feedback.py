@@ -1,0 +1,54 @@
+"""The human-evaluation log: generated vs edited text, edit distance, rating, summary; no identifiers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from radfound import feedback
+from radfound.errors import ConfigError
+
+
+def test_edit_distance_counts_word_edits():
+    a = feedback.tokens("No pleural effusion. Heart size normal.")
+    b = feedback.tokens("Small left pleural effusion. Heart size normal.")
+    assert feedback.edit_distance(a, b) == 2  # "no" -> "small" (substitution) + "left" (insertion)
+    assert feedback.edit_distance(a, a) == 0
+    assert feedback.edit_distance([], b) == len(b)
+
+
+def test_record_and_summarize(feedback_log):
+    generated = "FINDINGS:\nNo effusion.\n\nIMPRESSION:\nNormal chest."
+    feedback.record(generated, generated, model="radfound-small", kind="cxr", rating=5)
+    feedback.record(generated, generated.replace("No effusion", "Small right effusion"), model="radfound-small", kind="cxr")
+    feedback.record("Is there a mass? Yes", "Is there a mass? No", model="other", task="vqa", rating=2)
+    lines = feedback_log.read_text().splitlines()
+    assert len(lines) == 3
+    first = json.loads(lines[0])
+    assert set(first) == {"timestamp", "task", "kind", "model", "generated", "edited", "edit_distance",
+                          "normalized_edit_distance", "rating"}
+    summary = feedback.summarize(feedback_log)
+    assert summary["drafts"] == 3
+    assert summary["unedited_fraction"] == pytest.approx(1 / 3, abs=1e-3)
+    assert summary["mean_rating"] == 3.5 and summary["ratings"] == {"2": 1, "5": 1}
+    assert set(summary["by_model"]) == {"radfound-small / report", "other / vqa"}
+    assert summary["by_model"]["radfound-small / report"]["drafts"] == 2
+
+
+def test_default_location_is_per_user(monkeypatch):
+    monkeypatch.delenv("RADFOUND_FEEDBACK_LOG", raising=False)
+    assert feedback.log_path().name == "feedback.jsonl" and "RadFound" in str(feedback.log_path())
+
+
+def test_bad_rating_and_corrupt_log_are_typed_errors(feedback_log):
+    with pytest.raises(ConfigError, match="rating"):
+        feedback.record("a", "b", model="m", rating=9)
+    assert not feedback_log.exists()  # nothing half-written
+    feedback_log.write_text('{"ok": 1}\nnot json\n')
+    with pytest.raises(ConfigError, match="line 2"):
+        feedback.summarize(feedback_log)
+
+
+def test_missing_log_summarizes_to_zero(tmp_path):
+    assert feedback.summarize(tmp_path / "none.jsonl") == {"drafts": 0, "by_model": {}}

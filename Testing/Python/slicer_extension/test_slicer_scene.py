@@ -1,0 +1,116 @@
+"""MRML glue with real Slicer (slicer-core): volumes read by Slicer's volumes logic into a Study,
+mammogram view sets assembled from the subject hierarchy, drafts saved as text / table / markups
+nodes, and the scene written to an .mrb and read back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+slicer = pytest.importorskip("slicer")
+
+from radfound.config import PRELIMINARY_NOTICE  # noqa: E402
+from radfound.errors import UnsupportedInputError  # noqa: E402
+from radfound.slicer import mammo_views, nodes  # noqa: E402
+from radfound.slicer.study_from_scene import KIND_ATTRIBUTE, study_from_view_set, study_from_volume_node  # noqa: E402
+from radfound.tasks.results import Answer, Box, Draft  # noqa: E402
+
+
+def test_chest_radiograph_node_becomes_a_cxr_study(cxr_node, pydicom_data):
+    import pydicom
+
+    study = study_from_volume_node(cxr_node)
+    assert study.kind == "cxr" and study.present_views == ["PA"]
+    assert study.metadata["modality"] == "CR" and study.metadata["body_part"] == "CHEST"
+    ds = pydicom.dcmread(pydicom_data("RG1_UNCI.dcm"))
+    assert ds.PhotometricInterpretation == "MONOCHROME1"  # Slicer inverts it on reading: higher is brighter
+    expected = (2**ds.BitsStored - 1) - ds.pixel_array.astype(np.float32)
+    np.testing.assert_array_equal(study.views[0].pixels, expected)  # same pixels, same row/column order
+    assert study.sources[0].sop_instance_uid == ds.SOPInstanceUID
+    assert "PatientName" not in str(study.summary())
+
+
+def test_kind_override_and_ct_slice(slicer_core, pydicom_data):
+    node = slicer_core.load_volume(pydicom_data("CT_small.dcm"))
+    assert study_from_volume_node(node).kind == "image"  # one CT slice: a 2D image
+    node.SetAttribute(KIND_ATTRIBUTE, "cxr")
+    assert study_from_volume_node(node).kind == "cxr"
+    assert study_from_volume_node(node, kind="ct").volume.shape == (1, 128, 128)
+    with pytest.raises(UnsupportedInputError, match="unknown study kind"):
+        study_from_volume_node(node, kind="ultrasound")
+
+
+def test_ct_geometry_is_lps(slicer_core):
+    array = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+    node = slicer.util.addVolumeFromArray(array, ijkToRAS=np.diag([-0.7, -0.8, 2.5, 1.0]), name="ct")
+    study = study_from_volume_node(node, kind="ct")
+    assert study.volume.spacing == pytest.approx((2.5, 0.8, 0.7))
+    np.testing.assert_allclose(study.volume.ijk_to_lps(), np.diag([0.7, 0.8, 2.5, 1.0]), atol=1e-9)
+    np.testing.assert_array_equal(study.volume.array, array)
+
+
+def test_mammo_view_set_from_tags_names_and_override(slicer_core, shared_data):
+    mlo = slicer_core.load_volume(shared_data / "dicom" / "mammo" / "MG1_JPLY.dcm")
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer_core.scene)
+    others = {}
+    for name in ("R CC", "RMLO", "scan 4"):
+        others[name] = slicer.util.addVolumeFromArray(np.zeros((1, 40, 30), np.float32), name=name)
+        sh.CreateItem(sh.GetSceneItemID(), others[name])
+    assert study_from_volume_node(mlo).kind == "mammo"  # Modality RG, body part BREAST
+    assert mammo_views.node_view_code(mlo) == "L-MLO"  # Laterality L + View Position MLO
+    assert mammo_views.assemble_view_set(mlo).keys() == {"L-MLO", "R-CC", "R-MLO"}
+    mammo_views.set_view_override(others["scan 4"], "L-CC")
+    view_set = mammo_views.assemble_view_set(mlo)
+    assert {k: v.GetName() for k, v in view_set.items()} == {
+        "L-CC": "scan 4", "L-MLO": "MG1_JPLY", "R-CC": "R CC", "R-MLO": "RMLO"}
+    study = study_from_view_set(view_set)
+    assert study.present_views == ["L-CC", "L-MLO", "R-CC", "R-MLO"] and study.missing_views == []
+    del view_set["R-CC"]
+    assert study_from_view_set(view_set).warnings == ["missing mammogram views: R-CC"]
+    with pytest.raises(ValueError):
+        mammo_views.set_view_override(mlo, "SIDEWAYS")
+
+
+def _draft() -> Draft:
+    return Draft(
+        findings="Opacity in the right upper zone.", impression="Possible right upper lobe pneumonia.",
+        model="radfound-small", provider="CPUExecutionProvider",
+        boxes=[Box("opacity", 100, 200, 400, 600)],
+        structured=[{"finding": "consolidation", "location": "right upper lobe", "present": True},
+                    {"finding": "effusion", "location": "", "present": False}],
+    )
+
+
+def test_saved_draft_nodes_survive_an_mrb_round_trip(slicer_core, cxr_node, tmp_path):
+    saved = nodes.save_draft(_draft(), cxr_node, edited_text="FINDINGS:\nEdited.\n\nIMPRESSION:\nEdited.")
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer_core.scene)
+    folder = sh.GetItemParent(sh.GetItemByDataNode(saved["text"]))
+    assert sh.GetItemName(folder) == "RadFound"
+    assert sh.GetItemParent(folder) == sh.GetItemParent(sh.GetItemByDataNode(cxr_node))
+    corners = slicer.util.arrayFromMarkupsControlPoints(saved["markups"][0])
+    # RG1 has no pixel spacing: Slicer uses 1 mm, LPS->RAS flips x and y.
+    np.testing.assert_allclose(corners[0], [-99.5, -199.5, 0.0])
+    np.testing.assert_allclose(corners[2], [-399.5, -599.5, 0.0])
+
+    path = slicer_core.write_mrb(tmp_path / "study.mrb")
+    slicer_core.scene.Clear(0)
+    slicer_core.read_mrb(path)
+    text = slicer.util.getNodesByClass("vtkMRMLTextNode")[0]
+    assert text.GetText().startswith(PRELIMINARY_NOTICE) and "Edited." in text.GetText()
+    assert text.GetAttribute("RadFound.Model") == "radfound-small"
+    assert text.GetAttribute("RadFound.Edited") == "true"
+    table = slicer.util.getNodesByClass("vtkMRMLTableNode")[0]
+    assert table.GetNumberOfRows() == 2 and table.GetCellText(0, 1) == "right upper lobe"
+    assert table.GetCellText(1, 2) == "False"
+    curve = slicer.util.getNodesByClass("vtkMRMLMarkupsClosedCurveNode")[0]
+    assert curve.GetNumberOfControlPoints() == 4
+    volume = slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode")[0]
+    assert slicer.util.arrayFromVolume(volume).shape == (1, 1955, 1841)
+
+
+def test_conversation_is_saved_as_text(cxr_node):
+    answers = [Answer("Is there an effusion?", "No.", "m", "CPUExecutionProvider"),
+               Answer("Is the heart enlarged?", "No.", "m", "CPUExecutionProvider")]
+    node = nodes.save_conversation(answers, cxr_node)
+    assert node.GetText().count("Q: ") == 2 and PRELIMINARY_NOTICE in node.GetText()
+    assert nodes.results_folder(cxr_node) == nodes.results_folder(cxr_node)  # one folder per study

@@ -1,0 +1,136 @@
+"""Save drafts and conversations into the scene: text, table and markups nodes in the study's folder.
+
+Every saved text carries ``PRELIMINARY_NOTICE`` and node attributes naming the model
+and provider, so a saved scene (.mrb) always says what produced it. Boxes (pixel
+coordinates of a view) become closed-curve markups placed in RAS through the
+volume's IJK-to-RAS matrix, so they land on the finding in every slice view.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from radfound.config import PRELIMINARY_NOTICE
+from radfound.tasks.results import Answer, Box, Draft
+
+FOLDER_NAME = "RadFound"
+
+
+def _sh(scene):
+    import slicer
+
+    return slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+
+
+def results_folder(volume_node) -> int:
+    """Subject-hierarchy folder 'RadFound' under the volume's study (or its parent / the scene); created once."""
+    sh = _sh(volume_node.GetScene())
+    item = sh.GetItemByDataNode(volume_node)
+    if not item:
+        item = sh.CreateItem(sh.GetSceneItemID(), volume_node)
+    parent = sh.GetItemParent(item) or sh.GetSceneItemID()
+    existing = sh.GetItemChildWithName(parent, FOLDER_NAME)
+    if existing:
+        return existing
+    return sh.CreateFolderItem(parent, FOLDER_NAME)
+
+
+def _place(node, folder: int) -> None:
+    sh = _sh(node.GetScene())
+    item = sh.GetItemByDataNode(node)
+    if item:
+        sh.SetItemParent(item, folder)
+    else:
+        sh.CreateItem(folder, node)
+
+
+def _tag(node, model: str, provider: str, source) -> None:
+    node.SetAttribute("RadFound.Preliminary", "true")
+    node.SetAttribute("RadFound.Model", model)
+    node.SetAttribute("RadFound.Provider", provider)
+    node.SetAttribute("RadFound.SourceVolume", source.GetID())
+
+
+def add_text_node(volume_node, name: str, text: str):
+    """A text node holding ``text`` under the notice, placed in the study's RadFound folder."""
+    scene = volume_node.GetScene()
+    node = scene.AddNewNodeByClass("vtkMRMLTextNode", scene.GenerateUniqueName(name))
+    node.SetText(f"{PRELIMINARY_NOTICE}\n\n{text}")
+    _place(node, results_folder(volume_node))
+    return node
+
+
+def add_findings_table(volume_node, name: str, rows: list[dict]):
+    """A table node with one row per structured finding (columns: the union of the rows' keys)."""
+    scene = volume_node.GetScene()
+    table = scene.AddNewNodeByClass("vtkMRMLTableNode", scene.GenerateUniqueName(name))
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    columns = columns or ["finding", "location", "present"]
+    for column in columns:
+        table.AddColumn().SetName(column)
+    for row in rows:
+        index = table.AddEmptyRow()
+        for c, column in enumerate(columns):
+            table.SetCellText(index, c, "" if row.get(column) is None else str(row.get(column)))
+    _place(table, results_folder(volume_node))
+    return table
+
+
+def box_corners_ras(volume_node, box: Box) -> np.ndarray:
+    """The four corners (4, 3) of a pixel box in RAS; for a 3D volume ``view_index`` is the slice k."""
+    import slicer
+    import vtk
+
+    m = vtk.vtkMatrix4x4()
+    volume_node.GetIJKToRASMatrix(m)
+    ijk_to_ras = slicer.util.arrayFromVTKMatrix(m)
+    k = float(box.view_index) if volume_node.GetImageData().GetDimensions()[2] > 1 else 0.0
+    # Pixel (x, y) covers [x, x+1): voxel centres are at integer IJK, so shift by half a pixel.
+    xs, ys = (box.x0 - 0.5, box.x1 - 0.5), (box.y0 - 0.5, box.y1 - 0.5)
+    ijk = np.array([[xs[0], ys[0], k, 1], [xs[1], ys[0], k, 1], [xs[1], ys[1], k, 1], [xs[0], ys[1], k, 1]])
+    return (ijk_to_ras @ ijk.T).T[:, :3]
+
+
+def add_box_markup(volume_node, box: Box, name: str | None = None):
+    """A closed-curve markup outlining ``box`` on ``volume_node`` (the node the box's pixels belong to)."""
+    scene = volume_node.GetScene()
+    curve = scene.AddNewNodeByClass("vtkMRMLMarkupsClosedCurveNode", scene.GenerateUniqueName(name or box.label))
+    curve.SetCurveTypeToLinear()
+    curve.CreateDefaultDisplayNodes()
+    for corner in box_corners_ras(volume_node, box):
+        curve.AddControlPoint(*corner)
+    curve.SetDescription(box.label)
+    curve.SetLocked(True)
+    _place(curve, results_folder(volume_node))
+    return curve
+
+
+def save_draft(draft: Draft, volume_node, edited_text: str | None = None, view_nodes: list | None = None) -> dict:
+    """Save a (possibly edited) draft: text node, structured-findings table, one markup per box."""
+    base = volume_node.GetName() or "volume"
+    text = edited_text if edited_text is not None else draft.text
+    text_node = add_text_node(volume_node, f"RadFound draft - {base}", text)
+    table = add_findings_table(volume_node, f"RadFound findings - {base}", draft.structured)
+    markups = []
+    for box in draft.boxes:
+        target = view_nodes[box.view_index] if view_nodes and box.view_index < len(view_nodes) else volume_node
+        markups.append(add_box_markup(target, box))
+    for node in [text_node, table, *markups]:
+        _tag(node, draft.model, draft.provider, volume_node)
+    text_node.SetAttribute("RadFound.Edited", "true" if edited_text not in (None, draft.text) else "false")
+    return {"text": text_node, "table": table, "markups": markups}
+
+
+def conversation_text(answers: list[Answer]) -> str:
+    """Plain-text transcript of a VQA conversation."""
+    return "\n\n".join(f"Q: {a.question}\nA: {a.answer}" for a in answers)
+
+
+def save_conversation(answers: list[Answer], volume_node):
+    """Save a conversation as one text node in the study's RadFound folder."""
+    node = add_text_node(volume_node, f"RadFound conversation - {volume_node.GetName() or 'volume'}", conversation_text(answers))
+    if answers:
+        _tag(node, answers[-1].model, answers[-1].provider, volume_node)
+    return node
