@@ -53,6 +53,9 @@ class View:
     laterality: str | None = None  # "L", "R" or None
     source: SourceRef | None = None
     window: tuple[float, float] | None = None  # (centre, width) suggested by the file's VOI, if any
+    #: DICOM Patient Orientation (0020,0020): the patient directions of the +column and +row axes,
+    #: e.g. ("A", "FR"); used to put the mammogram chest wall on one side. Empty when unknown.
+    patient_orientation: tuple[str, ...] = ()
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -67,6 +70,7 @@ class Volume:
     spacing: tuple[float, float, float]  # (slice, row, col) mm
     origin: tuple[float, float, float] = (0.0, 0.0, 0.0)  # LPS mm of voxel (0, 0, 0)
     direction: np.ndarray = field(default_factory=lambda: np.eye(3))  # columns: i, j, k unit vectors (LPS)
+    window: tuple[float, float] | None = None  # (centre, width) suggested by the source's VOI, if any
 
     @property
     def shape(self) -> tuple[int, int, int]:

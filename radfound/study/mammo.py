@@ -1,0 +1,114 @@
+"""Mammogram view codes and 4-view set assembly.
+
+View family: every mammographic projection maps to CC or MLO, the two views the model
+knows. From View Position (0018,5101) first, else the View Code Sequence (SNOMED CT
+or SRT code, else its meaning):
+
+- CC family: CC, XCCL, XCCM (exaggerated CC), FB (caudo-cranial, "from below").
+- MLO family: MLO, ML (90 degree medio-lateral), LM, LMO, SIO.
+
+Laterality from Image Laterality (0020,0062), else Laterality (0020,0060).
+
+Duplicates (two images for one of L-CC, L-MLO, R-CC, R-MLO) are resolved by, in order:
+FOR PRESENTATION before FOR PROCESSING; the standard projection (CC, MLO) before
+another family member (XCCL, ML, ...); the larger image; the later instance
+(higher Instance Number: a retake is acquired after the first try). Each ignored
+duplicate is reported as a warning. Missing views are allowed; ``Study.missing_views``
+and a warning list them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from radfound.study.model import MAMMO_VIEWS
+
+CC_FAMILY = {"CC", "XCCL", "XCCM", "FB", "RCC"}
+MLO_FAMILY = {"MLO", "ML", "LM", "LMO", "SIO", "RMLO"}
+
+#: SNOMED CT (and legacy SRT) codes of CID 4014 "View for Mammography" -> family.
+VIEW_CODES = {
+    "399162004": "CC", "R-10242": "CC",  # cranio-caudal
+    "399192003": "CC", "R-1024A": "CC",  # cranio-caudal exaggerated laterally (XCCL)
+    "399101009": "CC", "R-1024B": "CC",  # cranio-caudal exaggerated medially (XCCM)
+    "399196006": "CC", "R-10244": "CC",  # caudo-cranial (from below, FB)
+    "399368009": "MLO", "R-10226": "MLO",  # medio-lateral oblique
+    "399260004": "MLO", "R-10224": "MLO",  # medio-lateral (ML)
+    "399352003": "MLO", "R-10228": "MLO",  # latero-medial (LM)
+    "399099002": "MLO", "R-10230": "MLO",  # latero-medial oblique (LMO)
+    "399188001": "MLO", "R-102D0": "MLO",  # superolateral to inferomedial oblique (SIO)
+}
+
+
+def view_family(view_position: str, view_codes: Sequence[tuple[str, str]] = ()) -> str | None:
+    """'CC', 'MLO' or None from View Position and/or (code value, meaning) pairs of the View Code Sequence."""
+    vp = view_position.strip().upper().replace(" ", "")
+    if vp in CC_FAMILY:
+        return "CC"
+    if vp in MLO_FAMILY:
+        return "MLO"
+    for value, meaning in view_codes:
+        if value.strip() in VIEW_CODES:
+            return VIEW_CODES[value.strip()]
+        m = meaning.lower()
+        if "cranio-caudal" in m or "craniocaudal" in m or "caudo-cranial" in m:
+            return "CC"
+        if "oblique" in m or "medio-lateral" in m or "latero-medial" in m or "mediolateral" in m:
+            return "MLO"
+    return None
+
+
+def view_code(laterality: str, view_position: str, view_codes: Sequence[tuple[str, str]] = ()) -> str | None:
+    """Canonical 'L-CC' / 'L-MLO' / 'R-CC' / 'R-MLO', or None when side or family is unknown."""
+    side = (laterality or "").strip().upper()[:1]
+    family = view_family(view_position, view_codes)
+    if side in ("L", "R") and family:
+        return f"{side}-{family}"
+    return None
+
+
+def is_standard_projection(view_position: str) -> bool:
+    return view_position.strip().upper() in ("CC", "MLO")
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class Candidate(Generic[T]):
+    """One image offered for a view slot, with what the duplicate rule looks at."""
+
+    item: T
+    view: str
+    label: str  # how to name it in a warning (file or node name)
+    for_processing: bool = False
+    standard: bool = True
+    pixels: int = 0
+    instance_number: int = 0
+
+
+def choose_views(candidates: Sequence[Candidate[T]]) -> tuple[list[Candidate[T]], list[str]]:
+    """One candidate per view in MAMMO_VIEWS order (duplicate rule above), plus warnings."""
+    warnings: list[str] = []
+    chosen: list[Candidate[T]] = []
+    key: Callable[[Candidate[T]], tuple] = lambda c: (
+        not c.for_processing,
+        c.standard,
+        c.pixels,
+        c.instance_number,
+    )
+    for view in MAMMO_VIEWS:
+        group = [c for c in candidates if c.view == view]
+        if not group:
+            continue
+        group.sort(key=key, reverse=True)
+        chosen.append(group[0])
+        for other in group[1:]:
+            why = "FOR PROCESSING" if other.for_processing and not group[0].for_processing else "duplicate"
+            warnings.append(f"{view}: ignored {why} image {other.label} (kept {group[0].label})")
+    missing = [v for v in MAMMO_VIEWS if v not in {c.view for c in chosen}]
+    if missing:
+        warnings.append(f"mammogram set is missing {', '.join(missing)}: the model is told which views are present")
+    return chosen, warnings
