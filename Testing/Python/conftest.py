@@ -33,3 +33,14 @@ def pydicom_data():
         return Path(path)
 
     return find
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A random-weight ``tiny`` RadFound model folder (seed 0), exported like a real one; built once per session."""
+    pytest.importorskip("torch", reason="building the tiny test model needs torch (the 'train' extra)")
+    from radfound.export.onnx_export import export_model
+    from radfound.modeling.checkpoint import build_model
+
+    model, tokenizer = build_model("tiny", seed=0)
+    return export_model(model, tokenizer, tmp_path_factory.mktemp("models") / "radfound-tiny")
