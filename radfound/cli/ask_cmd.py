@@ -1,0 +1,41 @@
+"""``radfound ask PATH... "QUESTION"``: answer a question about a study (a preliminary AI answer)."""
+
+from __future__ import annotations
+
+import json
+
+from radfound.cli.generation_args import add_model_args, generation_kwargs, load, read, timing_line
+from radfound.config import PRELIMINARY_NOTICE
+
+
+def register(sub) -> None:
+    p = sub.add_parser("ask", help="answer a question about a study (English or Chinese)",
+                       description=f"Answer a question about a study. {PRELIMINARY_NOTICE}")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files, DICOM files or a DICOM folder")
+    p.add_argument("question", help="the question, e.g. \"Is there a pleural effusion?\"")
+    add_model_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object (answer, model, provider, timings)")
+    p.add_argument("--stream", action="store_true", help="print the answer as it is generated")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from radfound.tasks.vqa import answer_question
+
+    study = read(args.paths)
+    model = load(args)
+    stream = args.stream and not args.json
+    if stream:
+        print(PRELIMINARY_NOTICE + "\n", flush=True)
+    answer = answer_question(model, study, args.question,
+                             on_text=(lambda d: print(d, end="", flush=True)) if stream else None,
+                             **generation_kwargs(args))
+    if args.json:
+        print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
+        return 0
+    if stream:
+        print("\n")
+    else:
+        print(f"{PRELIMINARY_NOTICE}\n\nQ: {answer.question}\nA: {answer.answer}\n")
+    print(timing_line(model, answer.timings))
+    return 0

@@ -1,0 +1,54 @@
+"""Options shared by the commands that run the model (report, ask): model folder, device, decoding."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", metavar="DIR", help="model folder (default: the shipped radfound-small)")
+    p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
+                   help="auto: CUDA when it really works, else CPU (default)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
+                   help="graph variant to run (fp16/int8 only if the model folder has them)")
+    g = p.add_argument_group("decoding")
+    g.add_argument("--max-new-tokens", type=int, help="stop after this many generated tokens")
+    g.add_argument("--num-beams", type=int, help="beam search with this many beams (no streaming)")
+    g.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    g.add_argument("--temperature", type=float)
+    g.add_argument("--top-k", type=int)
+    g.add_argument("--top-p", type=float)
+    g.add_argument("--seed", type=int, help="seed for --sample (reproducible draws)")
+    g.add_argument("--repetition-penalty", type=float)
+
+
+def generation_kwargs(args: argparse.Namespace) -> dict:
+    gen = {
+        "max_new_tokens": args.max_new_tokens,
+        "num_beams": args.num_beams,
+        "temperature": args.temperature,
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+        "seed": args.seed,
+        "repetition_penalty": args.repetition_penalty,
+    }
+    if args.sample:
+        gen["do_sample"] = True
+    return {k: v for k, v in gen.items() if v is not None}
+
+
+def load(args: argparse.Namespace):
+    from radfound.engine import load_model
+
+    return load_model(args.model, device=args.device, precision=args.precision)
+
+
+def read(paths: list[str]):
+    from radfound.study.reader import read_study
+
+    return read_study(paths if len(paths) > 1 else paths[0])
+
+
+def timing_line(model, timings) -> str:
+    return (f"Model: {model.name} {model.version} ({model.provider}); encode {timings.encode_ms:.0f} ms, "
+            f"first token {timings.ttft_ms:.0f} ms, {timings.tokens_per_s:.1f} tokens/s, {timings.new_tokens} tokens")

@@ -1,0 +1,58 @@
+"""``radfound report PATH...``: draft Findings and Impression for a study (a preliminary AI draft)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from radfound.cli.generation_args import add_model_args, generation_kwargs, load, read, timing_line
+from radfound.config import PRELIMINARY_NOTICE
+
+
+def register(sub) -> None:
+    p = sub.add_parser("report", help="draft a report (Findings and Impression) for a study",
+                       description=f"Draft Findings and Impression for a study. {PRELIMINARY_NOTICE}")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files, DICOM files or a DICOM folder")
+    add_model_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object (report, model, provider, timings)")
+    p.add_argument("--stream", action="store_true", help="print the text as it is generated")
+    p.add_argument("--sr", metavar="OUT.dcm", help="also write the draft as a DICOM Structured Report")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from radfound.outputs.text import draft_json, draft_text
+    from radfound.tasks.report import draft_report
+
+    study = read(args.paths)
+    model = load(args)
+    stream = args.stream and not args.json
+    if stream:
+        print(PRELIMINARY_NOTICE + "\n", flush=True)
+    draft = draft_report(model, study, on_text=(lambda d: print(d, end="", flush=True)) if stream else None,
+                         **generation_kwargs(args))
+    sr_uid = None
+    if args.sr:
+        from radfound.outputs.sr import write_sr
+
+        path = write_sr(draft, study, args.sr)
+        sr_uid = _sop_uid(path)
+    if args.json:
+        record = draft_json(draft, study, sr_uid=sr_uid)
+        print(json.dumps(record, indent=2, ensure_ascii=False))
+        return 0
+    if stream:
+        print("\n")
+        print(timing_line(model, draft.timings))
+    else:
+        print(draft_text(draft), end="")
+        print(timing_line(model, draft.timings))
+    if args.sr:
+        print(f"DICOM SR written to {args.sr}", file=sys.stderr)
+    return 0
+
+
+def _sop_uid(path) -> str | None:
+    import pydicom
+
+    return str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)

@@ -1,0 +1,161 @@
+"""A loaded RadFound model folder: verified, with ONNX Runtime sessions, ready to encode and generate.
+
+The manifest is verified before any session is created. A study is encoded once
+(:meth:`RadFoundModel.encode`) and the :class:`EncodedStudy` is reused for every
+question asked about it: only the decoder runs per question.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from radfound.config import default_model_dir
+from radfound.engine.decoder_runner import CpuDecoder, CudaDecoder
+from radfound.engine.generation import Generated, GenerationConfig, generate
+from radfound.engine.providers import CUDA, create_session, running_provider
+from radfound.engine.streaming import TextStream
+from radfound.errors import ModelError
+from radfound.registry.manifest import verify_model_dir
+from radfound.study.model import Study
+
+#: Graph file suffix per precision (onnx-community naming).
+PRECISIONS = {"fp32": "", "fp16": "_fp16", "int8": "_quantized"}
+REQUIRED = ("config.json", "generation_config.json", "tokenizer.json", "onnx/vision_encoder.onnx",
+            "onnx/embed_tokens.onnx", "onnx/decoder_model_merged.onnx")
+
+
+@dataclass
+class EncodedStudy:
+    """A study's visual tokens, computed once and reused for every prompt."""
+
+    image_features: np.ndarray  # (K, d) float32
+    kind: str = "image"
+    inputs: Any = None  # radfound.preprocess.ModelInputs (box mapping back to view pixels), when from a Study
+    study: Study | None = None
+    encode_ms: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+class RadFoundModel:
+    def __init__(self, model_dir: str | Path, device: str = "auto", precision: str = "fp32"):
+        self.model_dir = Path(model_dir)
+        if precision not in PRECISIONS:
+            raise ModelError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        self.manifest = verify_model_dir(self.model_dir)
+        for rel in REQUIRED:
+            if not (self.model_dir / rel).is_file():
+                raise ModelError("required model file missing", self.model_dir / rel)
+        self.config = _read_json(self.model_dir / "config.json")
+        self.generation_defaults = _read_json(self.model_dir / "generation_config.json")
+        pre = self.model_dir / "preprocessor_config.json"
+        self.preprocessor_config = _read_json(pre) if pre.is_file() else {}
+        try:
+            self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+        except Exception as exc:  # tokenizers raises a plain Exception on malformed JSON
+            raise ModelError(f"tokenizer.json cannot be read ({exc})", self.model_dir / "tokenizer.json") from None
+        self.name = self.manifest.get("name") or self.config.get("name") or self.model_dir.name
+        self.version = str(self.manifest.get("model_version", ""))
+        self.precision = precision
+        suffix = PRECISIONS[precision]
+        self.vision = create_session(self._graph("vision_encoder", suffix), device)
+        self.embed_session = create_session(self._graph("embed_tokens", ""), device)
+        decoder_session = create_session(self._graph("decoder_model_merged", suffix), device)
+        self.provider = running_provider(decoder_session)
+        text = self.config["text_config"]
+        runner = CudaDecoder if self.provider == CUDA else CpuDecoder
+        hd = text["hidden_size"] // text["num_heads"]
+        self.decoder = runner(decoder_session, text["num_layers"], text["num_kv_heads"], hd)
+        self.image_token_id = int(self.config["image_token_id"])
+        self.num_image_tokens = int(self.config["num_image_tokens"])
+        self._lock = threading.Lock()  # one generation at a time per model (the KV cache is per model)
+
+    def _graph(self, name: str, suffix: str) -> Path:
+        path = self.model_dir / "onnx" / f"{name}{suffix}.onnx"
+        if not path.is_file():
+            if suffix:
+                raise ModelError(f"this model has no {self.precision} variant of {name}", path)
+            raise ModelError("required model file missing", path)
+        return path
+
+    # -- encoding ---------------------------------------------------------------------------------
+    def encode(self, study: Study) -> EncodedStudy:
+        """Preprocess (model's preprocessor_config.json) and encode a study into its visual tokens."""
+        from radfound.preprocess import PreprocessConfig, preprocess  # the study engineer's module
+
+        t0 = time.perf_counter()
+        inputs = preprocess(study, PreprocessConfig.from_dict(self.preprocessor_config))
+        enc = self.encode_inputs(inputs.pixel_values, inputs.view_ids, inputs.positions, kind=study.kind)
+        enc.inputs, enc.study = inputs, study
+        enc.encode_ms = (time.perf_counter() - t0) * 1e3
+        return enc
+
+    def encode_inputs(self, pixel_values: np.ndarray, view_ids: np.ndarray, positions: np.ndarray, *,
+                      kind: str = "image") -> EncodedStudy:
+        """Run the vision encoder on already preprocessed arrays ((N,1,S,S), (N,), (N,))."""
+        t0 = time.perf_counter()
+        (features,) = self.vision.run(["image_features"], {
+            "pixel_values": np.ascontiguousarray(pixel_values, dtype=np.float32),
+            "view_ids": np.asarray(view_ids, dtype=np.int64),
+            "positions": np.asarray(positions, dtype=np.int64),
+        })
+        return EncodedStudy(features.astype(np.float32, copy=False), kind=kind,
+                            encode_ms=(time.perf_counter() - t0) * 1e3)
+
+    # -- generation -------------------------------------------------------------------------------
+    def embed(self, input_ids: np.ndarray) -> np.ndarray:
+        return self.embed_session.run(["inputs_embeds"], {"input_ids": np.asarray(input_ids, dtype=np.int64)})[0]
+
+    def prompt_embeds(self, prompt: str, encoded: EncodedStudy) -> np.ndarray:
+        """Tokenise a prompt and splice the visual tokens over its ``<image>`` placeholders."""
+        ids = np.array([self.tokenizer.encode(prompt, add_special_tokens=False).ids], dtype=np.int64)
+        embeds = self.embed(ids)
+        slots = ids[0] == self.image_token_id
+        if int(slots.sum()) != encoded.image_features.shape[0]:
+            raise ModelError(
+                f"prompt has {int(slots.sum())} image placeholders, the study has {encoded.image_features.shape[0]} "
+                "visual tokens"
+            )
+        embeds[0, slots] = encoded.image_features
+        return embeds
+
+    def generation_config(self, **overrides) -> GenerationConfig:
+        return GenerationConfig.from_dict(self.generation_defaults, **overrides)
+
+    def generate(self, encoded: EncodedStudy, prompt: str, *, on_text: Callable[[str], None] | None = None,
+                 cancel: threading.Event | None = None, **gen) -> Generated:
+        """Generate the assistant's text for ``prompt`` (see radfound.tasks.prompts) about an encoded study."""
+        cfg = self.generation_config(**gen)
+        embeds = self.prompt_embeds(prompt, encoded)
+        stream = TextStream(self.tokenizer, stop_strings=cfg.stop_strings, on_text=on_text)
+        with self._lock:
+            result = generate(self.decoder, self.embed, embeds, cfg, stream, cancel)
+        result.timings.encode_ms = encoded.encode_ms
+        return result
+
+    def __repr__(self) -> str:
+        return f"RadFoundModel({self.name!r} {self.version}, {self.provider}, {self.model_dir})"
+
+
+def load_model(model_dir: str | Path | None = None, device: str = "auto", precision: str = "fp32") -> RadFoundModel:
+    """Load (and verify) a model folder; the default is the shipped ``radfound-small``."""
+    path = Path(model_dir) if model_dir is not None else default_model_dir()
+    if not path.is_dir():
+        hint = " (the default model is not installed; pass --model DIR or see docs/engine.md)" if model_dir is None else ""
+        raise ModelError(f"model folder not found{hint}", path)
+    return RadFoundModel(path, device=device, precision=precision)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read JSON ({exc})", path) from None

@@ -1,0 +1,68 @@
+"""Execution providers: CUDA when it really works, else CPU; always report the one that runs.
+
+``onnxruntime-gpu`` silently falls back to CPU when CUDA cannot load, so the
+provider is read back from the created session (``get_providers()``), never assumed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import onnxruntime as ort
+
+from radfound.errors import ModelError
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+DEVICES = ("auto", "cuda", "cpu")
+
+
+def cuda_driver_present() -> bool:
+    """True when the NVIDIA driver library loads; avoids ORT's noisy CUDA load errors on CPU-only machines."""
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def requested_providers(device: str) -> list:
+    if device not in DEVICES:
+        raise ModelError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if device == "cpu":
+        return [CPU]
+    if CUDA in ort.get_available_providers() and cuda_driver_present():
+        return [(CUDA, {"device_id": 0}), CPU]
+    if device == "cuda":
+        raise ModelError(
+            "CUDA was requested but is not available (no NVIDIA driver, or onnxruntime without CUDA support); "
+            "use --device cpu or auto"
+        )
+    return [CPU]
+
+
+def session_options() -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3  # errors only: fallback notices are reported through .provider instead
+    return opts
+
+
+def create_session(path: Path, device: str) -> ort.InferenceSession:
+    """A session on the best provider for ``device``; raises ModelError if CUDA was demanded but did not start."""
+    try:
+        session = ort.InferenceSession(str(path), session_options(), providers=requested_providers(device))
+    except ModelError:
+        raise
+    except Exception as exc:  # ORT raises its own exception types for malformed graphs
+        raise ModelError(f"ONNX Runtime cannot load this graph ({type(exc).__name__}: {exc})", path) from None
+    if device == "cuda" and session.get_providers()[0] != CUDA:
+        raise ModelError("CUDA was requested but ONNX Runtime fell back to CPU for this graph", path)
+    return session
+
+
+def running_provider(session: ort.InferenceSession) -> str:
+    return session.get_providers()[0]

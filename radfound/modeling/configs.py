@@ -1,0 +1,124 @@
+"""Model configurations in one place: ``tiny`` (tests), ``small`` (shipped default), ``base`` (benchmark only).
+
+A RadFound model is a ViT vision encoder (local patch features), an inter-image
+context module (view embeddings for mammogram / CXR views, slice-position
+embeddings for CT), a perceiver-style resampler that turns a whole study into
+``num_image_tokens`` visual tokens, and a LLaMA-style causal decoder (RMSNorm,
+rotary positions, SwiGLU, grouped-query attention, KV cache).
+
+The configuration is serialised into the model folder's ``config.json`` so that
+the torch-free engine knows the cache shapes and special token ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+@dataclass
+class VisionConfig:
+    image_size: int = 224  # square model-input side S (pixels)
+    patch_size: int = 16
+    num_channels: int = 1
+    hidden_size: int = 256
+    num_layers: int = 6  # ViT layers, run per image (local patch features)
+    num_heads: int = 4
+    intermediate_size: int = 1024
+    context_layers: int = 2  # inter-image transformer over per-image summary tokens
+    num_views: int = 16  # view-id embedding rows (radfound.preprocess.VIEW_IDS uses 0..8; room to grow)
+    max_positions: int = 256  # slice / slab positions for CT (clamped)
+    num_image_tokens: int = 32  # K visual tokens per study (resampler queries)
+    resampler_layers: int = 1
+    layer_norm_eps: float = 1e-6
+
+    @property
+    def num_patches(self) -> int:
+        return (self.image_size // self.patch_size) ** 2
+
+
+@dataclass
+class TextConfig:
+    vocab_size: int = 8000
+    hidden_size: int = 384
+    num_layers: int = 6
+    num_heads: int = 6
+    num_kv_heads: int = 2
+    intermediate_size: int = 1024
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-6
+    max_position_embeddings: int = 1024
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+
+@dataclass
+class RadFoundConfig:
+    name: str = "radfound-small"
+    vision: VisionConfig = field(default_factory=VisionConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    initializer_range: float = 0.02
+
+    def to_dict(self) -> dict:
+        """HF-style ``config.json`` content (``vision_config`` / ``text_config``)."""
+        return {
+            "model_type": "radfound",
+            "name": self.name,
+            "vision_config": asdict(self.vision),
+            "text_config": asdict(self.text),
+            "initializer_range": self.initializer_range,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RadFoundConfig":
+        def pick(klass, values: dict):
+            names = {f.name for f in fields(klass)}
+            return klass(**{k: v for k, v in values.items() if k in names})
+
+        return cls(
+            name=d.get("name", "radfound"),
+            vision=pick(VisionConfig, d.get("vision_config", {})),
+            text=pick(TextConfig, d.get("text_config", {})),
+            initializer_range=d.get("initializer_range", 0.02),
+        )
+
+
+def get_config(name: str) -> RadFoundConfig:
+    """One of the named presets: ``tiny``, ``small`` or ``base``."""
+    try:
+        return PRESETS[name]()
+    except KeyError:
+        raise ValueError(f"unknown model config {name!r}; choose one of {sorted(PRESETS)}") from None
+
+
+def _tiny() -> RadFoundConfig:
+    return RadFoundConfig(
+        name="radfound-tiny",
+        vision=VisionConfig(
+            image_size=64, patch_size=16, hidden_size=64, num_layers=2, num_heads=4, intermediate_size=128,
+            context_layers=1, num_image_tokens=8, resampler_layers=1,
+        ),
+        text=TextConfig(
+            vocab_size=512, hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=128,
+            max_position_embeddings=512,
+        ),
+    )
+
+
+def _small() -> RadFoundConfig:
+    return RadFoundConfig(name="radfound-small")
+
+
+def _base() -> RadFoundConfig:
+    # ~1.1B-parameter decoder (LLaMA-3.2-1B-like widths, smaller vocabulary); benchmarking only.
+    return RadFoundConfig(
+        name="radfound-base",
+        vision=VisionConfig(hidden_size=384, num_layers=6, num_heads=6, intermediate_size=1536, num_image_tokens=64),
+        text=TextConfig(
+            vocab_size=32000, hidden_size=2048, num_layers=22, num_heads=32, num_kv_heads=8, intermediate_size=5632,
+            max_position_embeddings=2048,
+        ),
+    )
+
+
+PRESETS = {"tiny": _tiny, "small": _small, "base": _base}
