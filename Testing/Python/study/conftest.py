@@ -8,6 +8,7 @@ with laterality / view tags changed.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ def write_series(
     series_uid = series_uid or generate_uid()
     paths = []
     for n, pos in enumerate(positions):
-        ds = base.copy()
+        ds = copy.deepcopy(base)
         ds.SeriesInstanceUID = series_uid
         ds.SOPInstanceUID = generate_uid()
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID

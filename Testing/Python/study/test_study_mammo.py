@@ -1,0 +1,80 @@
+"""Mammogram 4-view sets built from copies of the real left MLO mammogram with laterality/view tags changed."""
+
+from __future__ import annotations
+
+import pytest
+from pydicom.dataset import Dataset
+
+from radfound.errors import StudyReadError
+from radfound.study import mammo
+from radfound.study.reader import read_study
+
+
+def code(value: str, meaning: str) -> list[Dataset]:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "SCT", meaning
+    return [item]
+
+
+def test_four_views_from_a_folder_in_canonical_order(write_mammo, tmp_path):
+    for side in "RL":
+        for view in ("MLO", "CC"):
+            write_mammo(tmp_path, f"{side}{view}.dcm", side, view)
+    study = read_study(tmp_path)
+    assert study.kind == "mammo"
+    assert study.present_views == ["L-CC", "L-MLO", "R-CC", "R-MLO"]
+    assert study.missing_views == []
+    assert [v.laterality for v in study.views] == ["L", "L", "R", "R"]
+    assert study.views[0].shape == (583, 383)
+
+
+def test_list_of_files_with_family_members_and_a_missing_view(write_mammo, tmp_path):
+    files = [
+        write_mammo(tmp_path, "a.dcm", "L", "XCCL"),
+        write_mammo(tmp_path, "b.dcm", "R", "ML"),
+        write_mammo(tmp_path, "c.dcm", "R", "FB"),
+    ]
+    study = read_study(files)
+    assert study.present_views == ["L-CC", "R-CC", "R-MLO"]
+    assert study.missing_views == ["L-MLO"]
+    assert any("missing L-MLO" in w for w in study.warnings)
+
+
+def test_view_code_sequence_and_laterality_fallback(write_mammo, tmp_path):
+    path = write_mammo(tmp_path, "a.dcm", None, None, Laterality="R",
+                       ViewCodeSequence=code("399162004", "cranio-caudal"))
+    assert read_study(path).present_views == ["R-CC"]
+    path = write_mammo(tmp_path, "b.dcm", "L", None, ViewCodeSequence=code("99999", "latero-medial oblique"))
+    assert read_study(path).present_views == ["L-MLO"]
+
+
+def test_for_presentation_wins_over_for_processing(write_mammo, tmp_path):
+    write_mammo(tmp_path, "proc.dcm", "L", "CC", PresentationIntentType="FOR PROCESSING", InstanceNumber=9)
+    write_mammo(tmp_path, "pres.dcm", "L", "CC", PresentationIntentType="FOR PRESENTATION", InstanceNumber=1)
+    study = read_study(tmp_path)
+    assert len(study.views) == 1 and study.sources[0].path.endswith("pres.dcm")
+    assert any("ignored FOR PROCESSING image proc.dcm" in w for w in study.warnings)
+
+
+def test_duplicates_keep_the_standard_view_then_the_later_instance(write_mammo, tmp_path):
+    write_mammo(tmp_path, "xccl.dcm", "R", "XCCL", InstanceNumber=5)
+    write_mammo(tmp_path, "cc1.dcm", "R", "CC", InstanceNumber=1)
+    write_mammo(tmp_path, "cc2.dcm", "R", "CC", InstanceNumber=2)
+    study = read_study(tmp_path)
+    assert study.sources[0].path.endswith("cc2.dcm")
+    assert sum("duplicate" in w for w in study.warnings) == 2
+
+
+def test_unrecognised_views_are_reported(write_mammo, tmp_path):
+    path = write_mammo(tmp_path, "x.dcm", None, "MLO")
+    with pytest.raises(StudyReadError, match="laterality"):
+        read_study(path)
+
+
+@pytest.mark.parametrize(
+    "position, family",
+    [("CC", "CC"), ("XCCL", "CC"), ("XCCM", "CC"), ("FB", "CC"), ("MLO", "MLO"), ("ML", "MLO"),
+     ("LM", "MLO"), ("LMO", "MLO"), ("SIO", "MLO"), ("AT", None)],
+)
+def test_view_families(position, family):
+    assert mammo.view_family(position) == family
