@@ -29,6 +29,8 @@ class SlicerCore:
     subject_hierarchy_logic: object
     _keep: list = field(default_factory=list, repr=False)
 
+    SINGLE_FILE = 4  # vtkSlicerVolumesLogic loading option: do not look for the rest of a series
+
     def load_volume(self, path: str | Path, name: str | None = None):
         """Load an NRRD / NIfTI / DICOM file (or the series it belongs to) as a scalar volume node."""
         import slicer
@@ -37,6 +39,8 @@ class SlicerCore:
         if not path.exists():
             raise StudyReadError("file not found", path)
         node = self.volumes_logic.AddArchetypeVolume(str(path), name or path.stem, 0, None)
+        if node is None and path.is_file():  # a lone 2D DICOM image (CR/DX/MG) is not a series: read just the file
+            node = self.volumes_logic.AddArchetypeVolume(str(path), name or path.stem, self.SINGLE_FILE, None)
         if node is None:
             raise StudyReadError("Slicer's volumes logic could not read this file as a volume", path)
         # The desktop application puts loaded data in the subject hierarchy; the bare core does not.
