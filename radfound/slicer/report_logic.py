@@ -1,0 +1,68 @@
+"""RadFoundReportLogic: draft a report for a volume node or a mammogram view set, with no GUI.
+
+``RadFoundReportLogic().draft(volumeNode)`` blocks and returns a Draft (batch scripts,
+tests, the Python console). With ``blocking=False`` it returns a started ``Job``
+whose events the module widget drains on the main thread. ``save`` writes the
+(edited) draft into the scene and logs the human-evaluation entry.
+"""
+
+from __future__ import annotations
+
+from radfound import feedback
+from radfound.slicer import nodes
+from radfound.slicer.jobs import Job
+from radfound.slicer.models import get_model
+from radfound.slicer.study_from_scene import study_from_view_set, study_from_volume_node
+from radfound.study.model import Study
+from radfound.tasks.results import Draft
+
+
+class RadFoundReportLogic:
+    """Report drafting for Slicer volume nodes. ``model``: registry name or folder (None: shipped default)."""
+
+    def __init__(self, model: str | None = None, device: str = "auto"):
+        self.model_name = model
+        self.device = device
+
+    @property
+    def model(self):
+        return get_model(self.model_name, self.device)
+
+    def study(self, volumeNode=None, kind: str | None = None, view_set: dict | None = None) -> Study:
+        """Read the input from the scene (main thread only): a mammogram view set or one volume."""
+        if view_set:
+            return study_from_view_set(view_set)
+        return study_from_volume_node(volumeNode, kind=kind)
+
+    def draft(self, volumeNode=None, kind: str | None = None, view_set: dict | None = None, *,
+              on_text=None, blocking: bool = True, **gen) -> Draft | Job:
+        """Draft a report. Blocking: returns the Draft. Non-blocking: returns a started Job (events via poll)."""
+        from radfound.tasks.report import draft_report
+
+        study = self.study(volumeNode, kind, view_set)
+
+        def work(stream, cancel):
+            return draft_report(self.model, study, on_text=stream, cancel=cancel, **gen)
+
+        job = Job(work, name="radfound-draft").start()
+        if not blocking:
+            return job
+        return job.follow(on_text)
+        while job.running or not job._events.empty():  # stream on the caller's thread
+            for event in job.poll():
+                if event.kind == "text":
+                    on_text(event.value)
+            job._thread.join(0.02)
+        return job.wait()
+
+    def save(self, draft: Draft, volumeNode, edited_text: str | None = None, *, rating: int | None = None,
+             view_set: dict | None = None, kind: str = "", log: bool = True) -> dict:
+        """Put the draft in the scene (text, findings table, markups) and log generated vs edited text."""
+        view_nodes = [view_set[c] for c in view_set] if view_set else None
+        saved = nodes.save_draft(draft, volumeNode, edited_text=edited_text, view_nodes=view_nodes)
+        if log:
+            saved["feedback"] = feedback.record(
+                draft.text, edited_text if edited_text is not None else draft.text,
+                model=draft.model, task="report", kind=kind, rating=rating,
+            )
+        return saved

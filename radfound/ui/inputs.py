@@ -1,0 +1,96 @@
+"""The input controls both panels share: image, modality (detected, with override), model, device."""
+
+from __future__ import annotations
+
+from radfound.slicer.models import DEVICES, available_models
+from radfound.slicer.study_from_scene import detect_kind, dicom_header
+from radfound.ui.qt import child, prop
+
+KIND_NAMES = {"cxr": "Chest X-ray", "mammo": "Mammogram (4 views)", "ct": "CT volume", "image": "Other image"}
+DEVICE_NAMES = {"auto": "Auto (CUDA if available)", "cuda": "CUDA", "cpu": "CPU"}
+
+
+def volume_nodes(scene) -> list:
+    """Scalar volume nodes of the scene, in scene order (labelmaps excluded)."""
+    found = []
+    collection = scene.GetNodesByClass("vtkMRMLScalarVolumeNode")
+    for i in range(collection.GetNumberOfItems()):
+        node = collection.GetItemAsObject(i)
+        if not node.IsA("vtkMRMLLabelMapVolumeNode") and node.GetImageData() is not None:
+            found.append(node)
+    return found
+
+
+class InputControls:
+    """Binds the ``inputGroupBox`` widgets of a RadFound .ui file to a scene."""
+
+    def __init__(self, root, scene):
+        self.scene = scene
+        self.volume = child(root, "volumeComboBox")
+        self.modality = child(root, "modalityComboBox")
+        self.model = child(root, "modelComboBox")
+        self.device = child(root, "deviceComboBox")
+        self._detected: dict[str, str] = {}
+        for value in DEVICES:
+            self.device.addItem(DEVICE_NAMES[value], value)
+        self.refresh_models()
+        self.refresh_volumes()
+        self.volume.currentIndexChanged.connect(lambda *_: self.refresh_modality())
+
+    def refresh_models(self) -> None:
+        self.model.clear()
+        models = available_models()
+        for name, path in models:
+            self.model.addItem(name, path)
+        if not models:
+            self.model.addItem("(no model installed: see radfound models import)", "")
+
+    def refresh_volumes(self) -> None:
+        """List the scene's images again, keeping the current choice when it still exists."""
+        current = self.node()
+        self.volume.blockSignals(True)
+        self.volume.clear()
+        for node in volume_nodes(self.scene):
+            self.volume.addItem(node.GetName(), node.GetID())
+        if current is not None:
+            index = self.volume.findData(current.GetID())
+            self.volume.setCurrentIndex(max(index, 0))
+        self.volume.blockSignals(False)
+        self.refresh_modality()
+
+    def node(self):
+        index = prop(self.volume, "currentIndex")
+        if index is None or index < 0:
+            return None
+        return self.scene.GetNodeByID(self.volume.itemData(index))
+
+    def detected_kind(self) -> str | None:
+        node = self.node()
+        if node is None:
+            return None
+        if node.GetID() not in self._detected:
+            self._detected[node.GetID()] = detect_kind(node, dicom_header(node))
+        return self._detected[node.GetID()]
+
+    def refresh_modality(self) -> None:
+        """'Auto (detected: Chest X-ray)' first, then every kind as a manual override."""
+        chosen = self.modality.itemData(prop(self.modality, "currentIndex")) if self.modality.count else None
+        detected = self.detected_kind()
+        self.modality.blockSignals(True)
+        self.modality.clear()
+        self.modality.addItem(f"Auto (detected: {KIND_NAMES.get(detected, 'no image')})", "auto")
+        for kind, name in KIND_NAMES.items():
+            self.modality.addItem(name, kind)
+        self.modality.setCurrentIndex(max(self.modality.findData(chosen or "auto"), 0))
+        self.modality.blockSignals(False)
+        self.modality.currentIndexChanged.emit(prop(self.modality, "currentIndex"))
+
+    def kind(self) -> str | None:
+        chosen = self.modality.itemData(prop(self.modality, "currentIndex"))
+        return self.detected_kind() if chosen in (None, "auto") else chosen
+
+    def model_name(self) -> str | None:
+        return self.model.itemData(prop(self.model, "currentIndex")) or None
+
+    def device_name(self) -> str:
+        return self.device.itemData(prop(self.device, "currentIndex")) or "auto"

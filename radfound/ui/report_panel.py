@@ -1,0 +1,171 @@
+"""The RadFoundReport panel: Generate streams a draft into an editable box; Save puts it in the scene.
+
+Generate becomes Cancel while the model runs in a worker thread; a QTimer on the
+main thread applies the streamed text. The draft is always shown under the
+preliminary notice, with the execution provider that actually ran it.
+"""
+
+from __future__ import annotations
+
+from radfound.config import PRELIMINARY_NOTICE
+from radfound.slicer.mammo_views import assemble_view_set
+from radfound.slicer.report_logic import RadFoundReportLogic
+from radfound.study.model import MAMMO_VIEWS
+from radfound.ui.inputs import InputControls, volume_nodes
+from radfound.ui.qt import QtCore, QtGui, child, prop
+
+POLL_MS = 30
+_VIEW_COMBOS = dict(zip(MAMMO_VIEWS, ("lccComboBox", "lmloComboBox", "rccComboBox", "rmloComboBox")))
+
+
+class ReportPanel:
+    """Controller of a loaded ``RadFoundReport.ui`` widget. ``show_error(text)`` displays a message."""
+
+    def __init__(self, widget, scene, logic: RadFoundReportLogic | None = None, show_error=None, before_run=None):
+        self.widget = widget
+        self.scene = scene
+        self.logic = logic or RadFoundReportLogic()
+        self.show_error = show_error or (lambda text: None)
+        self.before_run = before_run  # e.g. install missing packages with consent; False cancels the run
+        self.inputs = InputControls(widget, scene)
+        self.generate_button = child(widget, "generateButton")
+        self.text = child(widget, "draftTextEdit")
+        self.save_button = child(widget, "saveButton")
+        self.rating = child(widget, "ratingComboBox")
+        self.provider_label = child(widget, "providerLabel")
+        self.status = child(widget, "statusLabel")
+        self.mammo_box = child(widget, "mammoGroupBox")
+        self.view_combos = {code: child(widget, name) for code, name in _VIEW_COMBOS.items()}
+        child(widget, "preliminaryLabel").setText(PRELIMINARY_NOTICE)
+        self.rating.addItem("(no rating)", 0)
+        for score in range(1, 6):
+            self.rating.addItem(str(score), score)
+        self.job = None
+        self.draft = None
+        self.draft_node = None  # the node and view set the current draft belongs to
+        self.draft_views = None
+        self.timer = QtCore.QTimer()
+        self.timer.setInterval(POLL_MS)
+        self.timer.timeout.connect(self._drain)
+        self.generate_button.clicked.connect(lambda *_: self.on_generate())
+        self.save_button.clicked.connect(lambda *_: self.on_save())
+        self.inputs.modality.currentIndexChanged.connect(lambda *_: self.refresh_views())
+        self.refresh_views()
+
+    # ---- inputs -------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Call when the scene's volumes change."""
+        self.inputs.refresh_volumes()
+        self.refresh_views()
+
+    def refresh_views(self) -> None:
+        """Show the mammogram view set (auto-assembled) when the study kind is mammo."""
+        is_mammo = self.inputs.kind() == "mammo"
+        self.mammo_box.setVisible(is_mammo)
+        node = self.inputs.node()
+        if not is_mammo or node is None:
+            return
+        assembled = assemble_view_set(node)
+        for code, combo in self.view_combos.items():
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItem("(missing)", "")
+            for candidate in volume_nodes(self.scene):
+                combo.addItem(candidate.GetName(), candidate.GetID())
+            chosen = assembled.get(code)
+            combo.setCurrentIndex(combo.findData(chosen.GetID()) if chosen is not None else 0)
+            combo.blockSignals(False)
+
+    def view_set(self) -> dict | None:
+        """{view code: node} as shown in the per-view combos (the user's overrides included)."""
+        if self.inputs.kind() != "mammo":
+            return None
+        views = {}
+        for code, combo in self.view_combos.items():
+            node_id = combo.itemData(prop(combo, "currentIndex"))
+            if node_id:
+                views[code] = self.scene.GetNodeByID(node_id)
+        return views
+
+    # ---- generate / cancel ---------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def on_generate(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.status.setText("Cancelling...")
+            return
+        node = self.inputs.node()
+        if node is None:
+            self.show_error("Load an image first (File > Add Data or the DICOM module).")
+            return
+        if self.before_run is not None and not self.before_run():
+            return
+        self.logic.model_name = self.inputs.model_name()
+        self.logic.device = self.inputs.device_name()
+        views = self.view_set()
+        try:
+            self.job = self.logic.draft(node, kind=self.inputs.kind(), view_set=views, blocking=False)
+        except Exception as exc:  # noqa: BLE001 - shown to the user as a message, not a traceback
+            self._fail(exc)
+            return
+        self.draft, self.draft_node, self.draft_views = None, node, views
+        self.text.setPlainText("")
+        self.text.setReadOnly(True)
+        self.save_button.setEnabled(False)
+        self.generate_button.setText("Cancel")
+        self.status.setText("Generating (loading the model the first time)...")
+        self.timer.start()
+
+    def _drain(self) -> None:
+        if self.job is None:
+            self.timer.stop()
+            return
+        for event in self.job.poll():
+            if event.kind == "text":
+                self.text.moveCursor(QtGui.QTextCursor.End)
+                self.text.insertPlainText(event.value)
+            elif event.kind == "done":
+                self._finish(event.value)
+            elif event.kind == "cancelled":
+                self._end("Cancelled: the partial draft is kept for reference and cannot be saved.")
+            elif event.kind == "error":
+                self._fail(event.value)
+
+    def _finish(self, draft) -> None:
+        self.draft = draft
+        self.text.setPlainText(draft.text)
+        self.provider_label.setText(f"Model: {draft.model}   Provider: {draft.provider}")
+        t = draft.timings
+        self._end(f"Draft ready in {t.total_ms / 1000:.1f} s ({t.new_tokens} tokens, {t.tokens_per_s:.1f} tokens/s). "
+                  "Edit it, then Save.")
+        self.save_button.setEnabled(True)
+
+    def _fail(self, exc: BaseException) -> None:
+        message = str(exc) or type(exc).__name__
+        self._end(f"Error: {message}")
+        self.show_error(message)
+
+    def _end(self, status: str) -> None:
+        self.timer.stop()
+        self.job = None
+        self.text.setReadOnly(False)
+        self.generate_button.setText("Generate draft")
+        self.status.setText(status)
+
+    # ---- save ----------------------------------------------------------------------------------
+    def on_save(self):
+        if self.draft is None or self.draft_node is None:
+            return None
+        rating = self.rating.itemData(prop(self.rating, "currentIndex")) or None
+        try:
+            saved = self.logic.save(self.draft, self.draft_node, edited_text=self.text.toPlainText(),
+                                    rating=rating, view_set=self.draft_views, kind=self.inputs.kind() or "")
+        except Exception as exc:  # noqa: BLE001
+            self._fail(exc)
+            return None
+        self.status.setText(f"Saved '{saved['text'].GetName()}' with {len(saved['markups'])} markup(s) "
+                            "in the study's RadFound folder.")
+        return saved
