@@ -1,0 +1,44 @@
+"""Tiny Gemma 3 and Idefics3 models exported once per session into the community layout."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+pytest.importorskip("transformers", reason="transformers (test-only dependency) builds the tiny community models")
+
+from tiny_models import tiny_gemma3, tiny_idefics3  # noqa: E402
+
+from radfound.export.families import export_community  # noqa: E402
+
+GEMMA3_SEED = 2  # a seed whose random weights generate a long, varied answer rather than stopping at once
+
+
+@pytest.fixture(scope="session")
+def gemma3(tmp_path_factory):
+    """(transformers model, image processor, exported folder)."""
+    model, tok, proc = tiny_gemma3(GEMMA3_SEED)
+    folder = export_community(model, tok, tmp_path_factory.mktemp("community") / "tiny-gemma3", image_processor=proc)
+    return model, proc, folder
+
+
+@pytest.fixture(scope="session")
+def idefics3(tmp_path_factory):
+    model, tok, proc = tiny_idefics3()
+    folder = export_community(model, tok, tmp_path_factory.mktemp("community") / "tiny-idefics3", image_processor=proc)
+    return model, proc, folder
+
+
+@pytest.fixture(scope="session")
+def images():
+    """Two 8-bit RGB pictures of different shapes (landscape, portrait) with real structure."""
+    rng = np.random.default_rng(0)
+    landscape = rng.integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[0:90, 0:40]
+    portrait = np.stack([(xx * 6) % 256, (yy * 3) % 256, ((xx + yy) * 2) % 256], axis=-1).astype(np.uint8)
+    return [landscape, portrait]

@@ -1,0 +1,133 @@
+"""Graph wrappers and the folder writer shared by the community-family exporters.
+
+The decoder is exported with the community I/O names (``inputs_embeds``,
+``attention_mask``, ``position_ids``, ``past_key_values.{i}.key|value`` ->
+``logits``, ``present.{i}.key|value``). The wrapper builds the 4D additive attention
+mask itself from the 2D ``attention_mask`` (causal, plus the sliding window on the
+layers that use one), so the traced graph has no shape-specialised mask code and the
+first step runs with a length-0 cache.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from transformers import DynamicCache
+
+from radfound.errors import ModelError
+from radfound.registry.manifest import write_manifest
+
+OPSET = 17
+
+
+def cache_names(num_layers: int, prefix: str) -> list[str]:
+    return [f"{prefix}.{i}.{kind}" for i in range(num_layers) for kind in ("key", "value")]
+
+
+def additive_mask(attention_mask, position_ids, dtype, sliding_window: int | None = None):
+    """(B, 1, T, P+T) float mask: 0 where a query may attend, the dtype's minimum elsewhere."""
+    key_pos = torch.cumsum(torch.ones_like(attention_mask), dim=-1) - 1  # absolute index of each key
+    query_pos = position_ids  # absolute index of each query (no left padding in single-study batches)
+    allowed = key_pos[:, None, None, :] <= query_pos[:, None, :, None]
+    if sliding_window is not None:
+        allowed = allowed & (key_pos[:, None, None, :] > query_pos[:, None, :, None] - sliding_window)
+    allowed = allowed & attention_mask[:, None, None, :].bool()
+    zero = torch.zeros((), dtype=dtype)
+    return torch.where(allowed, zero, torch.full((), torch.finfo(dtype).min, dtype=dtype))
+
+
+class DecoderGraph(torch.nn.Module):
+    """A transformers text model + LM head with the cache flattened into community names."""
+
+    def __init__(self, text_model, lm_head, num_layers: int, *, sliding_window: int | None = None,
+                 mask_by_layer_type: bool = False, softcap: float | None = None):
+        super().__init__()
+        self.text_model, self.lm_head = text_model, lm_head
+        self.num_layers, self.sliding_window = num_layers, sliding_window
+        self.mask_by_layer_type, self.softcap = mask_by_layer_type, softcap
+
+    def forward(self, inputs_embeds, attention_mask, position_ids, *past):
+        cache = DynamicCache(ddp_cache_data=[(past[2 * i], past[2 * i + 1]) for i in range(self.num_layers)])
+        full = additive_mask(attention_mask, position_ids, inputs_embeds.dtype)
+        mask = full
+        if self.mask_by_layer_type:
+            sliding = additive_mask(attention_mask, position_ids, inputs_embeds.dtype, self.sliding_window)
+            mask = {"full_attention": full, "sliding_attention": sliding}
+        out = self.text_model(inputs_embeds=inputs_embeds, attention_mask=mask, position_ids=position_ids,
+                              past_key_values=cache, use_cache=True, return_dict=True)
+        logits = self.lm_head(out.last_hidden_state)
+        if self.softcap:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        presents = [t for layer in cache.layers for t in (layer.keys, layer.values)]
+        return (logits, *presents)
+
+
+class EmbedGraph(torch.nn.Module):
+    def __init__(self, embed):
+        super().__init__()
+        self.embed = embed
+
+    def forward(self, input_ids):
+        return self.embed(input_ids)
+
+
+def export_graph(module, args, path: Path, input_names, output_names, dynamic_axes) -> None:
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # TracerWarnings and the legacy-exporter deprecation notice
+        torch.onnx.export(module, args, str(path), dynamo=False, opset_version=OPSET, input_names=input_names,
+                          output_names=output_names, dynamic_axes=dynamic_axes, do_constant_folding=True)
+
+
+def export_embed(embed, path: Path) -> None:
+    export_graph(EmbedGraph(embed), (torch.tensor([[1, 2, 3]]),), path, ["input_ids"], ["inputs_embeds"],
+                 {"input_ids": {0: "batch", 1: "sequence"}, "inputs_embeds": {0: "batch", 1: "sequence"}})
+
+
+def export_decoder(graph: DecoderGraph, text_config, path: Path) -> None:
+    layers = graph.num_layers
+    kv, hd = text_config.num_key_value_heads, getattr(text_config, "head_dim", None) or (
+        text_config.hidden_size // text_config.num_attention_heads)
+    past_len, new_len = 2, 3
+    past = [torch.randn(1, kv, past_len, hd) for _ in range(2 * layers)]
+    args = (torch.randn(1, new_len, text_config.hidden_size), torch.ones(1, past_len + new_len, dtype=torch.int64),
+            torch.arange(past_len, past_len + new_len).unsqueeze(0), *past)
+    past_names, present_names = cache_names(layers, "past_key_values"), cache_names(layers, "present")
+    axes = {
+        "inputs_embeds": {0: "batch", 1: "sequence"},
+        "attention_mask": {0: "batch", 1: "total_sequence"},
+        "position_ids": {0: "batch", 1: "sequence"},
+        "logits": {0: "batch", 1: "sequence"},
+        **{n: {0: "batch", 2: "past_sequence"} for n in past_names},
+        **{n: {0: "batch", 2: "total_sequence"} for n in present_names},
+    }
+    export_graph(graph, args, path, ["inputs_embeds", "attention_mask", "position_ids", *past_names],
+                 ["logits", *present_names], axes)
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_folder(outdir: str | Path, build, *, name: str, family: str, licence: str, source: str) -> Path:
+    """Run ``build(tmp)`` in a temporary sibling, write the manifest, then rename it to ``outdir``."""
+    outdir = Path(outdir)
+    if outdir.exists() and any(outdir.iterdir()):
+        raise ModelError("output folder exists and is not empty", outdir)
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a model folder is meant to be shared
+    try:
+        (tmp / "onnx").mkdir()
+        build(tmp)
+        write_manifest(tmp, name=name, family=family, model_version="0", licence=licence, source=source)
+        if outdir.exists():
+            outdir.rmdir()
+        tmp.rename(outdir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return outdir
