@@ -13,7 +13,7 @@ import pytest
 from radfound.errors import GeometryError, VolumeTooLargeError
 from radfound.study.reader import read_study
 
-from conftest import write_series  # Testing/Python/study/conftest.py
+from study_factories import write_series
 
 DICOMDIR_TESTS = Path(pydicom.__file__).parent / "data" / "test_files" / "dicomdirtests"
 
