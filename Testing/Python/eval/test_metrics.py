@@ -1,0 +1,111 @@
+"""Metric functions on hand-checked examples: each assertion fails if the metric is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from radfound.eval.baselines import MajorityBaseline, QuestionPrior
+from radfound.eval.findings import extract_findings, finding_scores
+from radfound.eval.normalize import normalize_answer
+from radfound.eval.text_metrics import caption_metrics, java_available
+from radfound.eval.vqa_file import VQAItem
+from radfound.eval.vqa_metrics import score_one, summarize, summarize_by_language, token_recall
+
+
+@pytest.mark.parametrize("raw, norm", [
+    ("The Left Lung.", "left lung"),
+    ("Transverse  Plane", "transverse plane"),
+    ("Two", "2"),
+    ("an X-Ray", "x ray"),
+    ("肝脏。", "肝脏"),
+    ("左 肺", "左肺"),
+])
+def test_normalize_answer(raw, norm):
+    assert normalize_answer(raw) == norm
+
+
+def test_token_recall_counts_reference_tokens_once():
+    assert token_recall("left lung", "right lung") == 0.5
+    assert token_recall("lung lung", "lung") == 1.0
+    assert token_recall("liver", "left lung, right lung") == 0.0
+    assert token_recall("右肺", "左肺") == 0.5  # CJK: characters
+
+
+def test_summary_on_hand_made_answers():
+    scored = [
+        score_one("Yes", "yes", "CLOSED"),
+        score_one("no", "yes", "CLOSED"),
+        score_one("the liver", "Liver", "OPEN"),
+        score_one("left lung", "right lung", "OPEN"),
+    ]
+    m = summarize(scored)
+    assert m["closed_acc"] == 0.5
+    assert m["open_acc"] == 0.5
+    assert m["open_recall"] == 0.75
+    assert m["overall"] == 0.5
+    assert (m["n"], m["n_closed"], m["n_open"]) == (4, 2, 2)
+
+
+def test_per_language_figures_are_separate():
+    scored = [score_one("是", "是", "CLOSED", "zh"), score_one("no", "yes", "CLOSED", "en")]
+    m = summarize_by_language(scored)
+    assert m["by_lang"]["zh"]["overall"] == 1.0
+    assert m["by_lang"]["en"]["overall"] == 0.0
+    assert m["overall"] == 0.5
+
+
+def _item(q, a, t="OPEN", image="a.jpg"):
+    return VQAItem(image=Path(image), question=q, answer=a, answer_type=t)
+
+
+def test_baselines_use_answer_frequencies():
+    train = [_item("Is it normal?", "Yes", "CLOSED"), _item("Is it normal?", "Yes", "CLOSED"),
+             _item("Is the liver abnormal?", "No", "CLOSED"),
+             _item("What modality is this?", "CT"), _item("What modality is this?", "CT"),
+             _item("What organ is shown?", "Liver"), _item("What organ is shown?", "Liver"),
+             _item("What organ is shown?", "Liver"), _item("What modality is used here?", "MRI")]
+    majority = MajorityBaseline(train)
+    assert majority.predict(_item("Anything?", "", "CLOSED")) == "yes"
+    assert majority.predict(_item("Which?", "")) == "liver"
+    prior = QuestionPrior(train)
+    assert prior.predict(_item("Is the liver abnormal?", "", "CLOSED")) == "no"  # same question
+    assert prior.predict(_item("What modality is this?", "")) == "ct"
+    assert prior.predict(_item("What modality is shown here?", "")) == "ct"  # same 3-word question type
+    assert prior.predict(_item("Where is it?", "")) == "liver"  # falls back to the majority
+
+
+def test_caption_metrics_hand_checked():
+    m = caption_metrics(["the liver is normal", "a mass in the left lung"],
+                        [["the liver is normal"], ["mass in the right lung"]], meteor=False)
+    # 8 of 10 hypothesis unigrams match (clipped), hypothesis longer than references -> no brevity penalty.
+    assert m["bleu_1"] == pytest.approx(0.8, abs=1e-4)
+    assert m["bleu_4"] < m["bleu_1"]
+    assert 0 < m["rouge_l"] < 1
+    assert m["meteor"] is None and "Java" in m["notes"][0]
+    same = caption_metrics(["a mass in the left lung"], ["a mass in the left lung"], meteor=False)
+    assert same["bleu_4"] == pytest.approx(1.0) and same["rouge_l"] == pytest.approx(1.0)
+
+
+@pytest.mark.skipif(not java_available(), reason="METEOR 1.5 needs a Java runtime")
+def test_meteor_runs_with_java():
+    good = caption_metrics(["the liver is normal"], ["the liver is normal"])["meteor"]
+    bad = caption_metrics(["a kidney cyst"], ["the liver is normal"])["meteor"]
+    assert good > 0.9 and bad < 0.2
+
+
+def test_finding_extraction_and_scores():
+    draft = ("FINDINGS: Scattered fibroglandular tissue. Right breast: no mass or suspicious calcifications. "
+             "Left breast: a 9 mm mass in the upper outer quadrant.\nIMPRESSION: Left breast mass.")
+    got = extract_findings(draft, "mammo")
+    assert got == {("mass", "left", "upper outer")}
+    truth = [{("mass", "left", "upper outer"), ("calcifications", "right", "lower inner")}]
+    s = finding_scores([got], truth)
+    assert s["side"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(0.6667, abs=1e-4),
+                         "tp": 1, "fp": 0, "fn": 1}
+    ct = extract_findings("FINDINGS: A 9 mm hypodense nodule in the lower pole of the left thyroid lobe. "
+                          "The right thyroid lobe is unremarkable.", "ct")
+    assert ct == {("thyroid nodule", "left", "lower pole")}
+    wrong_pole = finding_scores([{("thyroid nodule", "left", "upper pole")}], [ct])
+    assert wrong_pole["side"]["f1"] == 1.0 and wrong_pole["location"]["f1"] == 0.0

@@ -1,0 +1,173 @@
+"""``radfound eval``: measure a model the way the field does, with image-blind baselines beside it.
+
+    radfound eval vqa --questions FILE --images DIR [--model DIR] [--json] [--limit N]
+    radfound eval report [--model DIR] [--set mammo|ct|slake] [--n N]
+    radfound eval feedback [--log PATH]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from radfound.config import PRELIMINARY_NOTICE, data_dir
+
+_METRICS = ("overall", "closed_acc", "open_acc", "open_recall", "n")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("eval", help="evaluate a model (VQA accuracy, report metrics, human feedback)")
+    sub = p.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
+
+    v = sub.add_parser("vqa", help="VQA accuracy on a VQA-RAD or SLAKE format question file")
+    v.add_argument("--questions", required=True, type=Path, help="JSON question file (VQA-RAD or SLAKE format)")
+    v.add_argument("--images", required=True, type=Path, help="folder the image names are relative to")
+    v.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped radfound-small)")
+    v.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    v.add_argument("--lang", default=None, help="only questions in this language (SLAKE q_lang: en, zh)")
+    v.add_argument("--split", default="all", choices=("all", "train", "heldout"),
+                   help="VQA-RAD image-level split of the file (docs/evaluation.md)")
+    v.add_argument("--limit", type=int, default=None, help="first N questions only (after filtering)")
+    v.add_argument("--baseline-train", type=Path, default=None,
+                   help="question file the baselines are fitted on (default: the dataset's train.json)")
+    v.add_argument("--baselines-only", action="store_true", help="skip the model, print the baselines")
+    v.add_argument("--predictions", type=Path, default=None, help="write per-question predictions (JSON lines)")
+    v.add_argument("--json", action="store_true", help="print one JSON object")
+    v.set_defaults(func=run_vqa)
+
+    r = sub.add_parser("report", help="report drafting: phantom finding P/R/F1 and caption metrics")
+    r.add_argument("--model", type=Path, default=None)
+    r.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    r.add_argument("--set", dest="which", default="mammo", choices=("mammo", "ct", "slake"))
+    r.add_argument("--n", type=int, default=100, help="number of phantoms (mammo/ct) or images (slake)")
+    r.add_argument("--seed", type=int, default=None, help="phantom seed (default: the evaluation seed)")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=run_report)
+
+    f = sub.add_parser("feedback", help="summarise the radiologists' edit/rating log")
+    f.add_argument("--log", type=Path, default=None, help="feedback log (default: RADFOUND_FEEDBACK_LOG or user dir)")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=run_feedback)
+
+
+def _progress(label: str):
+    def show(i: int, n: int) -> None:
+        if sys.stderr.isatty() or i == n or i % 25 == 0:
+            print(f"\r{label}: {i}/{n}", end="\n" if i == n else "", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+
+
+def _table(rows: dict[str, dict]) -> str:
+    head = f"{'':<16}" + "".join(f"{m:>13}" for m in _METRICS)
+    lines = [head]
+    for name, m in rows.items():
+        lines.append(f"{name:<16}" + "".join(f"{_fmt(m.get(k)):>13}" for k in _METRICS))
+        for lang, lm in (m.get("by_lang") or {}).items():
+            lines.append(f"{'  ' + lang:<16}" + "".join(f"{_fmt(lm.get(k)):>13}" for k in _METRICS))
+    return "\n".join(lines)
+
+
+def _default_baseline_train(items) -> Path | None:
+    dataset = items[0].dataset if items else ""
+    path = data_dir() / ("slake/train.json" if dataset == "slake" else "vqa-rad/train.json")
+    return path if path.is_file() else None
+
+
+def run_vqa(args) -> int:
+    from radfound.eval.splits import split_items
+    from radfound.eval.vqa_eval import evaluate_baselines, evaluate_model
+    from radfound.eval.vqa_file import read_vqa_file
+    from radfound.study.reader import read_study
+
+    items = split_items(read_vqa_file(args.questions, args.images, lang=args.lang), args.split)
+    if args.limit:
+        items = items[: args.limit]
+    result: dict = {"questions": str(args.questions), "split": args.split, "lang": args.lang or "all",
+                    "n": len(items)}
+    train_file = args.baseline_train or _default_baseline_train(items)
+    if train_file is not None:
+        train_images = train_file.parent / ("imgs" if items and items[0].dataset == "slake" else "images")
+        train = read_vqa_file(train_file, train_images if train_images.is_dir() else args.images)
+        result["baselines"] = evaluate_baselines(items, train)
+        result["baselines"]["train_file"] = str(train_file)
+    else:
+        result["baselines"] = None
+        result["note"] = "baselines skipped: no training question file found (pass --baseline-train)"
+    if not args.baselines_only:
+        from radfound.eval.predictors import ModelPredictor
+
+        predictor = ModelPredictor(args.model, device=args.device)
+        metrics, rows = evaluate_model(items, predictor, read_study, progress=_progress("images"))
+        result["model"] = {"name": predictor.name, "provider": predictor.model.provider, **metrics}
+        if args.predictions:
+            with open(args.predictions, "w", encoding="utf-8") as fh:
+                for row in rows:
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    rows = {}
+    if "model" in result:
+        rows[result["model"]["name"][:16]] = result["model"]
+    for name in ("question_prior", "majority"):
+        if result.get("baselines"):
+            rows[name] = result["baselines"][name]
+    print(f"{args.questions} ({args.split}, {result['lang']}): {result['n']} questions")
+    print(_table(rows))
+    if "model" in result:
+        print(PRELIMINARY_NOTICE)
+    return 0
+
+
+def run_report(args) -> int:
+    from radfound.eval.predictors import ModelPredictor
+    from radfound.eval.report_eval import EVAL_SEED, evaluate_phantoms, evaluate_slake_text
+
+    predictor = ModelPredictor(args.model, device=args.device)
+    if args.which in ("mammo", "ct"):
+        result = evaluate_phantoms(args.which, args.n, predictor, seed=args.seed or EVAL_SEED,
+                                   progress=_progress(args.which))
+    else:
+        from radfound.study.reader import read_study
+        from radfound.training.data.slake_reports import derive_reports
+        from radfound.training.data.vqa import slake
+
+        reports = derive_reports(slake("validate"))[: args.n]
+        result = {"set": "slake validate (derived captions/reports)", "n": len(reports),
+                  **evaluate_slake_text(reports, predictor, read_study, progress=_progress("images"))}
+    result["model_name"] = predictor.name
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    if args.which in ("mammo", "ct"):
+        m, b = result["model"], result["baseline_normal_report"]
+        print(f"{args.which} phantoms (synthetic), n={result['n']}, seed={result['seed']}")
+        for level in ("side", "location"):
+            print(f"  finding {level:<9} P {m[level]['precision']:.3f}  R {m[level]['recall']:.3f}  "
+                  f"F1 {m[level]['f1']:.3f}   (all-normal baseline F1 {b[level]['f1']:.3f})")
+        text = m["text"]
+    else:
+        text = result["captions"]
+        print(f"SLAKE validation captions, n={result['n']}")
+    print("  " + "  ".join(f"{k} {_fmt(text[k])}" for k in ("bleu_1", "bleu_2", "bleu_3", "bleu_4",
+                                                            "rouge_l", "meteor", "cider")))
+    for note in text.get("notes", []):
+        print("  note: " + note)
+    return 0
+
+
+def run_feedback(args) -> int:
+    from radfound.feedback import summarize
+
+    summary = summarize(args.log)
+    if args.json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+        return 0
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
+    return 0

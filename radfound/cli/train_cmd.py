@@ -1,0 +1,32 @@
+"""``radfound train --config small [--out DIR] [--minutes N]``: the staged training recipe (needs torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a RadFound model on the open data (VQA-RAD, SLAKE, phantoms)")
+    p.add_argument("--config", default="small", help="training config name (small, tiny) or JSON file")
+    p.add_argument("--out", type=Path, default=Path("runs/radfound-small"), help="output folder")
+    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget (overrides the config)")
+    p.add_argument("--no-export", action="store_true", help="stop at the checkpoint, do not export ONNX")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from radfound.training.config import load_train_config
+    from radfound.training.pipeline import train
+
+    cfg = load_train_config(args.config)
+    log_path = Path(args.out) / "train_log.txt"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+
+    with open(log_path, "a", encoding="utf-8") as fh:
+        def log(msg: str) -> None:
+            print(msg, flush=True)
+            fh.write(msg + "\n")
+            fh.flush()
+
+        train(cfg, args.out, minutes=args.minutes, export=not args.no_export, log=log)
+    return 0

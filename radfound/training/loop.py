@@ -1,0 +1,178 @@
+"""The three training stages on a Pool: masked image modelling, image-text alignment, instruction tuning.
+
+Every stage runs for its share of the wall-clock budget (so ``--minutes`` scales the
+recipe to the machine) with AdamW, a linear warm-up and a cosine decay over the stage's
+time, and a seeded sampler. A batch is built from whole studies: each study is encoded
+once and its K visual tokens are shared by all of that study's rows.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import defaultdict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from radfound.tasks.prompts import EOS, chat
+from radfound.training.samples import Pool
+
+
+class StageClock:
+    """Learning rate as a function of the elapsed share of the stage's time (or steps)."""
+
+    def __init__(self, seconds: float, max_steps: int | None, lr: float, warmup: float = 0.05):
+        self.seconds, self.max_steps, self.lr, self.warmup = seconds, max_steps, lr, warmup
+        self.start, self.step = time.monotonic(), 0
+
+    @property
+    def progress(self) -> float:
+        by_time = (time.monotonic() - self.start) / max(self.seconds, 1e-6)
+        by_steps = self.step / self.max_steps if self.max_steps else 0.0
+        return max(by_time, by_steps)
+
+    def done(self) -> bool:
+        return self.progress >= 1.0
+
+    def rate(self) -> float:
+        p = self.progress
+        if p < self.warmup:
+            return self.lr * max(p / self.warmup, 0.02)
+        return self.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min((p - self.warmup) / (1 - self.warmup), 1))))
+
+
+def _optimizer(params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    params = [p for p in params if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    other = [p for p in params if p.ndim < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}],
+                             lr=lr, betas=(0.9, 0.98))
+
+
+def _tensor(pool: Pool, key: str):
+    inp = pool.inputs[key]
+    return torch.from_numpy(inp.pixel_values), torch.from_numpy(inp.view_ids), torch.from_numpy(inp.positions)
+
+
+def pretrain_vision(model, pool: Pool, stage: dict, seconds: float, rng: random.Random, weight_decay: float, log) -> dict:
+    """SimMIM-style masked image modelling on every image: predict normalised pixels of masked patches."""
+    vision = model.vision
+    p = vision.cfg.patch_size
+    d = vision.cfg.hidden_size
+    mask_token = nn.Parameter(torch.zeros(1, 1, d))
+    head = nn.Linear(d, p * p)
+    params = list(vision.patch_embed.parameters()) + [vision.pos_embed] + list(vision.blocks.parameters()) \
+        + list(vision.norm.parameters()) + [mask_token] + list(head.parameters())
+    opt = _optimizer(params, stage["lr"], weight_decay)
+    images = [(key, i) for key in pool.pretrain_keys for i in range(pool.inputs[key].pixel_values.shape[0])]
+    clock = StageClock(seconds, stage.get("max_steps"), stage["lr"])
+    losses = []
+    while not clock.done():
+        batch = rng.sample(images, min(stage["batch_images"], len(images)))
+        px = torch.from_numpy(__import__("numpy").stack([pool.inputs[k].pixel_values[i] for k, i in batch]))
+        x = vision.patch_embed(px).flatten(2).transpose(1, 2)
+        n, length, _ = x.shape
+        masked = torch.rand(n, length) < stage.get("mask_ratio", 0.5)
+        x = torch.where(masked[..., None], mask_token.expand(n, length, d), x) + vision.pos_embed
+        for blk in vision.blocks:
+            x = blk(x)
+        pred = head(vision.norm(x))
+        target = F.unfold(px, kernel_size=p, stride=p).transpose(1, 2)  # (N, L, p*p)
+        target = (target - target.mean(-1, keepdim=True)) / (target.std(-1, keepdim=True) + 1e-4)
+        loss = ((pred - target) ** 2).mean(-1)[masked].mean()
+        for g in opt.param_groups:
+            g["lr"] = clock.rate()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        clock.step += 1
+        losses.append(float(loss.detach()))
+        if clock.step % 25 == 0:
+            log(f"pretrain step {clock.step} loss {sum(losses[-25:]) / len(losses[-25:]):.4f}")
+    return {"steps": clock.step, "final_loss": round(sum(losses[-20:]) / max(len(losses[-20:]), 1), 4)}
+
+
+class Batcher:
+    """Tokenises (instruction, target) rows into right-padded ids with labels on the target only."""
+
+    def __init__(self, tokenizer, num_image_tokens: int, max_target_tokens: int):
+        self.tok = tokenizer
+        self.k = num_image_tokens
+        self.max_target = max_target_tokens
+        self.pad = tokenizer.token_to_id("<pad>")
+        self._prompt_cache: dict[str, list[int]] = {}
+
+    def encode(self, instruction: str, target: str) -> tuple[list[int], int]:
+        ids = self._prompt_cache.get(instruction)
+        if ids is None:
+            ids = self.tok.encode(chat(instruction, self.k), add_special_tokens=False).ids
+            self._prompt_cache[instruction] = ids
+        tgt = self.tok.encode(target, add_special_tokens=False).ids[: self.max_target - 1]
+        tgt.append(self.tok.token_to_id(EOS))
+        return ids + tgt, len(ids)
+
+    def __call__(self, rows: list[tuple[str, str]]):
+        enc = [self.encode(i, t) for i, t in rows]
+        width = max(len(ids) for ids, _ in enc)
+        ids = torch.full((len(enc), width), self.pad, dtype=torch.long)
+        labels = torch.full((len(enc), width), -100, dtype=torch.long)
+        attn = torch.zeros((len(enc), width), dtype=torch.long)
+        for r, (seq, start) in enumerate(enc):
+            ids[r, : len(seq)] = torch.tensor(seq)
+            attn[r, : len(seq)] = 1
+            labels[r, start: len(seq)] = torch.tensor(seq[start:])
+        return ids, attn, labels
+
+
+def lm_loss(model, pool: Pool, batcher: Batcher, rows: list[tuple[str, str, str]]) -> torch.Tensor:
+    """Next-token loss on the targets of rows (study key, instruction, target); each study encoded once."""
+    keys = list(dict.fromkeys(k for k, _, _ in rows))
+    feats = {k: model.encode(*_tensor(pool, k)) for k in keys}
+    ids, attn, labels = batcher([(i, t) for _, i, t in rows])
+    embeds = model.embed_tokens(ids)
+    first = int((ids[0] == model.image_token_id).nonzero()[0, 0])
+    k = batcher.k
+    image = torch.stack([feats[key] for key, _, _ in rows]).to(embeds.dtype)
+    embeds = torch.cat([embeds[:, :first], image, embeds[:, first + k:]], dim=1)
+    positions = (attn.cumsum(-1) - 1).clamp(min=0)
+    logits, _ = model.decoder(embeds, attn, positions, model.decoder.empty_cache(ids.shape[0]))
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
+
+
+def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: float, rng: random.Random,
+                   weight_decay: float, mixture: dict[str, float], name: str, log) -> dict:
+    """Alignment / instruction tuning: sample tasks by ``mixture``, whole studies, several rows per study."""
+    by_study: dict[str, dict[str, list]] = {t: defaultdict(list) for t in mixture}
+    for task in mixture:
+        for key, ins, tgt in pool.samples.get(task, []):
+            by_study[task][key].append((key, ins, tgt))
+    tasks = [t for t in mixture if by_study[t]]
+    weights = [mixture[t] for t in tasks]
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = _optimizer(params, stage["lr"], weight_decay)
+    clock = StageClock(seconds, stage.get("max_steps"), stage["lr"])
+    losses: list[float] = []
+    keys = {t: list(by_study[t]) for t in tasks}
+    while not clock.done():
+        rows = []
+        for _ in range(stage["batch_studies"]):
+            task = rng.choices(tasks, weights)[0]
+            key = rng.choice(keys[task])
+            mine = by_study[task][key]
+            rows += rng.sample(mine, min(stage["rows_per_study"], len(mine)))
+        loss = lm_loss(model, pool, batcher, rows)
+        for g in opt.param_groups:
+            g["lr"] = clock.rate()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        clock.step += 1
+        losses.append(float(loss.detach()))
+        if clock.step % 25 == 0:
+            log(f"{name} step {clock.step} loss {sum(losses[-25:]) / len(losses[-25:]):.4f} lr {clock.rate():.2e}")
+    return {"steps": clock.step, "final_loss": round(sum(losses[-20:]) / max(len(losses[-20:]), 1), 4)}

@@ -1,0 +1,88 @@
+"""``radfound train``: data -> tokenizer -> model -> three stages -> checkpoint -> exported model folder."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from radfound.training.config import model_config, with_minutes
+from radfound.training.loop import Batcher, pretrain_vision, train_language
+from radfound.training.samples import build_pool
+
+LICENCE = "Apache-2.0 (weights); trained on VQA-RAD (CC0 1.0) and SLAKE (CC BY 4.0, Liu et al., ISBI 2021)"
+
+
+def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: bool = True, log=print) -> dict:
+    """Run the whole recipe of ``cfg`` into ``out`` and return the training summary."""
+    from radfound.modeling.checkpoint import build_model, save_checkpoint
+    from radfound.modeling.tokenizer import train_tokenizer
+
+    cfg = with_minutes(cfg, minutes)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    seed = int(cfg["seed"])
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(int(cfg.get("threads", 2)))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device != "cpu":
+        log("CUDA available: this recipe's batches are small; training stays on CPU-sized settings")
+    t0 = time.monotonic()
+    mcfg = model_config(cfg)
+    side = mcfg.vision.image_size
+    pool = build_pool(cfg, side, log=log)
+    tok = train_tokenizer(pool.texts, mcfg.text.vocab_size)
+    model, tok = build_model(mcfg, seed=seed, tokenizer=tok)
+    model.train()
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"model {mcfg.name}: {n_params / 1e6:.2f} M parameters; tokenizer {tok.get_vocab_size()} tokens")
+    budget = float(cfg["minutes"]) * 60 - (time.monotonic() - t0)
+    stages = cfg["stages"]
+    rng = random.Random(seed)
+    batcher = Batcher(tok, mcfg.vision.num_image_tokens, int(cfg.get("max_target_tokens", 96)))
+    wd = float(cfg.get("weight_decay", 0.05))
+    summary: dict = {"config": cfg.get("config_path"), "seed": seed, "parameters": n_params,
+                     "pool": pool.counts(), "device": "cpu",
+                     "preprocessing": next(iter(pool.inputs.values())).source}
+    s = stages["pretrain"]
+    summary["pretrain"] = pretrain_vision(model, pool, s, budget * s["share"], rng, wd, log)
+    s = stages["align"]
+    summary["align"] = train_language(model, pool, batcher, s, budget * s["share"], rng, wd,
+                                      {"caption": 0.7, "phantom": 0.3}, "align", log)
+    s = stages["instruct"]
+    summary["instruct"] = train_language(model, pool, batcher, s, budget * s["share"], rng, wd,
+                                         s["mixture"], "instruct", log)
+    model.eval()
+    summary["minutes"] = round((time.monotonic() - t0) / 60, 2)
+    data = cfg["data"]
+    meta = {
+        "name": cfg.get("name", mcfg.name),
+        "model_version": cfg.get("model_version", "0.0.0"),
+        "licence": LICENCE,
+        "provenance": {
+            "recipe": "radfound train --config " + Path(cfg.get("config_path", "small")).stem,
+            "training_data": {
+                "vqa-rad": f"train.json, part '{data.get('vqarad_part', 'train')}' (held-out images excluded)",
+                "slake": f"{'+'.join(data.get('slake_splits', ['train']))} (en+zh), derived captions/reports/boxes",
+                "phantoms": f"{data.get('phantoms_per_kind', 0)} synthetic mammo 4-view sets and neck CT volumes",
+            },
+            "seed": seed,
+        },
+    }
+    ckpt = save_checkpoint(out / "checkpoint.pt", model, tok, generation_config={"max_new_tokens": 96}, meta=meta)
+    summary["checkpoint"] = str(ckpt)
+    if export:
+        from radfound.export.onnx_export import export_model
+
+        export_model(model, tok, out / "model", meta=dict(meta), generation_config={"max_new_tokens": 96},
+                     overwrite=True)
+        summary["model_dir"] = str(out / "model")
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    log(f"done in {summary['minutes']} min: {json.dumps({k: summary[k] for k in ('pretrain', 'align', 'instruct')})}")
+    return summary

@@ -1,0 +1,92 @@
+"""The training pool: every (study, instruction, target) pair of the staged recipe.
+
+Tasks: ``vqa`` (VQA-RAD + SLAKE questions, answered in the question's language),
+``caption`` and ``report`` (derived from SLAKE, see slake_reports), ``grounding``
+(SLAKE organ/lesion boxes, phantom mammogram boxes) and ``phantom`` (templated
+mammography and neck CT reports). Studies are preprocessed once and shared by all
+their samples.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from radfound.tasks.prompts import grounding_prompt, report_instruction, report_target
+from radfound.training.data.grounding import box_text, slake_grounding_pairs
+from radfound.training.data.images import load_image_study
+from radfound.training.data.slake_reports import derive_reports
+from radfound.training.data.vqa import all_images, slake, vqarad
+from radfound.training.inputs import Inputs, study_inputs
+from radfound.training.phantoms import make_phantoms
+
+#: The instruction used for captions (image-text alignment stage and caption evaluation).
+CAPTION_INSTRUCTION = "Describe this image in one sentence."
+
+
+@dataclass
+class Pool:
+    inputs: dict[str, Inputs] = field(default_factory=dict)  # study key -> model inputs
+    samples: dict[str, list[tuple[str, str, str]]] = field(default_factory=lambda: defaultdict(list))
+    # task -> [(study key, instruction, target)]
+    texts: list[str] = field(default_factory=list)  # all text, for the tokenizer
+    pretrain_keys: list[str] = field(default_factory=list)
+
+    def add(self, task: str, key: str, instruction: str, target: str) -> None:
+        self.samples[task].append((key, instruction, target))
+        self.texts += [instruction, target]
+
+    def counts(self) -> dict[str, int]:
+        return {task: len(v) for task, v in sorted(self.samples.items())}
+
+
+def _grounding_instruction(target: str) -> str:
+    # grounding_prompt wraps the instruction in the chat turn; keep only the instruction text.
+    return grounding_prompt(target, 0).split("\n", 2)[-1].rsplit("<|assistant|>", 1)[0].strip()
+
+
+def build_pool(cfg: dict, side: int, log=print) -> Pool:
+    data = cfg["data"]
+    pool = Pool()
+    images = all_images()
+    if data.get("max_images"):
+        keep = set(images[: data["max_images"]]) | set(images[-data["max_images"]:])
+        images = [p for p in images if p in keep]
+    wanted = set(images)
+    log(f"preprocessing {len(images)} images at {side}px")
+    for path in images:
+        pool.inputs[str(path)] = study_inputs(load_image_study(path), side)
+    pool.pretrain_keys = [str(p) for p in images]
+
+    vqa_items = [it for it in vqarad(data.get("vqarad_part", "train")) if it.image in wanted]
+    slake_items = []
+    for split in data.get("slake_splits", ["train"]):
+        slake_items += [it for it in slake(split) if it.image in wanted]
+    for it in vqa_items + slake_items:
+        pool.add("vqa", str(it.image), it.question, it.answer)
+
+    for rep in derive_reports(slake_items):
+        key = str(rep.image)
+        pool.add("caption", key, CAPTION_INSTRUCTION, rep.caption)
+        if rep.has_report:
+            pool.add("report", key, report_instruction("image"), report_target(rep.findings, rep.impression))
+        inputs = pool.inputs[key]
+        for target, answer in slake_grounding_pairs(rep.boxes, inputs.to_input, side):
+            pool.add("grounding", key, _grounding_instruction(target), answer)
+
+    n = int(data.get("phantoms_per_kind", 0))
+    for kind in ("mammo", "ct"):
+        for ph in make_phantoms(kind, n, seed=int(data.get("phantom_seed", 1))):
+            key = f"phantom:{kind}:{ph.seed}"
+            inputs = study_inputs(ph.study, side)
+            pool.inputs[key] = inputs
+            pool.pretrain_keys.append(key)
+            pool.add("phantom", key, report_instruction(kind), report_target(ph.findings_text, ph.impression))
+            if kind == "mammo":
+                for ftype in ("mass", "calcifications"):
+                    corners = [b for f in ph.findings if f.finding == ftype for b in f.boxes]
+                    if corners:
+                        pool.add("grounding", key, _grounding_instruction(ftype),
+                                 box_text(ftype, corners, inputs.to_input, side))
+    log(f"training pool: {pool.counts()} over {len(pool.inputs)} studies")
+    return pool
