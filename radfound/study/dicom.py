@@ -260,12 +260,6 @@ def read_dataset(path: Path, *, pixels: bool) -> pydicom.Dataset:
             raise StudyReadError("not a DICOM file", path) from None
     except PARSE_ERRORS as exc:
         raise StudyReadError(f"corrupt or truncated DICOM file ({type(exc).__name__}: {exc})", path) from None
-    if pixels:
-        try:  # force a full parse now so that truncation shows up here, not later
-            for _ in ds.iterall():
-                pass
-        except PARSE_ERRORS as exc:
-            raise StudyReadError(f"corrupt or truncated DICOM file ({type(exc).__name__}: {exc})", path) from None
     return ds
 
 
