@@ -135,6 +135,12 @@ class RadFoundModel:
         """Generate the assistant's text for ``prompt`` (see radfound.tasks.prompts) about an encoded study."""
         cfg = self.generation_config(**gen)
         embeds = self.prompt_embeds(prompt, encoded)
+        room = int(self.config["text_config"]["max_position_embeddings"]) - embeds.shape[1]
+        if room < 1:
+            raise ModelError(f"the prompt ({embeds.shape[1]} tokens) fills the model's context "
+                             f"({self.config['text_config']['max_position_embeddings']} positions)")
+        if cfg.max_new_tokens > room:
+            cfg.max_new_tokens = room  # the rotary tables end here
         stream = TextStream(self.tokenizer, stop_strings=cfg.stop_strings, on_text=on_text)
         with self._lock:
             result = generate(self.decoder, self.embed, embeds, cfg, stream, cancel)

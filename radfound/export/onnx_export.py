@@ -174,7 +174,7 @@ def preprocessor_config_json(model: RadFoundModel, override: dict | None) -> dic
 
 
 def export_model(model: RadFoundModel, tokenizer: Tokenizer, outdir: str | Path, *,
-                 fp16: bool = False, int8: bool = False, fast_decoder: bool = False,
+                 fp16: bool = False, int8: bool = False, fast_decoder: bool = True,
                  preprocessor_config: dict | None = None, generation_config: dict | None = None,
                  meta: dict | None = None, overwrite: bool = False) -> Path:
     """Write the complete model folder at ``outdir`` (see the module docstring); returns it."""

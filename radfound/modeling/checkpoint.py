@@ -81,6 +81,9 @@ def load_checkpoint(path: str | Path) -> tuple[RadFoundModel, Tokenizer, dict]:
         raise ModelError(f"not a loadable weights-only checkpoint ({type(exc).__name__}: {exc})", path) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelError(f"not a RadFound checkpoint (expected format {FORMAT!r})", path)
+    missing = [k for k in ("config", "state_dict", "tokenizer_json") if k not in payload]
+    if missing:
+        raise ModelError(f"checkpoint lacks {', '.join(missing)}", path)
     cfg = RadFoundConfig.from_dict(payload["config"])
     model = RadFoundModel(cfg, image_token_id=int(payload.get("image_token_id", 4)))
     try:

@@ -1,0 +1,120 @@
+"""The exported folder: onnx-community layout and I/O names, manifest, checkpoints, precision variants."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from radfound.engine import load_model  # noqa: E402
+from radfound.errors import ModelError  # noqa: E402
+from radfound.export.onnx_export import export_model  # noqa: E402
+from radfound.modeling.checkpoint import build_model, load_checkpoint, save_checkpoint  # noqa: E402
+from radfound.registry.manifest import verify_model_dir  # noqa: E402
+from radfound.tasks.prompts import report_prompt  # noqa: E402
+
+
+def test_community_layout_and_manifest(tiny_model_dir):
+    for rel in ("onnx/vision_encoder.onnx", "onnx/embed_tokens.onnx", "onnx/decoder_model_merged.onnx",
+                "config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json"):
+        assert (tiny_model_dir / rel).is_file(), rel
+    manifest = verify_model_dir(tiny_model_dir)
+    on_disk = {p.relative_to(tiny_model_dir).as_posix() for p in tiny_model_dir.rglob("*") if p.is_file()}
+    assert set(manifest["files"]) == on_disk - {"manifest.json"}
+    assert manifest["model_version"] and manifest["licence"] and manifest["provenance"]
+
+
+def test_decoder_io_names_follow_the_community_contract(tiny_model_dir):
+    cfg = json.loads((tiny_model_dir / "config.json").read_text())
+    layers = cfg["text_config"]["num_layers"]
+    sess = ort.InferenceSession(str(tiny_model_dir / "onnx/decoder_model_merged.onnx"),
+                                providers=["CPUExecutionProvider"])
+    cache = [f"{i}.{k}" for i in range(layers) for k in ("key", "value")]
+    assert [i.name for i in sess.get_inputs()] == (["inputs_embeds", "attention_mask", "position_ids"]
+                                                   + [f"past_key_values.{c}" for c in cache])
+    assert [o.name for o in sess.get_outputs()] == ["logits"] + [f"present.{c}" for c in cache]
+    vision = ort.InferenceSession(str(tiny_model_dir / "onnx/vision_encoder.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in vision.get_inputs()] == ["pixel_values", "view_ids", "positions"]
+    assert [o.name for o in vision.get_outputs()] == ["image_features"]
+
+
+def test_config_json_carries_what_the_engine_needs(tiny_model_dir):
+    cfg = json.loads((tiny_model_dir / "config.json").read_text())
+    gen = json.loads((tiny_model_dir / "generation_config.json").read_text())
+    pre = json.loads((tiny_model_dir / "preprocessor_config.json").read_text())
+    assert cfg["model_type"] == "radfound" and cfg["image_token_id"] == 4
+    assert cfg["num_image_tokens"] == cfg["vision_config"]["num_image_tokens"]
+    assert gen["eos_token_id"] == cfg["eos_token_id"] == 2
+    assert pre["image_size"] == cfg["vision_config"]["image_size"]
+
+
+def test_checkpoint_round_trip_through_the_cli(tmp_path):
+    model, tok = build_model("tiny", seed=3)
+    ckpt = save_checkpoint(tmp_path / "ckpt.pt", model, tok,
+                           meta={"model_version": "0.0.1-test", "provenance": {"training_data": "none"}})
+    again, tok2, _ = load_checkpoint(ckpt)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    assert tok2.to_str() == tok.to_str()
+    out = tmp_path / "model"
+    r = subprocess.run([sys.executable, "-m", "radfound.cli.main", "export", str(ckpt), str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    loaded = load_model(out, device="cpu")
+    assert loaded.version == "0.0.1-test"
+    r = subprocess.run([sys.executable, "-m", "radfound.cli.main", "export", str(ckpt), str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "not empty" in r.stderr and "Traceback" not in r.stderr
+
+
+class Arbitrary:
+    """Any class: loading it would mean running pickled code."""
+
+
+def test_checkpoint_with_pickled_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "radfound-checkpoint/1", "payload": Arbitrary()}, path)
+    with pytest.raises(ModelError) as err:
+        load_checkpoint(path)
+    assert str(path) in str(err.value) and "weights-only" in str(err.value)
+
+
+def test_not_a_checkpoint_is_a_clear_cli_error(tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello")
+    r = subprocess.run([sys.executable, "-m", "radfound.cli.main", "export", str(bad), str(tmp_path / "o")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and str(bad) in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory):
+    model, tok = build_model("tiny", seed=11)
+    return export_model(model, tok, tmp_path_factory.mktemp("variants") / "m", fp16=True, int8=True)
+
+
+def _first_logits(model_dir, precision):
+    m = load_model(model_dir, device="cpu", precision=precision)
+    rng = np.random.default_rng(5)
+    s = m.config["vision_config"]["image_size"]
+    enc = m.encode_inputs(rng.standard_normal((2, 1, s, s)).astype(np.float32), [1, 3], [0, 1])
+    embeds = m.prompt_embeds(report_prompt("cxr", m.num_image_tokens), enc)
+    m.decoder.start(1)
+    n = embeds.shape[1]
+    return enc.image_features, m.decoder.step(embeds, np.ones((1, n), np.int64), np.arange(n)[None])
+
+
+@pytest.mark.parametrize("precision, tolerance", [("fp16", 5e-3), ("int8", 5e-2)])
+def test_precision_variants_stay_close_to_fp32(variants, precision, tolerance):
+    """Measured on tiny: fp16 ~3e-4 (logits) / 6e-4 (image features); int8 ~1.6e-2 (see docs/engine.md)."""
+    f32, l32 = _first_logits(variants, "fp32")
+    f, lg = _first_logits(variants, precision)
+    assert np.abs(f - f32).max() / np.abs(f32).max() < tolerance
+    assert np.abs(lg - l32).max() / np.abs(l32).max() < tolerance
+    assert (lg != l32).any()  # really a different graph

@@ -1,0 +1,136 @@
+"""A hand-built, fused decoder graph around ONNX Runtime's ``GroupQueryAttention`` contrib op.
+
+``torch.onnx`` traces attention as a dozen small ops per layer (reshape, transpose,
+concat of the cache, expand for GQA, masks, softmax) and per-token decode on a CPU
+is then dominated by op overhead, not by reading the weights. This builder writes
+the same function directly, per layer:
+
+    SimplifiedLayerNormalization -> MatMul (fused Q|K|V) -> GroupQueryAttention
+    (packed QKV, rotary inside, cache concat inside) -> MatMul (o) -> Add
+    -> SimplifiedLayerNormalization -> MatMul (fused gate|up) -> Split -> x*Sigmoid(x)*up
+    -> MatMul (down) -> Add
+
+with the community I/O names (``inputs_embeds``, ``attention_mask``, ``position_ids``,
+``past_key_values.{i}.key|value`` -> ``logits``, ``present.{i}.key|value``). The cache
+grows by concatenation (``present`` = past + new), exactly like the traced graph, so
+either file works with the same engine. Rotary positions are computed inside
+GroupQueryAttention from the attention mask (position = index among the attended
+tokens), which equals ``position_ids`` for unpadded prompts; ``position_ids`` is kept
+as an input for layout compatibility. Parity with the PyTorch model is tested.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from radfound.export.onnx_export import EXTERNAL_DATA_BYTES, OPSET
+from radfound.modeling.model import RadFoundModel
+
+MS = "com.microsoft"
+
+
+def _np(t) -> np.ndarray:
+    return t.detach().cpu().float().numpy()
+
+
+class _Graph:
+    def __init__(self):
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self._n = 0
+
+    def init(self, name: str, array: np.ndarray) -> str:
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], n_out: int = 1, domain: str = "", name: str | None = None,
+             outputs: list[str] | None = None, **attrs) -> list[str]:
+        self._n += 1
+        base = name or f"{op}_{self._n}"
+        outs = outputs or [f"{base}/out{i}" for i in range(n_out)]
+        self.nodes.append(helper.make_node(op, inputs, outs, name=base, domain=domain or None, **attrs))
+        return outs
+
+
+def build_gqa_decoder(model: RadFoundModel, path: str | Path) -> Path:
+    """Write ``decoder_model_merged.onnx`` for ``model.decoder`` (fp32) at ``path``."""
+    cfg = model.config.text
+    dec = model.decoder
+    h, kv, hd, d = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.hidden_size
+    g = _Graph()
+
+    # rotary caches (max_positions, head_dim/2), the rotate-half ("non-interleaved") form
+    inv_freq = 1.0 / (cfg.rope_theta ** (np.arange(0, hd, 2, dtype=np.float32) / hd))
+    freqs = np.outer(np.arange(cfg.max_position_embeddings, dtype=np.float32), inv_freq).astype(np.float32)
+    cos = g.init("rotary.cos_cache", np.cos(freqs).astype(np.float32))
+    sin = g.init("rotary.sin_cache", np.sin(freqs).astype(np.float32))
+
+    # sequence bookkeeping shared by all layers: seqlens_k = attended tokens - 1, total length
+    one = g.init("const.one_i64", np.array([1], np.int64))
+    axes1 = g.init("const.axes1", np.array([1], np.int64))
+    (summed,) = g.node("ReduceSum", ["attention_mask", axes1], keepdims=0, name="mask_sum")
+    (minus,) = g.node("Sub", [summed, one], name="seqlens_minus_one")
+    (seqlens_k,) = g.node("Cast", [minus], to=TensorProto.INT32, name="seqlens_k")
+    (shape,) = g.node("Shape", ["attention_mask"], name="mask_shape")
+    (total64,) = g.node("Gather", [shape, g.init("const.idx1", np.array(1, np.int64))], axis=0, name="total_len_i64")
+    (total,) = g.node("Cast", [total64], to=TensorProto.INT32, name="total_sequence_length")
+
+    x = "inputs_embeds"
+    for i, layer in enumerate(dec.layers):
+        p = f"layers.{i}"
+        a = layer.attn
+        (normed,) = g.node("SimplifiedLayerNormalization", [x, g.init(f"{p}.input_norm", _np(layer.input_norm.weight))],
+                           axis=-1, epsilon=cfg.rms_norm_eps, name=f"{p}/input_norm")
+        wqkv = np.concatenate([_np(a.q_proj.weight), _np(a.k_proj.weight), _np(a.v_proj.weight)], axis=0).T
+        (qkv,) = g.node("MatMul", [normed, g.init(f"{p}.qkv_proj", wqkv)], name=f"{p}/qkv_proj")
+        attn_out, _, _ = g.node(
+            "GroupQueryAttention",
+            [qkv, "", "", f"past_key_values.{i}.key", f"past_key_values.{i}.value", seqlens_k, total, cos, sin],
+            domain=MS, name=f"{p}/attn",
+            outputs=[f"{p}/attn_out", f"present.{i}.key", f"present.{i}.value"],
+            num_heads=h, kv_num_heads=kv, do_rotary=1, rotary_interleaved=0, scale=float(1.0 / np.sqrt(hd)),
+        )
+        (o,) = g.node("MatMul", [attn_out, g.init(f"{p}.o_proj", _np(a.o_proj.weight).T)], name=f"{p}/o_proj")
+        (x,) = g.node("Add", [x, o], name=f"{p}/attn_residual")
+        (normed,) = g.node("SimplifiedLayerNormalization",
+                           [x, g.init(f"{p}.post_attention_norm", _np(layer.post_attention_norm.weight))],
+                           axis=-1, epsilon=cfg.rms_norm_eps, name=f"{p}/post_attention_norm")
+        m = layer.mlp
+        wgu = np.concatenate([_np(m.gate_proj.weight), _np(m.up_proj.weight)], axis=0).T
+        (gu,) = g.node("MatMul", [normed, g.init(f"{p}.gate_up_proj", wgu)], name=f"{p}/gate_up_proj")
+        gate, up = g.node("Split", [gu, g.init(f"{p}.split", np.array([cfg.intermediate_size] * 2, np.int64))],
+                          n_out=2, axis=-1, name=f"{p}/split")
+        (sig,) = g.node("Sigmoid", [gate], name=f"{p}/sigmoid")
+        (silu,) = g.node("Mul", [gate, sig], name=f"{p}/silu")
+        (act,) = g.node("Mul", [silu, up], name=f"{p}/swiglu")
+        (down,) = g.node("MatMul", [act, g.init(f"{p}.down_proj", _np(m.down_proj.weight).T)], name=f"{p}/down_proj")
+        (x,) = g.node("Add", [x, down], name=f"{p}/mlp_residual")
+    (normed,) = g.node("SimplifiedLayerNormalization", [x, g.init("norm", _np(dec.norm.weight))],
+                       axis=-1, epsilon=cfg.rms_norm_eps, name="final_norm")
+    g.node("MatMul", [normed, g.init("lm_head", _np(dec.lm_head.weight).T)], name="lm_head", outputs=["logits"])
+
+    f32, i64 = TensorProto.FLOAT, TensorProto.INT64
+    cache = ["batch", kv, "past_sequence", hd]
+    inputs = [
+        helper.make_tensor_value_info("inputs_embeds", f32, ["batch", "sequence", d]),
+        helper.make_tensor_value_info("attention_mask", i64, ["batch", "total_sequence"]),
+        helper.make_tensor_value_info("position_ids", i64, ["batch", "sequence"]),
+    ]
+    outputs = [helper.make_tensor_value_info("logits", f32, ["batch", "sequence", cfg.vocab_size])]
+    for i in range(cfg.num_layers):
+        for kind in ("key", "value"):
+            inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kind}", f32, cache))
+            outputs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", f32,
+                                                         ["batch", kv, "total_sequence", hd]))
+    graph = helper.make_graph(g.nodes, "radfound_decoder_gqa", inputs, outputs, initializer=g.inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, 1)],
+                              producer_name="radfound.export.gqa_decoder", ir_version=8)
+    path = Path(path)
+    big = sum(t.ByteSize() for t in g.inits) > EXTERNAL_DATA_BYTES
+    onnx.save_model(proto, str(path), save_as_external_data=big, all_tensors_to_one_file=True,
+                    location=path.name + "_data", size_threshold=1024)
+    return path
