@@ -8,12 +8,21 @@ volume's IJK-to-RAS matrix, so they land on the finding in every slice view.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from radfound.config import PRELIMINARY_NOTICE
 from radfound.tasks.results import Answer, Box, Draft
 
 FOLDER_NAME = "RadFound"
+#: Characters XML 1.0 forbids: a scene file holding one cannot be read back, so they never enter a node.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """Text without the control characters an .mrml file cannot store (model output may contain them)."""
+    return _NOT_XML.sub("", text)
 
 
 def _sh(scene):
@@ -55,7 +64,7 @@ def add_text_node(volume_node, name: str, text: str):
     """A text node holding ``text`` under the notice, placed in the study's RadFound folder."""
     scene = volume_node.GetScene()
     node = scene.AddNewNodeByClass("vtkMRMLTextNode", scene.GenerateUniqueName(name))
-    node.SetText(f"{PRELIMINARY_NOTICE}\n\n{text}")
+    node.SetText(xml_safe(f"{PRELIMINARY_NOTICE}\n\n{text}"))
     _place(node, results_folder(volume_node))
     return node
 
@@ -73,7 +82,7 @@ def add_findings_table(volume_node, name: str, rows: list[dict]):
     for row in rows:
         index = table.AddEmptyRow()
         for c, column in enumerate(columns):
-            table.SetCellText(index, c, "" if row.get(column) is None else str(row.get(column)))
+            table.SetCellText(index, c, "" if row.get(column) is None else xml_safe(str(row.get(column))))
     _place(table, results_folder(volume_node))
     return table
 
@@ -96,12 +105,12 @@ def box_corners_ras(volume_node, box: Box) -> np.ndarray:
 def add_box_markup(volume_node, box: Box, name: str | None = None):
     """A closed-curve markup outlining ``box`` on ``volume_node`` (the node the box's pixels belong to)."""
     scene = volume_node.GetScene()
-    curve = scene.AddNewNodeByClass("vtkMRMLMarkupsClosedCurveNode", scene.GenerateUniqueName(name or box.label))
+    curve = scene.AddNewNodeByClass("vtkMRMLMarkupsClosedCurveNode", scene.GenerateUniqueName(xml_safe(name or box.label)))
     curve.SetCurveTypeToLinear()
     curve.CreateDefaultDisplayNodes()
     for corner in box_corners_ras(volume_node, box):
         curve.AddControlPoint(*corner)
-    curve.SetDescription(box.label)
+    curve.SetDescription(xml_safe(box.label))
     curve.SetLocked(True)
     _place(curve, results_folder(volume_node))
     return curve

@@ -20,9 +20,10 @@ from radfound.tasks.results import Draft
 class RadFoundReportLogic:
     """Report drafting for Slicer volume nodes. ``model``: registry name or folder (None: shipped default)."""
 
-    def __init__(self, model: str | None = None, device: str = "auto"):
+    def __init__(self, model: str | None = None, device: str = "auto", **generation):
         self.model_name = model
         self.device = device
+        self.generation = generation  # defaults for every call (e.g. max_new_tokens); a call's arguments win
 
     @property
     def model(self):
@@ -42,7 +43,7 @@ class RadFoundReportLogic:
         study = self.study(volumeNode, kind, view_set)
 
         def work(stream, cancel):
-            return draft_report(self.model, study, on_text=stream, cancel=cancel, **gen)
+            return draft_report(self.model, study, on_text=stream, cancel=cancel, **{**self.generation, **gen})
 
         job = Job(work, name="radfound-draft").start()
         if not blocking:

@@ -48,9 +48,10 @@ PRESET_QUESTIONS: dict[str, tuple[str, ...]] = {
 class RadFoundVQALogic:
     """Visual question answering for Slicer volume nodes, with a per-node conversation."""
 
-    def __init__(self, model: str | None = None, device: str = "auto"):
+    def __init__(self, model: str | None = None, device: str = "auto", **generation):
         self.model_name = model
         self.device = device
+        self.generation = generation  # defaults for every call (e.g. max_new_tokens); a call's arguments win
         self._encoded: dict[str, tuple[tuple, object]] = {}
         self._history: dict[str, list[Answer]] = {}
         self.encode_count = 0  # how many times image features were computed (tests prove reuse)
@@ -99,7 +100,7 @@ class RadFoundVQALogic:
                 enc = self.model.encode(study)
                 self.encode_count += 1
                 self._encoded[node_id] = (key, enc)
-            answer = answer_question(self.model, enc, question, on_text=stream, cancel=cancel, **gen)
+            answer = answer_question(self.model, enc, question, on_text=stream, cancel=cancel, **{**self.generation, **gen})
             self._history.setdefault(node_id, []).append(answer)
             return answer
 

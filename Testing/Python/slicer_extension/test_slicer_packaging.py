@@ -34,7 +34,8 @@ def test_every_library_file_is_packaged():
     text = (ROOT / "CMakeLists.txt").read_text()
     listed = set(cmake_list(text, "RADFOUND_LIBRARY_SCRIPTS")) | set(cmake_list(text, "RADFOUND_LIBRARY_RESOURCES"))
     missing = sorted(set(tracked("radfound")) - listed)
-    assert not missing, "add to CMakeLists.txt (RADFOUND_LIBRARY_SCRIPTS / _RESOURCES):\n  " + "\n  ".join(missing)
+    assert not missing, ("not packaged; run Testing/Python/slicer_extension/update_cmake_lists.py:\n  "
+                         + "\n  ".join(missing))
     absent = sorted(f for f in listed if not (ROOT / f).is_file())
     assert not absent, f"listed in CMakeLists.txt but not on disk (CMake would fail): {absent}"
 

@@ -114,3 +114,14 @@ def test_conversation_is_saved_as_text(cxr_node):
     node = nodes.save_conversation(answers, cxr_node)
     assert node.GetText().count("Q: ") == 2 and PRELIMINARY_NOTICE in node.GetText()
     assert nodes.results_folder(cxr_node) == nodes.results_folder(cxr_node)  # one folder per study
+
+
+def test_control_characters_from_a_model_do_not_break_the_scene(slicer_core, cxr_node, tmp_path):
+    draft = _draft()
+    draft.findings = "Opacity\x06 in the right\x1b upper zone.\x00"
+    draft.structured[0]["location"] = "right\x07 upper lobe"
+    nodes.save_draft(draft, cxr_node)
+    slicer_core.read_mrb(slicer_core.write_mrb(tmp_path / "s.mrb"))
+    text = slicer.util.getNodesByClass("vtkMRMLTextNode")[0].GetText()
+    assert "Opacity in the right upper zone." in text
+    assert slicer.util.getNodesByClass("vtkMRMLTableNode")[0].GetCellText(0, 1) == "right upper lobe"

@@ -1,0 +1,103 @@
+"""Module logic with real MRML (slicer-core) and a real model (the tiny random RadFound exported to ONNX):
+drafts and answers for volume nodes read by Slicer's volumes logic, nodes saved, scene written to .mrb
+and read back, the study encoded once for a conversation, cancel, and the Slicer batch script."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+slicer = pytest.importorskip("slicer")
+
+from radfound.config import PRELIMINARY_NOTICE  # noqa: E402
+from radfound.errors import GenerationCancelled  # noqa: E402
+from radfound.slicer.report_logic import RadFoundReportLogic  # noqa: E402
+from radfound.slicer.vqa_logic import RadFoundVQALogic  # noqa: E402
+from radfound.tasks.results import Answer, Draft  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[3]
+GEN = {"max_new_tokens": 12}
+
+
+def test_draft_for_a_real_chest_radiograph_is_saved_and_survives_mrb(slicer_core, cxr_node, tiny_model_dir, tmp_path,
+                                                                   feedback_log):
+    pieces: list[str] = []
+    draft = RadFoundReportLogic(model=str(tiny_model_dir), **GEN).draft(cxr_node, on_text=pieces.append)
+    assert isinstance(draft, Draft)
+    assert draft.provider == "CPUExecutionProvider" and draft.model == "radfound-tiny"
+    assert len(pieces) > 1 and draft.timings.new_tokens > 0  # streamed piece by piece
+    saved = RadFoundReportLogic().save(draft, cxr_node, edited_text="FINDINGS:\nClear lungs.\n\nIMPRESSION:\nNormal.",
+                                       rating=4, kind="cxr")
+    assert saved["feedback"]["rating"] == 4 and saved["feedback"]["edit_distance"] > 0
+    assert json.loads(feedback_log.read_text())["model"] == "radfound-tiny"
+
+    slicer_core.read_mrb(slicer_core.write_mrb(tmp_path / "scene.mrb"))
+    texts = slicer.util.getNodesByClass("vtkMRMLTextNode")
+    assert [t.GetAttribute("RadFound.Model") for t in texts] == ["radfound-tiny"]
+    assert texts[0].GetText().startswith(PRELIMINARY_NOTICE) and "Clear lungs." in texts[0].GetText()
+    assert len(slicer.util.getNodesByClass("vtkMRMLTableNode")) == 1
+
+
+def test_ct_volume_draft(slicer_core, tiny_model_dir):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    volume = slicer.util.addVolumeFromArray((rng.random((24, 48, 48)) * 2000 - 1000).astype(np.float32),
+                                            ijkToRAS=np.diag([-0.8, -0.8, 2.0, 1.0]), name="ct")
+    draft = RadFoundReportLogic(model=str(tiny_model_dir), **GEN).draft(volume)
+    assert draft.findings is not None and draft.timings.new_tokens > 0
+
+
+def test_vqa_encodes_once_and_keeps_the_conversation(slicer_core, cxr_node, tiny_model_dir):
+    logic = RadFoundVQALogic(model=str(tiny_model_dir), **GEN)
+    first = logic.ask(cxr_node, "Is there a pleural effusion?")
+    second = logic.ask(cxr_node, "Is the heart enlarged?")
+    assert isinstance(first, Answer) and second.question == "Is the heart enlarged?"
+    assert logic.encode_count == 1  # the image was encoded once for both questions
+    assert [a.question for a in logic.history(cxr_node)] == ["Is there a pleural effusion?", "Is the heart enlarged?"]
+    slicer.util.updateVolumeFromArray(cxr_node, slicer.util.arrayFromVolume(cxr_node) * 0.5)  # pixels changed
+    logic.ask(cxr_node, "Is there a pneumothorax?")
+    assert logic.encode_count == 2
+    node = logic.save_conversation(cxr_node)
+    assert node.GetText().count("Q: ") == 3
+
+
+def test_cancel_stops_generation(cxr_node, tiny_model_dir):
+    job = RadFoundReportLogic(model=str(tiny_model_dir), max_new_tokens=64).draft(cxr_node, blocking=False)
+    job.cancel()
+    with pytest.raises(GenerationCancelled):
+        job.wait()
+    assert [e.kind for e in job.poll()][-1] == "cancelled"
+
+
+def _batch_module():
+    spec = importlib.util.spec_from_file_location("slicer_batch", ROOT / "ci" / "slicer_batch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_slicer_batch_script(slicer_core, pydicom_data, tiny_model_dir, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(pydicom_data("RG1_UNCI.dcm"), inputs / "chest.dcm")
+    shutil.copy(pydicom_data("CT_small.dcm"), inputs / "ct.dcm")
+    mr = pydicom_data("MR_small.dcm").read_bytes()
+    (inputs / "broken.dcm").write_bytes(mr[: len(mr) // 2])  # another series, its pixel data cut in half
+    (inputs / "notes.txt").write_text("not an image")
+    summary = _batch_module().run_batch(inputs, tmp_path / "out", model=str(tiny_model_dir), core=slicer_core, **GEN)
+    by_input = {item["input"]: item for item in summary["items"]}
+    assert set(by_input) == {"chest.dcm", "ct.dcm", "broken.dcm"}
+    assert by_input["chest.dcm"]["status"] == "ok" and by_input["chest.dcm"]["kind"] == "cxr"
+    assert by_input["broken.dcm"]["status"] == "error" and "broken.dcm" in by_input["broken.dcm"]["error"]
+    out = tmp_path / "out"
+    name = by_input["chest.dcm"]["name"]
+    assert (out / f"{name}.txt").read_text().startswith(PRELIMINARY_NOTICE.split(" - ")[0])
+    assert json.loads((out / "summary.json").read_text())["drafted"] == 2
+    slicer_core.scene.Clear(0)
+    slicer_core.read_mrb(out / "radfound_batch.mrb")
+    assert len(slicer.util.getNodesByClass("vtkMRMLTextNode")) == 2
