@@ -1,0 +1,76 @@
+"""Report drafting and VQA end to end on real DICOM: read_study -> preprocess -> encode once -> generate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from radfound.config import PRELIMINARY_NOTICE
+from radfound.engine import EncodedStudy, load_model
+from radfound.study.reader import read_study
+from radfound.tasks.boxes import boxes_from_text
+from radfound.tasks.report import draft_report
+from radfound.tasks.results import Answer, Draft
+from radfound.tasks.vqa import answer_question, locate
+
+
+@pytest.fixture(scope="module")
+def model(tiny_model_dir):
+    return load_model(tiny_model_dir, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def cxr(pydicom_data):
+    return read_study(pydicom_data("RG1_UNCR.dcm"))
+
+
+def test_draft_report_on_a_real_chest_radiograph(model, cxr):
+    streamed: list[str] = []
+    draft = draft_report(model, cxr, max_new_tokens=12, on_text=streamed.append)
+    assert isinstance(draft, Draft)
+    assert draft.model == "radfound-tiny" and draft.provider == "CPUExecutionProvider"
+    assert draft.notice == PRELIMINARY_NOTICE
+    assert draft.timings.encode_ms > 0 and draft.timings.new_tokens > 0
+    assert "".join(streamed).strip()  # random weights: some text, no sections expected
+    record = draft.to_json()
+    assert {"report", "model", "provider", "timings"} <= set(record)
+
+
+def test_one_encoding_serves_many_questions(model, cxr):
+    enc = model.encode(cxr)
+    assert isinstance(enc, EncodedStudy) and enc.inputs.pixel_values.shape[0] == 1
+    before = enc.image_features.copy()
+    answers = [answer_question(model, enc, q, max_new_tokens=8)
+               for q in ("Is there a pleural effusion?", "心脏大小正常吗？", "Is there a pleural effusion?")]
+    assert all(isinstance(a, Answer) for a in answers)
+    assert answers[0].answer == answers[2].answer  # deterministic greedy on the same encoding
+    assert all(a.timings.encode_ms == enc.encode_ms for a in answers)  # nobody re-encoded
+    np.testing.assert_array_equal(enc.image_features, before)
+
+
+def test_ct_series_and_mammogram_encode_to_k_tokens(model, pydicom_data, shared_data):
+    ct = read_study(pydicom_data("eCT_Supplemental.dcm"))
+    mammo = read_study(shared_data / "dicom" / "mammo" / "MG1_J2KI.dcm")
+    for study, n_images in ((ct, None), (mammo, 1)):
+        enc = model.encode(study)
+        assert enc.image_features.shape[0] == model.num_image_tokens
+        if n_images:
+            assert enc.inputs.pixel_values.shape[0] == n_images
+    assert locate(model, ct, "thyroid", max_new_tokens=4).question == "Where is the thyroid?"
+
+
+def test_boxes_in_model_input_coordinates_map_back_to_the_original_view(model, cxr):
+    enc = model.encode(cxr)
+    rows, cols = cxr.views[0].shape[:2]
+    size = enc.inputs.pixel_values.shape[-1]
+    t = enc.inputs.transforms
+    # a box around the original image's central quarter, written the way the model writes boxes
+    corners = [t.to_input(cols * 0.25, rows * 0.25, 0), t.to_input(cols * 0.75, rows * 0.75, 0)]
+    norm = [round(v / size * 1000) for xy in corners for v in xy]
+    text = f"right lower lobe opacity <box>{norm[0]},{norm[1]},{norm[2]},{norm[3]}</box>"
+    (box,) = boxes_from_text(text, enc.inputs)
+    assert box.label == "right lower lobe opacity" and box.view_index == 0
+    tol = max(rows, cols) / size  # one model-input pixel, in original pixels (rounding to 0..1000)
+    assert box.x0 == pytest.approx(cols * 0.25, abs=tol) and box.x1 == pytest.approx(cols * 0.75, abs=tol)
+    assert box.y0 == pytest.approx(rows * 0.25, abs=tol) and box.y1 == pytest.approx(rows * 0.75, abs=tol)
+    assert boxes_from_text("lesion <box>3:1,2,3,4</box>", enc.inputs) == []  # no view 3 in a 1-view study
