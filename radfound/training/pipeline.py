@@ -50,6 +50,7 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
     summary: dict = {"config": cfg.get("config_path"), "seed": seed, "parameters": n_params,
                      "pool": pool.counts(), "device": "cpu",
                      "preprocessing": next(iter(pool.inputs.values())).source}
+    log(f"data and model ready after {(time.monotonic() - t0) / 60:.1f} min; {budget / 60:.1f} min left for the stages")
     s = stages["pretrain"]
     summary["pretrain"] = pretrain_vision(model, pool, s, budget * s["share"], rng, wd, log)
     s = stages["align"]

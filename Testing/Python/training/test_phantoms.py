@@ -1,0 +1,53 @@
+"""Phantoms: deterministic, labelled synthetic, findings where the ground truth says they are."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from radfound.eval.findings import extract_findings, truth_set
+from radfound.study.model import MAMMO_VIEWS
+from radfound.training.phantoms import make_mammo_set, make_neck_ct, make_phantoms
+
+
+def test_same_seed_same_phantom_other_seed_differs():
+    a, b, c = make_mammo_set(11), make_mammo_set(11), make_mammo_set(12)
+    assert a.report == b.report
+    assert all(np.array_equal(x.pixels, y.pixels) for x, y in zip(a.study.views, b.study.views))
+    assert not np.array_equal(a.study.views[0].pixels, c.study.views[0].pixels)
+
+
+def test_mammo_set_is_four_labelled_views_with_findings_in_their_boxes():
+    sets = make_phantoms("mammo", 30, seed=3)
+    assert any(p.findings for p in sets) and any(not p.findings for p in sets)
+    for p in sets:
+        s = p.study
+        assert s.kind == "mammo" and s.present_views == list(MAMMO_VIEWS) and s.missing_views == []
+        assert s.metadata["synthetic"] == "true"
+        assert extract_findings(p.report, "mammo") == truth_set(p.findings)  # report matches the truth
+        for f in p.findings:
+            assert len(f.boxes) == 2  # the finding is drawn in the CC and the MLO view of its breast
+            for view, x0, y0, x1, y1 in f.boxes:
+                assert s.views[view].laterality == f.side[0].upper()
+                img = s.views[view].pixels
+                inside = img[int(y0):int(y1) + 1, int(x0):int(x1) + 1].max()
+                assert inside > np.percentile(img[img > 0], 90)  # brighter than most breast tissue
+
+
+def test_neck_ct_nodules_are_hypodense_in_the_named_lobe():
+    for p in make_phantoms("ct", 20, seed=5):
+        vol = p.study.volume
+        assert p.study.kind == "ct" and vol.array.ndim == 3 and p.study.metadata["synthetic"] == "true"
+        assert extract_findings(p.report, "ct") == truth_set(p.findings)
+        for f in p.findings:
+            (k, x0, y0, x1, y1), = f.boxes
+            cx, cy = int((x0 + x1) / 2), int((y0 + y1) / 2)
+            centre = vol.array[k, cy - 1:cy + 2, cx - 1:cx + 2].mean()
+            assert centre < 80  # nodule (35 HU) darker than thyroid (110 HU)
+            # LPS: column index grows to the patient's left, so a right-lobe nodule is left of the trachea.
+            assert (cx < vol.shape[2] / 2) == (f.side == "right")
+
+
+def test_normal_ct_report_says_so():
+    normal = next(p for p in make_phantoms("ct", 20, seed=5) if not p.findings)
+    assert "Normal thyroid gland." in normal.impression
+    assert make_neck_ct(normal.seed).report == normal.report

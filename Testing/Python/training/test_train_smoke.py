@@ -1,0 +1,38 @@
+"""``radfound train --config tiny``: the whole staged recipe runs on real data and exports a loadable model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from radfound.cli.main import main
+
+
+@pytest.mark.slow
+def test_tiny_training_exports_a_model_the_engine_loads(shared_data, tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "run"
+    assert main(["train", "--config", "tiny", "--out", str(out), "--minutes", "0.3"]) == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["pool"]["vqa"] > 0 and summary["pool"]["phantom"] == 8 and summary["pool"]["grounding"] > 0
+    for stage in ("pretrain", "align", "instruct"):
+        assert summary[stage]["steps"] >= 1
+    assert (out / "checkpoint.pt").is_file() and (out / "train_log.txt").is_file()
+
+    from radfound.engine import load_model
+    from radfound.study.reader import read_study
+    from radfound.tasks.vqa import answer_question
+
+    model = load_model(out / "model")
+    manifest = json.loads((out / "model" / "manifest.json").read_text(encoding="utf-8"))
+    assert "SLAKE" in manifest["licence"] and manifest["provenance"]["training_data"]["vqa-rad"]
+    answer = answer_question(model, model.encode(read_study(shared_data / "slake/imgs/xmlab1/source.jpg")),
+                             "What modality is used to take this image?", max_new_tokens=4)
+    assert isinstance(answer.answer, str)
+
+
+def test_unknown_config_is_a_one_line_error(capsys):
+    assert main(["train", "--config", "nope", "--out", "/nonexistent/x"]) != 0
+    err = capsys.readouterr().err
+    assert "no training config 'nope'" in err and "small" in err
