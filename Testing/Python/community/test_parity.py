@@ -8,7 +8,7 @@ import torch
 
 from radfound.engine.families.community import CommunityVLModel
 
-QUESTION = "is there any effusion in the left lung"
+QUESTIONS = ["is there any effusion in the left lung", "what size is the heart"]
 
 
 def hf_greedy(model, ids, feeds, max_new_tokens):
@@ -19,19 +19,23 @@ def hf_greedy(model, ids, feeds, max_new_tokens):
     return out[0, len(ids) :].tolist()
 
 
+@pytest.mark.parametrize("question", QUESTIONS)
 @pytest.mark.parametrize("family", ["gemma3", "idefics3"])
-def test_greedy_tokens_match_transformers(family, request, images):
+def test_greedy_tokens_match_transformers(family, question, request, images):
     model, _, folder = request.getfixturevalue(family)
     engine = CommunityVLModel(folder, device="cpu")
     encoded = engine.encode_images(images)
-    ids = engine.prompt_ids(encoded, QUESTION)
-    assert (ids == engine.family.image_token_id).sum() == encoded.features.shape[0] > 0
+    ids = engine.prompt_ids(encoded, question)
+    assert (ids == engine.family.image_token_id).sum() == encoded.image_features.shape[0] > 0
 
-    ours = engine.generate_ids(ids, encoded.features, max_new_tokens=24)
+    ours = engine.generate_ids(ids, encoded.image_features, max_new_tokens=24)
     feeds, _ = engine.family.vision_inputs(images)
     theirs = hf_greedy(model, ids, feeds, 24)
-    assert ours == theirs
-    assert len(ours) >= 12 and len(set(ours)) >= 3  # a real comparison, not one early stop
+    if theirs[-1] in engine.eos_ids:  # transformers keeps the end-of-sequence token, the engine stops on it
+        assert ours.stopped_by == "eos"
+        theirs = theirs[:-1]
+    assert ours.token_ids == theirs
+    assert len(theirs) >= 12 and len(set(theirs)) >= 3  # a real comparison, not one early stop
 
 
 @pytest.mark.parametrize("family", ["gemma3", "idefics3"])
@@ -44,4 +48,4 @@ def test_image_features_match_transformers(family, request, images):
         theirs = model.get_image_features(**inputs).pooler_output
     theirs = torch.cat(list(theirs)) if isinstance(theirs, (list, tuple)) else theirs
     theirs = theirs.reshape(-1, theirs.shape[-1]).numpy()
-    np.testing.assert_allclose(engine.encode_images(images).features, theirs, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(engine.encode_images(images).image_features, theirs, rtol=1e-4, atol=1e-5)

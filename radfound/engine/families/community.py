@@ -4,55 +4,50 @@ Three sessions: the vision encoder turns preprocessed images into features, the
 embedding graph turns token ids into embeddings, and the merged decoder generates
 with a key/value cache (first step with a length-0 cache). The family adapter
 (:mod:`.gemma3`, :mod:`.idefics3`) does the preprocessing, writes the image
-placeholders into the prompt and names the image token whose embeddings are replaced
-by the image features. Decoding is greedy, streams text through ``on_text`` and checks
-``cancel`` between tokens. The manifest is verified (every sha256) before any session
-is created.
+placeholders into the family's chat prompt and names the image token whose embeddings
+are replaced by the image features. Decoding (greedy, sampling, beams, streaming,
+cancel, stop strings) is the engine's own :func:`radfound.engine.generation.generate`.
+
+The object has the attributes and methods the tasks use on a RadFound model (``name``,
+``version``, ``provider``, ``num_image_tokens``, ``encode``, ``generate``), so
+``draft_report`` and ``answer_question`` run it unchanged: the task's instruction is taken
+out of the RadFound prompt and put into the family's own chat template. The manifest is
+verified (every sha256) before any session is created.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from radfound.engine.families.decoder import NamedDecoder
 from radfound.engine.families.gemma3 import Gemma3Family
 from radfound.engine.families.idefics3 import Idefics3Family
 from radfound.engine.families.images import study_images
 from radfound.engine.families.io_names import read_names
-from radfound.errors import GenerationCancelled, ModelError
+from radfound.engine.generation import Generated, GenerationConfig, generate
+from radfound.engine.model import EncodedStudy
+from radfound.engine.providers import create_session, running_provider
+from radfound.engine.streaming import TextStream
+from radfound.errors import ModelError
 from radfound.registry.manifest import verify_model_dir
 from radfound.study.model import Study
-from radfound.tasks.results import Timings
+from radfound.tasks.prompts import ASSISTANT, BOS, IMAGE, USER
 
 FAMILIES = {"gemma3": Gemma3Family, "idefics3": Idefics3Family, "smolvlm": Idefics3Family}
 
-_NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64,
-             "tensor(int32)": np.int32, "tensor(bool)": np.bool_}
-
-
-@dataclass
-class EncodedImages:
-    """Image features computed once and reused for every question about the same study."""
-
-    features: np.ndarray  # (num_image_tokens, hidden) in the order the placeholders appear
-    image_texts: list[str]  # each image's placeholder text for the prompt
-    encode_ms: float = 0.0
-    study: Study | None = None
-
-
-@dataclass
-class Generation:
-    text: str
-    token_ids: list[int]
-    timings: Timings = field(default_factory=Timings)
+#: The RadFound chat turn the tasks write (radfound.tasks.prompts.chat); its instruction is reused.
+_RADFOUND_TURN = re.compile(
+    rf"^{re.escape(BOS)}{re.escape(USER)}\n(?:{re.escape(IMAGE)})*\n(?P<instruction>.*){re.escape(ASSISTANT)}\n$",
+    re.DOTALL,
+)
 
 
 def _read_json(path: Path) -> dict:
@@ -64,24 +59,21 @@ def _read_json(path: Path) -> dict:
         raise ModelError(f"not valid JSON ({exc})", path) from None
 
 
-def providers_for(device: str) -> list[str]:
-    """ORT providers for "auto" (CUDA when this ORT build has it), "cuda" or "cpu"."""
-    available = ort.get_available_providers()
-    if device == "cpu":
-        return ["CPUExecutionProvider"]
-    if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    if device == "cuda":
-        raise ModelError("device 'cuda' asked for, but this onnxruntime has no CUDAExecutionProvider")
-    return ["CPUExecutionProvider"]
+def instruction_of(prompt: str) -> str:
+    """The instruction inside a RadFound task prompt (the prompt itself when it is plain text)."""
+    match = _RADFOUND_TURN.match(prompt)
+    return match.group("instruction").strip() if match else prompt.strip()
 
 
 class CommunityVLModel:
-    """A loaded community model: ``encode`` images once, then ``generate`` answers from them."""
+    """A loaded community model: ``encode`` a study once, then ``generate`` from it for every prompt."""
 
-    def __init__(self, model_dir: str | Path, device: str = "auto", dtype: str | None = None, verify: bool = True):
+    #: The tasks' RadFound prompts carry no placeholders for a community model: the family writes its own.
+    num_image_tokens = 0
+
+    def __init__(self, model_dir: str | Path, device: str = "auto", dtype: str | None = None):
         self.model_dir = Path(model_dir)
-        manifest = verify_model_dir(self.model_dir) if verify else {}
+        self.manifest = verify_model_dir(self.model_dir)
         self.config = _read_json(self.model_dir / "config.json")
         model_type = self.config.get("model_type", "")
         if model_type not in FAMILIES:
@@ -89,176 +81,133 @@ class CommunityVLModel:
                 f"model_type {model_type!r} is not a supported community family ({', '.join(sorted(FAMILIES))})",
                 self.model_dir / "config.json",
             )
-        self.generation_config = _read_json(self.model_dir / "generation_config.json")
+        self.generation_defaults = _read_json(self.model_dir / "generation_config.json")
         tok_path = self.model_dir / "tokenizer.json"
         if not tok_path.is_file():
             raise ModelError("no tokenizer.json in the model folder", self.model_dir)
         self.tokenizer = Tokenizer.from_file(str(tok_path))
         self.family = FAMILIES[model_type](self.config, _read_json(self.model_dir / "preprocessor_config.json"),
                                            self.tokenizer)
-        self.name = manifest.get("name") or self.model_dir.name
-        self.version = str(manifest.get("model_version", ""))
+        self.name = self.manifest.get("name") or self.model_dir.name
+        self.version = str(self.manifest.get("model_version", ""))
         self.names = read_names(self.model_dir, dtype)
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        providers = providers_for(device)
-        self.vision = ort.InferenceSession(str(self.names.vision.file), opts, providers=providers)
-        self.embed = ort.InferenceSession(str(self.names.embedding.file), opts, providers=providers)
-        self.decoder = ort.InferenceSession(str(self.names.decoder.file), opts, providers=providers)
-        self.provider = self.decoder.get_providers()[0]
+        self.vision = create_session(self.names.vision.file, device)
+        self.embed_session = create_session(self.names.embedding.file, device)
+        decoder_session = create_session(self.names.decoder.file, device)
+        self.provider = running_provider(decoder_session)
         text = self.config.get("text_config", self.config)
-        self.num_layers = int(self.names.genai.get("decoder", {}).get("num_hidden_layers", text.get("num_hidden_layers")))
-        self._decoder_inputs = {i.name: i for i in self.decoder.get_inputs()}
-        first_past = self._decoder_inputs.get(self.names.past_key % 0)
-        if first_past is None:
-            raise ModelError(f"decoder has no input {self.names.past_key % 0!r}", self.names.decoder.file)
-        shape = first_past.shape
-        heads = shape[1] if isinstance(shape[1], int) else int(text.get("num_key_value_heads"))
-        head_dim = shape[3] if isinstance(shape[3], int) else int(
-            text.get("head_dim") or text["hidden_size"] // text["num_attention_heads"])
-        self._cache_shape = (1, heads, 0, head_dim)
-        self._cache_dtype = _NP_TYPES.get(first_past.type, np.float32)
-        eos = self.generation_config.get("eos_token_id", text.get("eos_token_id", self.config.get("eos_token_id")))
-        self.eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
+        genai_decoder = self.names.genai.get("decoder", {})
+        layers = int(genai_decoder.get("num_hidden_layers") or text["num_hidden_layers"])
+        kv = int(genai_decoder.get("num_key_value_heads") or text["num_key_value_heads"])
+        head_dim = int(genai_decoder.get("head_size") or text.get("head_dim")
+                       or text["hidden_size"] // text["num_attention_heads"])
+        self.vocab_size = int(text.get("vocab_size") or np.iinfo(np.int64).max)
+        eos = self.generation_defaults.get("eos_token_id", text.get("eos_token_id"))
+        self.eos_ids = [int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None]
+        if not self.eos_ids:
+            raise ModelError("no eos_token_id in generation_config.json or config.json", self.model_dir)
+        self.decoder = NamedDecoder(decoder_session, self.names, layers, kv, head_dim, self.eos_ids)
+        self._lock = threading.Lock()  # one generation at a time (the KV cache lives in the runner)
 
     # -- images -------------------------------------------------------------------------------
-    def encode_images(self, images: list[np.ndarray]) -> EncodedImages:
+    def encode_images(self, images: list[np.ndarray], kind: str = "image") -> EncodedStudy:
         """Run the vision encoder once over (H, W, 3) uint8 images."""
         start = time.perf_counter()
         feeds, texts = self.family.vision_inputs(images)
-        inputs = {i.name: i for i in self.vision.get_inputs()}
+        wanted = {i.name: i for i in self.vision.get_inputs()}
         named = {}
         for key, value in feeds.items():
             name = self.names.vision.input(key)
-            if name in inputs:
-                named[name] = value.astype(_NP_TYPES.get(inputs[name].type, value.dtype), copy=False)
-        missing = set(inputs) - set(named)
+            if name in wanted:
+                dtype = np.float16 if "float16" in wanted[name].type else (
+                    np.bool_ if "bool" in wanted[name].type else value.dtype)
+                named[name] = value.astype(dtype, copy=False)
+        missing = set(wanted) - set(named)
         if missing:
             raise ModelError(f"vision encoder needs inputs this family does not provide: {sorted(missing)}",
                              self.names.vision.file)
         out = self.vision.run([self.names.vision.output("image_features")], named)[0]
         features = out.reshape(-1, out.shape[-1]).astype(np.float32)
-        return EncodedImages(features, texts, (time.perf_counter() - start) * 1000)
+        return EncodedStudy(features, kind=kind, encode_ms=(time.perf_counter() - start) * 1e3,
+                            extra={"image_texts": texts})
 
-    def encode(self, study: Study) -> EncodedImages:
-        """Encode a Study's pictures (see :func:`.images.study_images`)."""
-        enc = self.encode_images(study_images(study))
+    def encode(self, study: Study) -> EncodedStudy:
+        """Encode a Study's pictures (see :func:`.images.study_images`); reuse the result for every question."""
+        t0 = time.perf_counter()
+        enc = self.encode_images(study_images(study), kind=study.kind)
         enc.study = study
+        enc.encode_ms = (time.perf_counter() - t0) * 1e3
         return enc
 
     # -- text ---------------------------------------------------------------------------------
-    def prompt_ids(self, encoded: EncodedImages, question: str) -> np.ndarray:
-        prompt = self.family.prompt(encoded.image_texts, question)
+    def prompt_ids(self, encoded: EncodedStudy, instruction: str) -> np.ndarray:
+        """Token ids of the family's chat prompt: the study's image placeholders, then the instruction."""
+        prompt = self.family.prompt(encoded.extra["image_texts"], instruction)
         return np.asarray(self.tokenizer.encode(prompt, add_special_tokens=False).ids, dtype=np.int64)
 
-    def _embed(self, ids: np.ndarray, features: np.ndarray | None) -> np.ndarray:
-        ids = ids.reshape(1, -1)
-        is_image = ids == self.family.image_token_id
-        embed_inputs = {i.name for i in self.embed.get_inputs()}
-        feeds = {self.names.embedding.input("input_ids"): ids}
+    def embed(self, ids: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+        """Embeddings of (B, T) ids; in a prompt, the image placeholders take the image features."""
+        ids = np.atleast_2d(np.asarray(ids, dtype=np.int64))
+        embed_inputs = {i.name for i in self.embed_session.get_inputs()}
+        out_name = self.names.embedding.output("inputs_embeds")
+        ids_name = self.names.embedding.input("input_ids")
         features_name = self.names.embedding.input("image_features")
         if features_name in embed_inputs:  # onnxruntime-genai style: the embedding graph merges itself
-            feeds[features_name] = (features if features is not None else np.zeros((0, 1), np.float32))
-            return self.embed.run([self.names.embedding.output("inputs_embeds")], feeds)[0]
-        feeds[self.names.embedding.input("input_ids")] = np.where(is_image, 0, ids)  # image ids may be out of vocab
-        embeds = self.embed.run([self.names.embedding.output("inputs_embeds")], feeds)[0]
-        count = int(is_image.sum())
+            feats = features if features is not None else np.zeros((0, 1), np.float32)
+            return self.embed_session.run([out_name], {ids_name: ids, features_name: feats})[0]
+        # Placeholders are replaced only in the prompt; a generated image token is embedded as it is (as
+        # transformers does), unless its id lies outside the vocabulary (Gemma 3), then as id 0.
+        slots = ids == self.family.image_token_id if features is not None else np.zeros(ids.shape, bool)
+        safe = np.where(slots | (ids >= self.vocab_size), 0, ids)
+        embeds = self.embed_session.run([out_name], {ids_name: safe})[0]
+        count = int(slots.sum())
+        if features is not None and count != features.shape[0]:
+            raise ModelError(f"prompt has {count} image tokens but the images gave {features.shape[0]} feature vectors",
+                             self.model_dir)
         if count:
-            if features is None or features.shape[0] != count:
-                have = 0 if features is None else features.shape[0]
-                raise ModelError(f"prompt has {count} image tokens but the images gave {have} feature vectors",
-                                 self.model_dir)
             embeds = embeds.copy()
-            embeds[is_image] = features.astype(embeds.dtype)
+            embeds[slots] = features.astype(embeds.dtype)
         return embeds
 
-    def generate_ids(
-        self,
-        input_ids: np.ndarray,
-        features: np.ndarray | None,
-        *,
-        max_new_tokens: int = 256,
-        on_token: Callable[[int], None] | None = None,
-        cancel: threading.Event | None = None,
-        timings: Timings | None = None,
-    ) -> list[int]:
-        """Greedy decoding from a prompt of token ids (image tokens are replaced by ``features``)."""
-        timings = timings if timings is not None else Timings()
-        start = time.perf_counter()
-        names = self.names
-        past = {}
-        for i in range(self.num_layers):
-            past[names.past_key % i] = np.zeros(self._cache_shape, self._cache_dtype)
-            past[names.past_value % i] = np.zeros(self._cache_shape, self._cache_dtype)
-        out_names = [names.decoder.output("logits")]
-        for i in range(self.num_layers):
-            out_names += [names.present_key % i, names.present_value % i]
-        embeds = self._embed(np.asarray(input_ids, dtype=np.int64), features)
-        total = embeds.shape[1]
-        positions = np.arange(total, dtype=np.int64)[None]
-        generated: list[int] = []
-        embed_dtype = _NP_TYPES.get(self._decoder_inputs[names.decoder.input("inputs_embeds")].type, np.float32)
-        while len(generated) < max_new_tokens:
-            if cancel is not None and cancel.is_set():
-                raise GenerationCancelled("generation cancelled by the user")
-            feeds = {names.decoder.input("inputs_embeds"): embeds.astype(embed_dtype, copy=False), **past}
-            if names.decoder.input("attention_mask") in self._decoder_inputs:
-                feeds[names.decoder.input("attention_mask")] = np.ones((1, total), dtype=np.int64)
-            if names.decoder.input("position_ids") in self._decoder_inputs:
-                feeds[names.decoder.input("position_ids")] = positions
-            outputs = self.decoder.run(out_names, feeds)
-            token = int(np.argmax(outputs[0][0, -1]))
-            if not generated:
-                timings.ttft_ms = (time.perf_counter() - start) * 1000
-            generated.append(token)
-            if token in self.eos_ids:
-                break
-            if on_token is not None:
-                on_token(token)
-            for i in range(self.num_layers):
-                past[names.past_key % i] = outputs[1 + 2 * i]
-                past[names.past_value % i] = outputs[2 + 2 * i]
-            embeds = self._embed(np.asarray([token], dtype=np.int64), None)
-            positions = np.asarray([[total]], dtype=np.int64)
-            total += 1
-        timings.new_tokens = len(generated)
-        timings.total_ms = (time.perf_counter() - start) * 1000
-        if len(generated) > 1:
-            timings.decode_ms_per_token = (timings.total_ms - timings.ttft_ms) / (len(generated) - 1)
-            timings.tokens_per_s = 1000 / timings.decode_ms_per_token if timings.decode_ms_per_token else 0.0
-        return generated
+    def generation_config(self, **overrides) -> GenerationConfig:
+        defaults = {k: v for k, v in self.generation_defaults.items() if v is not None}
+        defaults["eos_token_id"] = self.eos_ids[0]  # the others are folded into it by the decoder runner
+        defaults.setdefault("max_new_tokens", 256)
+        return GenerationConfig.from_dict(defaults, **overrides)
 
-    def generate(
-        self,
-        study_or_encoded: Study | EncodedImages,
-        question: str,
-        *,
-        on_text: Callable[[str], None] | None = None,
-        cancel: threading.Event | None = None,
-        max_new_tokens: int | None = None,
-    ) -> Generation:
-        """Answer ``question`` (or follow a report instruction) about a study; text streams via ``on_text``."""
-        encoded = study_or_encoded if isinstance(study_or_encoded, EncodedImages) else self.encode(study_or_encoded)
-        ids = self.prompt_ids(encoded, question)
-        limit = max_new_tokens or int(self.generation_config.get("max_new_tokens") or 256)
-        timings = Timings(encode_ms=encoded.encode_ms)
-        shown: list[int] = []
-        text_so_far = ""
+    def generate_ids(self, input_ids: np.ndarray, features: np.ndarray | None, *,
+                     on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
+                     **gen) -> Generated:
+        """Decode from a prompt of token ids (image placeholders take ``features``)."""
+        cfg = self.generation_config(**gen)
+        embeds = self.embed(input_ids, features)
+        stream = TextStream(self.tokenizer, stop_strings=cfg.stop_strings, on_text=on_text)
+        with self._lock:
+            return generate(self.decoder, self.embed, embeds, cfg, stream, cancel)
 
-        def stream(token: int) -> None:
-            nonlocal text_so_far
-            shown.append(token)
-            text = self.tokenizer.decode(shown, skip_special_tokens=True)
-            if on_text is not None and text.startswith(text_so_far) and len(text) > len(text_so_far):
-                on_text(text[len(text_so_far) :])
-            text_so_far = text
+    def generate(self, encoded: EncodedStudy, prompt: str, *, on_text: Callable[[str], None] | None = None,
+                 cancel: threading.Event | None = None, **gen) -> Generated:
+        """Generate for a task prompt (RadFound format, see radfound.tasks.prompts) or a plain instruction."""
+        ids = self.prompt_ids(encoded, instruction_of(prompt))
+        result = self.generate_ids(ids, encoded.image_features, on_text=on_text, cancel=cancel, **gen)
+        result.text = result.text.strip()
+        result.timings.encode_ms = encoded.encode_ms
+        return result
 
-        tokens = self.generate_ids(ids, encoded.features, max_new_tokens=limit, on_token=stream, cancel=cancel,
-                                   timings=timings)
-        text = self.tokenizer.decode([t for t in tokens if t not in self.eos_ids], skip_special_tokens=True)
-        return Generation(text.strip(), tokens, timings)
+    def __repr__(self) -> str:
+        return f"CommunityVLModel({self.name!r} {self.family.name}, {self.provider}, {self.model_dir})"
 
 
-def load_community_model(model_dir: str | Path, device: str = "auto", dtype: str | None = None) -> CommunityVLModel:
-    """Load (after verifying its manifest) a Gemma 3 or Idefics3/SmolVLM model folder."""
-    return CommunityVLModel(model_dir, device=device, dtype=dtype)
+#: The engine's --precision choices -> onnx-community file suffixes (fp32: the plain graph, else any variant).
+PRECISION_DTYPES = {"fp32": None, "fp16": "fp16", "int8": "quantized"}
+
+
+def load_community_model(model_dir: str | Path, device: str = "auto", precision: str = "fp32",
+                         dtype: str | None = None) -> CommunityVLModel:
+    """Load (after verifying its manifest) a Gemma 3 or Idefics3/SmolVLM model folder.
+
+    ``dtype`` names an onnx-community variant suffix directly (``q4``, ``q4f16``, ``bnb4``...).
+    """
+    if precision not in PRECISION_DTYPES:
+        raise ModelError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISION_DTYPES)}")
+    return CommunityVLModel(model_dir, device=device, dtype=dtype or PRECISION_DTYPES[precision])

@@ -1,0 +1,63 @@
+"""Step-wise runner of a community ``decoder_model_merged`` graph, with the tensor names it really has.
+
+Same interface as :class:`radfound.engine.decoder_runner.CpuDecoder` (``start``, ``step``,
+``reorder``, ``length``), so the engine's greedy, sampling and beam search run community
+models unchanged; names come from :mod:`.io_names` (genai_config.json honoured). Models
+with several end-of-sequence ids (Gemma 3 stops at ``<eos>`` and ``<end_of_turn>``) have
+them folded into the first one: its logit becomes the largest of theirs and the others are
+masked, which keeps greedy decoding identical to transformers' ``generate``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+
+from radfound.engine.families.io_names import ModelNames
+
+_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+
+
+class NamedDecoder:
+    def __init__(self, session: ort.InferenceSession, names: ModelNames, num_layers: int, num_kv_heads: int,
+                 head_dim: int, eos_ids: list[int]):
+        self.session, self.names = session, names
+        inputs = {i.name: i for i in session.get_inputs()}
+        self.num_layers, self.kv, self.hd = num_layers, num_kv_heads, head_dim
+        self.past_names = [n % i for i in range(num_layers) for n in (names.past_key, names.past_value)]
+        self.output_names = [names.decoder.output("logits")]
+        self.output_names += [n % i for i in range(num_layers) for n in (names.present_key, names.present_value)]
+        self.embeds_name = names.decoder.input("inputs_embeds")
+        self.mask_name = names.decoder.input("attention_mask")
+        self.positions_name = names.decoder.input("position_ids")
+        self.has_mask, self.has_positions = self.mask_name in inputs, self.positions_name in inputs
+        self.dtype = _TYPES.get(inputs[self.embeds_name].type, np.float32)
+        self.cache_dtype = _TYPES.get(inputs[self.past_names[0]].type, np.float32)
+        self.eos_ids = list(eos_ids)
+        self.past: list[np.ndarray] = []
+        self.length = 0
+
+    def start(self, batch: int = 1) -> None:
+        empty = np.zeros((batch, self.kv, 0, self.hd), dtype=self.cache_dtype)
+        self.past = [empty] * (2 * self.num_layers)
+        self.length = 0
+
+    def step(self, embeds: np.ndarray, attention_mask: np.ndarray, position_ids: np.ndarray) -> np.ndarray:
+        feeds = {self.embeds_name: embeds.astype(self.dtype, copy=False)}
+        if self.has_mask:
+            feeds[self.mask_name] = attention_mask
+        if self.has_positions:
+            feeds[self.positions_name] = position_ids
+        feeds.update(zip(self.past_names, self.past))
+        outs = self.session.run(self.output_names, feeds)
+        self.past = outs[1:]
+        self.length = attention_mask.shape[1]
+        logits = outs[0][:, -1, :].astype(np.float32)
+        if len(self.eos_ids) > 1:
+            first, rest = self.eos_ids[0], self.eos_ids[1:]
+            logits[:, first] = logits[:, self.eos_ids].max(axis=1)
+            logits[:, rest] = -np.inf
+        return logits
+
+    def reorder(self, beam_indices: np.ndarray) -> None:
+        self.past = [p[beam_indices] for p in self.past]
