@@ -41,6 +41,8 @@ class SlicerCore:
         node = self.volumes_logic.AddArchetypeVolume(str(path), name or path.stem, 0, None)
         if node is None and path.is_file():  # a lone 2D DICOM image (CR/DX/MG) is not a series: read just the file
             node = self.volumes_logic.AddArchetypeVolume(str(path), name or path.stem, self.SINGLE_FILE, None)
+            if node is not None:
+                node.SetName(name or path.stem)  # the failed first try used up the plain name
         if node is None:
             raise StudyReadError("Slicer's volumes logic could not read this file as a volume", path)
         # The desktop application puts loaded data in the subject hierarchy; the bare core does not.

@@ -31,11 +31,17 @@ class InputControls:
         self.model = child(root, "modelComboBox")
         self.device = child(root, "deviceComboBox")
         self._detected: dict[str, str] = {}
+        self.listeners: list = []  # called with no argument when the image or the study kind changes
         for value in DEVICES:
             self.device.addItem(DEVICE_NAMES[value], value)
         self.refresh_models()
         self.refresh_volumes()
         self.volume.currentIndexChanged.connect(lambda *_: self.refresh_modality())
+        self.modality.currentIndexChanged.connect(lambda *_: self._changed())
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     def refresh_models(self) -> None:
         self.model.clear()
@@ -83,7 +89,7 @@ class InputControls:
             self.modality.addItem(name, kind)
         self.modality.setCurrentIndex(max(self.modality.findData(chosen or "auto"), 0))
         self.modality.blockSignals(False)
-        self.modality.currentIndexChanged.emit(prop(self.modality, "currentIndex"))
+        self._changed()
 
     def kind(self) -> str | None:
         chosen = self.modality.itemData(prop(self.modality, "currentIndex"))

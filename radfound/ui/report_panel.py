@@ -49,7 +49,7 @@ class ReportPanel:
         self.timer.timeout.connect(self._drain)
         self.generate_button.clicked.connect(lambda *_: self.on_generate())
         self.save_button.clicked.connect(lambda *_: self.on_save())
-        self.inputs.modality.currentIndexChanged.connect(lambda *_: self.refresh_views())
+        self.inputs.listeners.append(self.refresh_views)
         self.refresh_views()
 
     # ---- inputs -------------------------------------------------------------------------------

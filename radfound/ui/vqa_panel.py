@@ -45,8 +45,7 @@ class VQAPanel:
         self.presets.activated.connect(lambda index, *_: self._use_preset(index))
         self.save_button.clicked.connect(lambda *_: self.on_save())
         self.clear_button.clicked.connect(lambda *_: self.on_clear())
-        self.inputs.volume.currentIndexChanged.connect(lambda *_: self.show_history())
-        self.inputs.modality.currentIndexChanged.connect(lambda *_: self.refresh_presets())
+        self.inputs.listeners += [self.refresh_presets, self.show_history]
         self.refresh_presets()
         self.show_history()
 

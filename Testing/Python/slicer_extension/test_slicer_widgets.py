@@ -1,0 +1,163 @@
+"""The module panels as real Qt widgets offscreen (Qt.py on PySide6) over a real MRML scene and the
+tiny model: Generate streams text and becomes Cancel, Cancel stops, Save writes nodes and the
+evaluation log, errors become messages, the VQA history grows and reuses one encoding."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("Qt", reason="Qt.py and PySide6 are needed for the widget tests")
+slicer = pytest.importorskip("slicer")
+
+from radfound.config import PRELIMINARY_NOTICE  # noqa: E402
+from radfound.slicer.report_logic import RadFoundReportLogic  # noqa: E402
+from radfound.slicer.vqa_logic import RadFoundVQALogic  # noqa: E402
+from radfound.ui.qt import application, load_ui, prop  # noqa: E402
+from radfound.ui.report_panel import ReportPanel  # noqa: E402
+from radfound.ui.vqa_panel import VQAPanel  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[3]
+REPORT_UI = ROOT / "RadFoundReport" / "Resources" / "UI" / "RadFoundReport.ui"
+VQA_UI = ROOT / "RadFoundVQA" / "Resources" / "UI" / "RadFoundVQA.ui"
+
+
+@pytest.fixture()
+def model_store(tmp_path, monkeypatch, tiny_model_dir):
+    """A per-user model store holding the tiny model (as `radfound models import` would) and a broken one."""
+    store = tmp_path / "models"
+    store.mkdir()
+    (store / "radfound-tiny").symlink_to(tiny_model_dir, target_is_directory=True)
+    (store / "broken-model").mkdir()
+    monkeypatch.setenv("RADFOUND_MODELS", str(store))
+    return store
+
+
+def wait_for(app, condition, what: str, limit_s: float = 300):
+    """Run the Qt event loop until ``condition()``; a guard against hanging, not a timing assertion."""
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        app.processEvents()
+        time.sleep(0.005)
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen")
+
+
+def select(combo, text: str) -> None:
+    index = combo.findText(text)
+    assert index >= 0, f"{text!r} not offered"
+    combo.setCurrentIndex(index)
+
+
+def report_panel(scene, errors):
+    return ReportPanel(load_ui(REPORT_UI), scene, logic=RadFoundReportLogic(max_new_tokens=24), show_error=errors.append)
+
+
+def test_generate_streams_then_save(slicer_core, cxr_node, model_store, feedback_log):
+    app = application()
+    errors: list[str] = []
+    panel = report_panel(slicer_core.scene, errors)
+    assert prop(panel.inputs.volume, "currentText") == "chest PA"
+    assert prop(panel.inputs.modality, "currentText") == "Auto (detected: Chest X-ray)"
+    assert panel.widget.findChild(type(panel.status), "preliminaryLabel").text() == PRELIMINARY_NOTICE
+    assert panel.mammo_box.isHidden()
+    select(panel.inputs.model, "radfound-tiny")
+    select(panel.inputs.device, "CPU")
+    seen = []
+    panel.text.textChanged.connect(lambda: seen.append((prop(panel.generate_button, "text"), panel.text.toPlainText())))
+
+    panel.generate_button.click()
+    assert prop(panel.generate_button, "text") == "Cancel"
+    wait_for(app, lambda: panel.job is None, "the draft")
+    assert errors == []
+    streamed = [text for button, text in seen if button == "Cancel" and text]
+    assert streamed, "no text arrived while generating"
+    assert panel.text.toPlainText().startswith("FINDINGS:") and prop(panel.generate_button, "text") == "Generate draft"
+    assert "CPUExecutionProvider" in prop(panel.provider_label, "text")
+    assert panel.save_button.isEnabled() and not panel.text.isReadOnly()
+
+    panel.text.setPlainText("FINDINGS:\nClear lungs.\n\nIMPRESSION:\nNo acute disease.")
+    select(panel.rating, "5")
+    panel.save_button.click()
+    text_nodes = slicer.util.getNodesByClass("vtkMRMLTextNode")
+    assert len(text_nodes) == 1 and "No acute disease." in text_nodes[0].GetText()
+    entry = json.loads(feedback_log.read_text())
+    assert entry["rating"] == 5 and entry["model"] == "radfound-tiny" and entry["kind"] == "cxr"
+    assert entry["edited"].endswith("No acute disease.") and entry["edit_distance"] > 0
+
+
+def test_cancel_keeps_the_panel_usable(slicer_core, cxr_node, model_store):
+    app = application()
+    errors: list[str] = []
+    panel = report_panel(slicer_core.scene, errors)
+    select(panel.inputs.model, "radfound-tiny")
+    panel.generate_button.click()
+    panel.generate_button.click()  # now labelled Cancel
+    wait_for(app, lambda: panel.job is None, "the cancellation")
+    assert prop(panel.status, "text").startswith("Cancelled")
+    assert prop(panel.generate_button, "text") == "Generate draft" and not panel.save_button.isEnabled()
+    assert errors == []
+
+
+def test_errors_become_messages(slicer_core, cxr_node, model_store):
+    app = application()
+    errors: list[str] = []
+    panel = report_panel(slicer_core.scene, errors)
+    select(panel.inputs.model, "broken-model")
+    panel.generate_button.click()
+    wait_for(app, lambda: panel.job is None, "the error")
+    assert len(errors) == 1 and "broken-model" in errors[0] and "Traceback" not in errors[0]
+    assert prop(panel.status, "text").startswith("Error:")
+
+
+def test_mammogram_view_set_with_override(slicer_core, shared_data, model_store):
+    import numpy as np
+
+    mlo = slicer_core.load_volume(shared_data / "dicom" / "mammo" / "MG1_JPLY.dcm", name="MG1 L MLO")
+    other = slicer.util.addVolumeFromArray(np.zeros((1, 40, 30), np.float32), name="R CC")
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer_core.scene)
+    sh.CreateItem(sh.GetSceneItemID(), other)
+    panel = report_panel(slicer_core.scene, [])
+    select(panel.inputs.volume, "MG1 L MLO")
+    assert prop(panel.inputs.modality, "currentText") == "Auto (detected: Mammogram (4 views))"
+    assert not panel.mammo_box.isHidden()
+    assert prop(panel.view_combos["L-MLO"], "currentText") == "MG1 L MLO"
+    assert prop(panel.view_combos["R-CC"], "currentText") == "R CC"
+    select(panel.view_combos["L-CC"], "R CC")  # the radiologist overrides one view
+    assert {k: v.GetName() for k, v in panel.view_set().items()} == {"L-CC": "R CC", "L-MLO": "MG1 L MLO", "R-CC": "R CC"}
+    assert mlo is not None
+
+
+def test_vqa_history_grows_and_encodes_once(slicer_core, cxr_node, model_store):
+    app = application()
+    errors: list[str] = []
+    logic = RadFoundVQALogic(max_new_tokens=12)
+    panel = VQAPanel(load_ui(VQA_UI), slicer_core.scene, logic=logic, show_error=errors.append)
+    select(panel.inputs.model, "radfound-tiny")
+    assert panel.presets.count() == 1 + len(logic.presets("cxr"))
+
+    panel.question.setText("Is there a pleural effusion?")
+    panel.ask_button.click()
+    assert prop(panel.ask_button, "text") == "Cancel"
+    wait_for(app, lambda: panel.job is None, "the first answer")
+    panel.presets.activated.emit(2)  # a preset question fills the box
+    assert prop(panel.question, "text") == logic.presets("cxr")[1]
+    panel.ask_button.click()
+    wait_for(app, lambda: panel.job is None, "the second answer")
+    history = panel.history.toPlainText()
+    assert history.count("Q: ") == 2 and "Q: Is there a pleural effusion?" in history
+    assert logic.encode_count == 1 and errors == []
+    assert "CPUExecutionProvider" in prop(panel.provider_label, "text")
+
+    panel.question.setText("Is there a pneumothorax?")
+    panel.ask_button.click()
+    panel.ask_button.click()  # Cancel
+    wait_for(app, lambda: panel.job is None, "the cancellation")
+    assert panel.history.toPlainText().count("Q: ") == 2 and prop(panel.status, "text") == "Cancelled."
+
+    panel.save_button.click()
+    saved = slicer.util.getNodesByClass("vtkMRMLTextNode")
+    assert len(saved) == 1 and saved[0].GetText().count("Q: ") == 2
