@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -129,9 +130,14 @@ def _with_context_defaults(ds: Dataset) -> Dataset:
     return ds
 
 
+def clean_text(text: str) -> str:
+    """Generated text made safe for a UT value: control characters other than TAB/LF/FF/CR dropped."""
+    return "".join(c for c in text if c in "\t\n\f\r" or unicodedata.category(c) != "Cc")
+
+
 def _paragraphs(text: str) -> list[str]:
     """Split a section into its non-empty paragraphs (one TEXT item each)."""
-    parts = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n")]
+    parts = [p.strip() for p in clean_text(text).replace("\r\n", "\n").split("\n\n")]
     return [p for p in parts if p] or ["(no text generated)"]
 
 
@@ -168,6 +174,13 @@ def _content(draft: Draft, device_uid: str) -> hd.sr.ContainerContentItem:
     return root
 
 
+def _character_set(draft: Draft, source: Dataset):
+    """The source's character set, or UTF-8 (ISO_IR 192) when the generated text is not plain ASCII."""
+    if (draft.findings + draft.impression + draft.model + draft.model_version).isascii():
+        return source.get("SpecificCharacterSet")
+    return "ISO_IR 192"
+
+
 def build_sr(
     draft: Draft,
     study: Study,
@@ -197,6 +210,7 @@ def build_sr(
         is_final=False,
         is_verified=False,
         series_description=SERIES_DESCRIPTION,
+        specific_character_set=_character_set(draft, evidence[0]),
     )
     for attr in _NOT_IN_SR_IOD:  # copied by highdicom from newer General Study tables; dciodvfy flags them
         if attr in sr:

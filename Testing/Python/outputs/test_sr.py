@@ -139,3 +139,15 @@ def test_text_and_json_carry_notice_and_no_identifiers(tmp_path, pydicom_data):
     assert rec["sr_sop_instance_uid"] == "2.25.1"
     blob = txt + json.dumps(rec)
     assert str(head.PatientID) not in blob and str(head.PatientName) not in blob
+
+
+def test_generated_text_with_control_and_non_latin_characters_stays_valid(tmp_path, pydicom_data):
+    draft = a_draft()
+    draft.findings = "Lungs clear.\x06\x1c Cardiomegaly\x08 absent. 正常 \ufffd"
+    out = write_sr(draft, study_of([pydicom_data("RG1_UNCR.dcm")]), tmp_path / "sr.dcm")
+    assert unexpected_warnings(validate_sr(out)) == []
+    sr = pydicom.dcmread(out)
+    assert sr.SpecificCharacterSet == "ISO_IR 192"
+    findings = [i for i in sr.ContentSequence if i.get("ConceptNameCodeSequence")
+                and i.ConceptNameCodeSequence[0].CodeValue == "121070"][0]
+    assert findings.ContentSequence[1].TextValue == "Lungs clear. Cardiomegaly absent. 正常 \ufffd"
