@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 
 from radfound.errors import StudyReadError, UnsupportedInputError
 from radfound.study.model import SourceRef
@@ -22,6 +22,8 @@ from radfound.study.model import SourceRef
 #: Exceptions pydicom raises on malformed input (checked by the fuzz test: anything else is a bug).
 PARSE_ERRORS: tuple[type[BaseException], ...] = (
     InvalidDicomError,
+    BytesLengthException,  # a value whose length does not fit its VR
+    RuntimeError,  # other pydicom "cannot parse this" conditions
     ValueError,
     EOFError,
     KeyError,

@@ -11,15 +11,23 @@ preprocessing can use it and a viewer can show it.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.errors import BytesLengthException
 from pydicom.pixels import apply_color_lut, apply_modality_lut
 
 from radfound.errors import DecoderMissingError, StudyReadError, UnsupportedInputError
 
 Window = tuple[float, float]  # (centre, width)
+
+#: What pydicom and its decoder plugins raise on corrupt or inconsistent pixel data.
+DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, RuntimeError, AttributeError, KeyError, TypeError, IndexError, OverflowError, EOFError,
+    NotImplementedError, MemoryError, ZeroDivisionError, StopIteration, struct.error, BytesLengthException,
+)
 
 
 def check_decoder(ds: pydicom.Dataset, path: str | Path) -> None:
@@ -149,6 +157,12 @@ def decode(ds: pydicom.Dataset, path: str | Path) -> np.ndarray:
     check_decoder(ds, path)
     try:
         return ds.pixel_array
-    except (ValueError, RuntimeError, AttributeError, KeyError, TypeError, IndexError, OverflowError, EOFError, NotImplementedError) as exc:
+    except DECODE_ERRORS as exc:
         # pydicom reports truncated / inconsistent pixel data with these; keep its message.
         raise StudyReadError(f"pixel data cannot be decoded: {exc}", path) from None
+    except BaseException as exc:
+        # The Rust decoders (pylibjpeg-rle) panic on some corrupt streams with pyo3's PanicException,
+        # a BaseException: it is still bad input, not a reason to bring the application down.
+        if type(exc).__name__ == "PanicException":
+            raise StudyReadError(f"pixel data decoder failed on corrupt data: {exc}", path) from None
+        raise
