@@ -88,14 +88,14 @@ def add_findings_table(volume_node, name: str, rows: list[dict]):
 
 
 def box_corners_ras(volume_node, box: Box) -> np.ndarray:
-    """The four corners (4, 3) of a pixel box in RAS; for a 3D volume ``view_index`` is the slice k."""
+    """The four corners (4, 3) of a box given in the pixels (column x, row y) of a 2D image node, in RAS."""
     import slicer
     import vtk
 
     m = vtk.vtkMatrix4x4()
     volume_node.GetIJKToRASMatrix(m)
     ijk_to_ras = slicer.util.arrayFromVTKMatrix(m)
-    k = float(box.view_index) if volume_node.GetImageData().GetDimensions()[2] > 1 else 0.0
+    k = 0.0
     # Pixel (x, y) covers [x, x+1): voxel centres are at integer IJK, so shift by half a pixel.
     xs, ys = (box.x0 - 0.5, box.x1 - 0.5), (box.y0 - 0.5, box.y1 - 0.5)
     ijk = np.array([[xs[0], ys[0], k, 1], [xs[1], ys[0], k, 1], [xs[1], ys[1], k, 1], [xs[0], ys[1], k, 1]])
@@ -121,11 +121,17 @@ def save_draft(draft: Draft, volume_node, edited_text: str | None = None, view_n
     base = volume_node.GetName() or "volume"
     text = edited_text if edited_text is not None else draft.text
     text_node = add_text_node(volume_node, f"RadFound draft - {base}", text)
-    table = add_findings_table(volume_node, f"RadFound findings - {base}", draft.structured)
+    rows = list(draft.structured)
     markups = []
     for box in draft.boxes:
         target = view_nodes[box.view_index] if view_nodes and box.view_index < len(view_nodes) else volume_node
+        if target.GetImageData().GetDimensions()[2] > 1:
+            # A CT box lies on a slab of the reoriented volume, which the Draft does not describe: list it only.
+            rows.append({"finding": box.label, "location": f"slab {box.view_index}: "
+                         f"x {box.x0:.0f}-{box.x1:.0f}, y {box.y0:.0f}-{box.y1:.0f} px", "present": True})
+            continue
         markups.append(add_box_markup(target, box))
+    table = add_findings_table(volume_node, f"RadFound findings - {base}", rows)
     for node in [text_node, table, *markups]:
         _tag(node, draft.model, draft.provider, volume_node)
     text_node.SetAttribute("RadFound.Edited", "true" if edited_text not in (None, draft.text) else "false")

@@ -13,7 +13,7 @@ from radfound.slicer import nodes
 from radfound.slicer.jobs import Job
 from radfound.slicer.models import get_model
 from radfound.slicer.study_from_scene import study_from_view_set, study_from_volume_node
-from radfound.study.model import Study
+from radfound.study.model import MAMMO_VIEWS, Study
 from radfound.tasks.results import Draft
 
 
@@ -59,7 +59,8 @@ class RadFoundReportLogic:
     def save(self, draft: Draft, volumeNode, edited_text: str | None = None, *, rating: int | None = None,
              view_set: dict | None = None, kind: str = "", log: bool = True) -> dict:
         """Put the draft in the scene (text, findings table, markups) and log generated vs edited text."""
-        view_nodes = [view_set[c] for c in view_set] if view_set else None
+        # Box view indices follow the Study's view order: the canonical mammogram order, missing views skipped.
+        view_nodes = [view_set[c] for c in MAMMO_VIEWS if view_set.get(c) is not None] if view_set else None
         saved = nodes.save_draft(draft, volumeNode, edited_text=edited_text, view_nodes=view_nodes)
         if log:
             saved["feedback"] = feedback.record(

@@ -125,3 +125,29 @@ def test_control_characters_from_a_model_do_not_break_the_scene(slicer_core, cxr
     text = slicer.util.getNodesByClass("vtkMRMLTextNode")[0].GetText()
     assert "Opacity in the right upper zone." in text
     assert slicer.util.getNodesByClass("vtkMRMLTableNode")[0].GetCellText(0, 1) == "right upper lobe"
+
+
+def test_ct_boxes_are_listed_not_misplaced(slicer_core):
+    volume = slicer.util.addVolumeFromArray(np.zeros((6, 20, 20), np.float32), name="ct")
+    draft = _draft()
+    saved = nodes.save_draft(draft, volume)
+    assert saved["markups"] == []
+    assert saved["table"].GetNumberOfRows() == 3 and saved["table"].GetCellText(2, 1).startswith("slab 0:")
+
+
+def test_mammogram_boxes_land_on_their_view(slicer_core):
+    from radfound.slicer.report_logic import RadFoundReportLogic
+
+    def image(name, x_offset):
+        ijk_to_ras = np.diag([-1.0, -1.0, 1.0, 1.0])
+        ijk_to_ras[0, 3] = x_offset
+        return slicer.util.addVolumeFromArray(np.zeros((1, 50, 40), np.float32), ijkToRAS=ijk_to_ras, name=name)
+
+    views = {"R-MLO": image("R-MLO", 100.0), "L-CC": image("L-CC", 0.0)}  # not in canonical order on purpose
+    draft = _draft()
+    draft.boxes = [Box("mass", 1, 2, 3, 4, view_index=1)]  # view 1 of the Study = R-MLO (L-CC comes first)
+    saved = RadFoundReportLogic().save(draft, views["L-CC"], view_set=views, log=False)
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer_core.scene)
+    folder = sh.GetItemParent(sh.GetItemByDataNode(saved["markups"][0]))
+    assert sh.GetItemName(folder) == "RadFound" and len(saved["markups"]) == 1
+    np.testing.assert_allclose(slicer.util.arrayFromMarkupsControlPoints(saved["markups"][0])[0], [99.5, -1.5, 0])
