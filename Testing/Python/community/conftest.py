@@ -23,14 +23,16 @@ GEMMA3_SEED = 2  # a seed whose random weights generate a long, varied answer ra
 def gemma3(tmp_path_factory):
     """(transformers model, image processor, exported folder)."""
     model, tok, proc = tiny_gemma3(GEMMA3_SEED)
-    folder = export_community(model, tok, tmp_path_factory.mktemp("community") / "tiny-gemma3", image_processor=proc)
+    folder = export_community(model, tok, tmp_path_factory.mktemp("community") / "tiny-gemma3", image_processor=proc,
+                              name="tiny-gemma3")
     return model, proc, folder
 
 
 @pytest.fixture(scope="session")
 def idefics3(tmp_path_factory):
     model, tok, proc = tiny_idefics3()
-    folder = export_community(model, tok, tmp_path_factory.mktemp("community") / "tiny-idefics3", image_processor=proc)
+    folder = export_community(model, tok, tmp_path_factory.mktemp("community") / "tiny-idefics3",
+                              image_processor=proc, name="tiny-idefics3")
     return model, proc, folder
 
 
