@@ -2,6 +2,7 @@
 
     radfound eval vqa --questions FILE --images DIR [--model DIR] [--json] [--limit N]
     radfound eval report [--model DIR] [--set mammo|ct|slake] [--n N]
+    radfound eval grounding [--model DIR] [--limit N]
     radfound eval feedback [--log PATH]
 """
 
@@ -44,6 +45,13 @@ def register(subparsers) -> None:
     r.add_argument("--seed", type=int, default=None, help="phantom seed (default: the evaluation seed)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=run_report)
+
+    g = sub.add_parser("grounding", help="share of SLAKE validation organ/lesion boxes found with IoU >= 0.5")
+    g.add_argument("--model", type=Path, default=None)
+    g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    g.add_argument("--limit", type=int, default=None, help="first N images only")
+    g.add_argument("--json", action="store_true")
+    g.set_defaults(func=run_grounding)
 
     f = sub.add_parser("feedback", help="summarise the radiologists' edit/rating log")
     f.add_argument("--log", type=Path, default=None, help="feedback log (default: RADFOUND_FEEDBACK_LOG or user dir)")
@@ -159,6 +167,25 @@ def run_report(args) -> int:
                                                             "rouge_l", "meteor", "cider")))
     for note in text.get("notes", []):
         print("  note: " + note)
+    return 0
+
+
+def run_grounding(args) -> int:
+    from radfound.eval.grounding_eval import evaluate_grounding
+    from radfound.eval.predictors import ModelPredictor
+    from radfound.study.reader import read_study
+    from radfound.training.data.slake_reports import derive_reports
+    from radfound.training.data.vqa import slake
+
+    predictor = ModelPredictor(args.model, device=args.device)
+    reports = [r for r in derive_reports(slake("validate")) if r.boxes][: args.limit]
+    result = {"set": "slake validate detection.json", "images": len(reports), "model_name": predictor.name,
+              **evaluate_grounding(reports, predictor, read_study, progress=_progress("images"))}
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        print(f"SLAKE validation grounding: {result['boxes']} boxes on {result['images']} images: "
+              f"IoU>=0.5 {_fmt(result['found_iou_0.5'])}, mean best IoU {_fmt(result['mean_best_iou'])}")
     return 0
 
 

@@ -76,13 +76,15 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
             "seed": seed,
         },
     }
-    ckpt = save_checkpoint(out / "checkpoint.pt", model, tok, generation_config={"max_new_tokens": 96}, meta=meta)
+    pre = {**cfg.get("preprocess", {}), "image_size": side}
+    ckpt = save_checkpoint(out / "checkpoint.pt", model, tok, preprocessor_config=pre,
+                           generation_config={"max_new_tokens": 96}, meta=meta)
     summary["checkpoint"] = str(ckpt)
     if export:
         from radfound.export.onnx_export import export_model
 
         export_model(model, tok, out / "model", meta=dict(meta), generation_config={"max_new_tokens": 96},
-                     overwrite=True)
+                     preprocessor_config=pre, overwrite=True)
         summary["model_dir"] = str(out / "model")
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     log(f"done in {summary['minutes']} min: {json.dumps({k: summary[k] for k in ('pretrain', 'align', 'instruct')})}")

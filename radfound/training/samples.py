@@ -55,7 +55,7 @@ def build_pool(cfg: dict, side: int, log=print) -> Pool:
     wanted = set(images)
     log(f"preprocessing {len(images)} images at {side}px")
     for path in images:
-        pool.inputs[str(path)] = study_inputs(load_image_study(path), side)
+        pool.inputs[str(path)] = study_inputs(load_image_study(path), side, cfg.get("preprocess"))
     pool.pretrain_keys = [str(p) for p in images]
 
     vqa_items = [it for it in vqarad(data.get("vqarad_part", "train")) if it.image in wanted]
@@ -78,7 +78,7 @@ def build_pool(cfg: dict, side: int, log=print) -> Pool:
     for kind in ("mammo", "ct"):
         for ph in make_phantoms(kind, n, seed=int(data.get("phantom_seed", 1))):
             key = f"phantom:{kind}:{ph.seed}"
-            inputs = study_inputs(ph.study, side)
+            inputs = study_inputs(ph.study, side, cfg.get("preprocess"))
             pool.inputs[key] = inputs
             pool.pretrain_keys.append(key)
             pool.add("phantom", key, report_instruction(kind), report_target(ph.findings_text, ph.impression))

@@ -50,3 +50,11 @@ def test_eval_feedback_summarises_a_log(tmp_path, capsys):
     assert main(["eval", "feedback", "--log", str(log), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["drafts"] == 2
+
+
+def test_eval_grounding_with_tiny_model(shared_data, tiny_model_dir, capsys):
+    rc = main(["eval", "grounding", "--model", str(tiny_model_dir), "--limit", "2", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["images"] == 2 and out["boxes"] >= 2
+    assert _in_unit(out["found_iou_0.5"])

@@ -109,3 +109,11 @@ def test_finding_extraction_and_scores():
     assert ct == {("thyroid nodule", "left", "lower pole")}
     wrong_pole = finding_scores([{("thyroid nodule", "left", "upper pole")}], [ct])
     assert wrong_pole["side"]["f1"] == 1.0 and wrong_pole["location"]["f1"] == 0.0
+
+
+def test_iou_hand_checked():
+    from radfound.eval.grounding_eval import iou
+
+    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+    assert iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
