@@ -1,0 +1,57 @@
+"""Retries with exponential backoff, then PacsError: real refused ports, real 500s, real timeouts."""
+
+from __future__ import annotations
+
+import pytest
+
+from pacs_helpers import FaultServer, chest_studies, fast_settings, upload_all
+from radfound.errors import PacsError
+from radfound.pacs.dicomweb import DicomWebClient
+from radfound.pacs.orthanc import free_port
+
+
+def client_of(url: str, **kw) -> tuple[DicomWebClient, list[float]]:
+    waits: list[float] = []
+    return DicomWebClient(fast_settings(url, **kw), sleep=waits.append), waits
+
+
+def test_server_down_retries_with_backoff_then_pacs_error():
+    client, waits = client_of(f"http://127.0.0.1:{free_port()}/dicom-web", retries=3)
+    with pytest.raises(PacsError, match="failed after 4 attempts: cannot connect"):
+        client.search_studies(modality="CR")
+    assert client.attempts == 4
+    assert waits == [0.05, 0.1, 0.2]  # exponential backoff
+
+
+def test_http_500_is_retried_then_reported():
+    with FaultServer(status=500) as bad:
+        client, waits = client_of(bad.url)
+        with pytest.raises(PacsError, match="HTTP 500") as err:
+            client.search_studies()
+        assert bad.hits == 3 and waits == [0.05, 0.1]
+    assert bad.url in str(err.value)
+
+
+def test_transient_500s_recover_through_a_real_proxy_to_orthanc(orthanc, tmp_path):
+    upload_all(orthanc, chest_studies(tmp_path, 2))
+    with FaultServer(status=503, fail_first=2, target=orthanc.url) as flaky:
+        client, waits = client_of(flaky.url + "/dicom-web")
+        hits = client.search_studies(modality="CR")
+    assert len(hits) == 2
+    assert flaky.hits == 3 and waits == [0.05, 0.1]
+
+
+def test_timeouts_are_retried_then_reported():
+    with FaultServer(status=200, delay_s=1.0) as slow:
+        client, waits = client_of(slow.url, timeout_s=0.2, retries=1)
+        with pytest.raises(PacsError, match="failed after 2 attempts: timed out"):
+            client.search_studies()
+    assert waits == [0.05]
+
+
+def test_client_errors_are_not_retried():
+    with FaultServer(status=404) as missing:
+        client, waits = client_of(missing.url)
+        with pytest.raises(PacsError, match="refused: HTTP 404"):
+            client.retrieve_study("1.2.3", "unused")
+    assert missing.hits == 1 and waits == []

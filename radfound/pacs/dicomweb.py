@@ -1,0 +1,222 @@
+"""DICOMweb client (dicomweb-client + requests): QIDO-RS search, WADO-RS retrieve, STOW-RS store.
+
+Every call is retried with exponential backoff (``backoff_s``, doubling, at most
+``retries`` more attempts) on connection errors, timeouts and HTTP 5xx / 408 /
+429, then fails with PacsError naming the server and the reason. Other 4xx
+answers fail at once (retrying cannot fix them). dicomweb-client's own retry is
+switched off so there is exactly one retry policy.
+
+Logs carry UIDs, counts and server URLs only: never patient names or IDs, never
+credentials (they live in the requests session, not in URLs or log lines).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import pydicom
+import requests
+from dicomweb_client.api import DICOMwebClient
+from pydicom.dataset import Dataset
+
+from radfound.errors import ConfigError, PacsError
+from radfound.outputs.atomic import atomic_path
+from radfound.pacs.settings import PacsSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Ask for instances in the transfer syntax they were stored in (no server-side transcoding).
+ORIGINAL_SYNTAX = (("application/dicom", "*"),)
+_RETRY_STATUS = {408, 429}
+QIDO_PAGE = 1000  # results asked for per QIDO-RS request
+
+# DICOM JSON tags used from QIDO answers
+_STUDY_UID, _ACCESSION, _MODALITIES, _STUDY_DATE = "0020000D", "00080050", "00080061", "00080020"
+
+
+@dataclass(frozen=True)
+class StudyHit:
+    """One QIDO-RS study match, without any patient attribute."""
+
+    study_uid: str
+    accession: str = ""
+    modalities: tuple[str, ...] = ()
+    study_date: str = ""
+
+
+def dicom_date(value: str | date | None) -> str:
+    """'2024-03-01', '20240301' or a date -> DICOM DA ('20240301'); '' for None."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, date):
+        return value.strftime("%Y%m%d")
+    for fmt in ("%Y-%m-%d", "%Y%m%d"):
+        try:
+            return datetime.strptime(str(value), fmt).strftime("%Y%m%d")
+        except ValueError:
+            pass
+    raise ConfigError(f"not a date (use YYYY-MM-DD): {value!r}")
+
+
+def _value(item: dict, tag: str) -> list:
+    return list(item.get(tag, {}).get("Value", []))
+
+
+def _retriable(exc: BaseException) -> bool:
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)):
+        return True
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return exc.response.status_code >= 500 or exc.response.status_code in _RETRY_STATUS
+    return False
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code} {exc.response.reason or ''}".strip()
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.ConnectionError):
+        return "cannot connect"
+    return type(exc).__name__
+
+
+class DicomWebClient:
+    """A configured DICOMweb server. Create it only when the user configured one."""
+
+    def __init__(self, settings: PacsSettings, *, sleep: Callable[[float], None] = time.sleep):
+        self.settings = settings
+        self._sleep = sleep
+        session = requests.Session()
+        session.verify = settings.verify_tls
+        if settings.token:
+            session.headers["Authorization"] = f"Bearer {settings.token}"
+        elif settings.user:
+            session.auth = (settings.user, settings.password or "")
+        self._client = DICOMwebClient(settings.url, session=session, timeout=settings.timeout_s)
+        self._client.set_http_retry_params(retry=False)
+        self.attempts = 0  # every HTTP operation attempted, retries included (for tests and the benchmark)
+
+    @classmethod
+    def from_config(cls, url: str | None = None, **overrides) -> DicomWebClient:
+        return cls(PacsSettings.load(url, **overrides))
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` with retries and exponential backoff; PacsError after the last attempt."""
+        wait = self.settings.backoff_s
+        tries = self.settings.retries + 1
+        for attempt in range(1, tries + 1):
+            self.attempts += 1
+            try:
+                return fn()
+            except (requests.RequestException, OSError) as exc:
+                if not _retriable(exc):
+                    raise PacsError(f"{what} refused: {_reason(exc)}", self.settings.url) from exc
+                if attempt == tries:
+                    raise PacsError(f"{what} failed after {tries} attempts: {_reason(exc)}", self.settings.url) from exc
+                log.warning("%s: %s (attempt %d/%d), retrying in %.1f s", what, _reason(exc), attempt, tries, wait)
+                self._sleep(wait)
+                wait *= 2
+        raise AssertionError("unreachable")
+
+    # -- QIDO-RS -----------------------------------------------------------------------------------
+    def search_studies(
+        self,
+        *,
+        since: str | date | None = None,
+        until: str | date | None = None,
+        modality: str | None = None,
+        accession: str | None = None,
+    ) -> list[StudyHit]:
+        """Studies matching a date range (inclusive), a modality in the study and/or an accession number."""
+        filters: dict[str, str] = {}
+        lo, hi = dicom_date(since), dicom_date(until)
+        if lo or hi:
+            filters["StudyDate"] = f"{lo}-{hi}"
+        if modality:
+            filters["ModalitiesInStudy"] = modality
+        if accession:
+            filters["AccessionNumber"] = accession
+        fields = ["StudyInstanceUID", "AccessionNumber", "ModalitiesInStudy", "StudyDate"]
+        hits: list[StudyHit] = []
+        seen: set[str] = set()
+        for item in self._paged("QIDO-RS study search", self._client.search_for_studies,
+                                search_filters=filters, fields=fields):
+            uid = _value(item, _STUDY_UID)
+            if not uid or uid[0] in seen:
+                continue
+            seen.add(uid[0])
+            hits.append(StudyHit(
+                study_uid=str(uid[0]),
+                accession=str((_value(item, _ACCESSION) or [""])[0]),
+                modalities=tuple(str(m) for m in _value(item, _MODALITIES)),
+                study_date=str((_value(item, _STUDY_DATE) or [""])[0]),
+            ))
+        log.info("QIDO-RS: %d studies match %s", len(hits), sorted(filters))
+        return hits
+
+    def search_instances(self, study_uid: str, *, modality: str | None = None) -> list[dict]:
+        """Instance-level QIDO-RS inside one study (DICOM JSON), e.g. modality='SR' to find drafts."""
+        filters = {"Modality": modality} if modality else {}
+        return list(self._paged("QIDO-RS instance search", self._client.search_for_instances,
+                                study_instance_uid=study_uid, search_filters=filters))
+
+    def _paged(self, what: str, search: Callable[..., list], **kwargs) -> list[dict]:
+        """All results of a QIDO-RS search, page by page (limit/offset), each page retried on its own.
+
+        Not dicomweb-client's ``get_remaining``: it loops until an empty page, and a
+        server that ignores ``offset`` (Orthanc's plugin does, for some levels) makes that endless.
+        """
+        results: list[dict] = []
+        offset = 0
+        while True:
+            page = self._call(what, lambda: search(limit=QIDO_PAGE, offset=offset, **kwargs))
+            new = [item for item in page if item not in results]
+            results += new
+            if len(page) < QIDO_PAGE or not new:
+                return results
+            offset += len(page)
+
+    # -- WADO-RS -----------------------------------------------------------------------------------
+    def retrieve_study(self, study_uid: str, folder: str | Path, *, images_only: bool = False) -> list[Path]:
+        """Fetch every instance of a study into ``folder`` as ``<SOPInstanceUID>.dcm`` (each written atomically).
+
+        ``images_only`` leaves out instances without pixels (SRs, key objects, presentation states)."""
+        datasets = self._call(
+            "WADO-RS study retrieve",
+            lambda: self._client.retrieve_study(study_uid, media_types=ORIGINAL_SYNTAX),
+        )
+        if not datasets:
+            raise PacsError(f"WADO-RS returned no instances for study {study_uid}", self.settings.url)
+        if images_only:
+            datasets = [ds for ds in datasets if "Rows" in ds]
+            if not datasets:
+                raise PacsError(f"study {study_uid} holds no images", self.settings.url)
+        folder = Path(folder)
+        paths = []
+        for ds in datasets:
+            path = folder / f"{ds.SOPInstanceUID}.dcm"
+            with atomic_path(path) as tmp:
+                ds.save_as(tmp, enforce_file_format=True)
+            paths.append(path)
+        log.info("WADO-RS: study %s, %d instances", study_uid, len(paths))
+        return paths
+
+    def retrieve_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> Dataset:
+        return self._call(
+            "WADO-RS instance retrieve",
+            lambda: self._client.retrieve_instance(study_uid, series_uid, sop_uid, media_types=ORIGINAL_SYNTAX),
+        )
+
+    # -- STOW-RS -----------------------------------------------------------------------------------
+    def store(self, datasets: Sequence[Dataset | str | Path]) -> None:
+        """Store instances (datasets or DICOM files). Re-storing the same SOP Instance UID is harmless."""
+        items = [ds if isinstance(ds, Dataset) else pydicom.dcmread(ds) for ds in datasets]
+        self._call("STOW-RS store", lambda: self._client.store_instances(items))
+        log.info("STOW-RS: stored %d instance(s)", len(items))
