@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pydicom
 import pytest
 
 pytest.importorskip("slicer", reason="slicer-core is not installed")
