@@ -139,7 +139,7 @@ class ReportPanel:
         self.text.setPlainText(draft.text)
         self.provider_label.setText(f"Model: {draft.model}   Provider: {draft.provider}")
         t = draft.timings
-        self._end(f"Draft ready in {t.total_ms / 1000:.1f} s ({t.new_tokens} tokens, {t.tokens_per_s:.1f} tokens/s). "
+        self._end(f"Draft ready in {t.total_ms / 1000:.2f} s ({t.new_tokens} tokens, {t.tokens_per_s:.0f} tokens/s). "
                   "Edit it, then Save.")
         self.save_button.setEnabled(True)
 

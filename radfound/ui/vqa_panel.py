@@ -112,7 +112,7 @@ class VQAPanel:
             elif event.kind == "done":
                 answer = event.value
                 self.provider_label.setText(f"Model: {answer.model}   Provider: {answer.provider}")
-                self._end(f"Answered in {answer.timings.total_ms / 1000:.1f} s.")
+                self._end(f"Answered in {answer.timings.total_ms / 1000:.2f} s.")
                 self.show_history()
             elif event.kind == "cancelled":
                 self._end("Cancelled.")
