@@ -13,6 +13,7 @@ import random
 import time
 from collections import defaultdict
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -52,9 +53,10 @@ def _optimizer(params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
                              lr=lr, betas=(0.9, 0.98))
 
 
-def _tensor(pool: Pool, key: str):
+def _tensor(pool: Pool, key: str, device):
     inp = pool.inputs[key]
-    return torch.from_numpy(inp.pixel_values), torch.from_numpy(inp.view_ids), torch.from_numpy(inp.positions)
+    return (torch.from_numpy(inp.pixel_values).to(device), torch.from_numpy(inp.view_ids).to(device),
+            torch.from_numpy(inp.positions).to(device))
 
 
 def pretrain_vision(model, pool: Pool, stage: dict, seconds: float, rng: random.Random, weight_decay: float, log) -> dict:
@@ -62,8 +64,9 @@ def pretrain_vision(model, pool: Pool, stage: dict, seconds: float, rng: random.
     vision = model.vision
     p = vision.cfg.patch_size
     d = vision.cfg.hidden_size
-    mask_token = nn.Parameter(torch.zeros(1, 1, d))
-    head = nn.Linear(d, p * p)
+    device = vision.pos_embed.device
+    mask_token = nn.Parameter(torch.zeros(1, 1, d, device=device))
+    head = nn.Linear(d, p * p).to(device)
     params = list(vision.patch_embed.parameters()) + [vision.pos_embed] + list(vision.blocks.parameters()) \
         + list(vision.norm.parameters()) + [mask_token] + list(head.parameters())
     opt = _optimizer(params, stage["lr"], weight_decay)
@@ -72,10 +75,10 @@ def pretrain_vision(model, pool: Pool, stage: dict, seconds: float, rng: random.
     losses = []
     while not clock.done():
         batch = rng.sample(images, min(stage["batch_images"], len(images)))
-        px = torch.from_numpy(__import__("numpy").stack([pool.inputs[k].pixel_values[i] for k, i in batch]))
+        px = torch.from_numpy(np.stack([pool.inputs[k].pixel_values[i] for k, i in batch])).to(device)
         x = vision.patch_embed(px).flatten(2).transpose(1, 2)
         n, length, _ = x.shape
-        masked = torch.rand(n, length) < stage.get("mask_ratio", 0.5)
+        masked = torch.rand(n, length, device=device) < stage.get("mask_ratio", 0.5)
         x = torch.where(masked[..., None], mask_token.expand(n, length, d), x) + vision.pos_embed
         for blk in vision.blocks:
             x = blk(x)
@@ -130,16 +133,18 @@ class Batcher:
 
 def lm_loss(model, pool: Pool, batcher: Batcher, rows: list[tuple[str, str, str]]) -> torch.Tensor:
     """Next-token loss on the targets of rows (study key, instruction, target); each study encoded once."""
+    device = model.embed_tokens.weight.device
     keys = list(dict.fromkeys(k for k, _, _ in rows))
-    feats = {k: model.encode(*_tensor(pool, k)) for k in keys}
-    ids, attn, labels = batcher([(i, t) for _, i, t in rows])
+    feats = {k: model.encode(*_tensor(pool, k, device)) for k in keys}
+    ids, attn, labels = (t.to(device) for t in batcher([(i, t) for _, i, t in rows]))
     embeds = model.embed_tokens(ids)
     first = int((ids[0] == model.image_token_id).nonzero()[0, 0])
     k = batcher.k
     image = torch.stack([feats[key] for key, _, _ in rows]).to(embeds.dtype)
     embeds = torch.cat([embeds[:, :first], image, embeds[:, first + k:]], dim=1)
     positions = (attn.cumsum(-1) - 1).clamp(min=0)
-    logits, _ = model.decoder(embeds, attn, positions, model.decoder.empty_cache(ids.shape[0]))
+    cache = [(k.to(device), v.to(device)) for k, v in model.decoder.empty_cache(ids.shape[0])]
+    logits, _ = model.decoder(embeds, attn, positions, cache)
     return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
 
 

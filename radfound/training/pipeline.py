@@ -31,15 +31,14 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
     torch.manual_seed(seed)
     torch.set_num_threads(int(cfg.get("threads", 2)))
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device != "cpu":
-        log("CUDA available: this recipe's batches are small; training stays on CPU-sized settings")
     t0 = time.monotonic()
     mcfg = model_config(cfg)
     side = mcfg.vision.image_size
     pool = build_pool(cfg, side, log=log)
     tok = train_tokenizer(pool.texts, mcfg.text.vocab_size)
     model, tok = build_model(mcfg, seed=seed, tokenizer=tok)
-    model.train()
+    model.to(device).train()
+    log(f"training on {device}")
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model {mcfg.name}: {n_params / 1e6:.2f} M parameters; tokenizer {tok.get_vocab_size()} tokens")
     budget = float(cfg["minutes"]) * 60 - (time.monotonic() - t0)
@@ -48,7 +47,7 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
     batcher = Batcher(tok, mcfg.vision.num_image_tokens, int(cfg.get("max_target_tokens", 96)))
     wd = float(cfg.get("weight_decay", 0.05))
     summary: dict = {"config": cfg.get("config_path"), "seed": seed, "parameters": n_params,
-                     "pool": pool.counts(), "device": "cpu",
+                     "pool": pool.counts(), "device": device,
                      "preprocessing": next(iter(pool.inputs.values())).source}
     log(f"data and model ready after {(time.monotonic() - t0) / 60:.1f} min; {budget / 60:.1f} min left for the stages")
     s = stages["pretrain"]
@@ -59,7 +58,7 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
     s = stages["instruct"]
     summary["instruct"] = train_language(model, pool, batcher, s, budget * s["share"], rng, wd,
                                          s["mixture"], "instruct", log)
-    model.eval()
+    model.cpu().eval()
     summary["minutes"] = round((time.monotonic() - t0) / 60, 2)
     data = cfg["data"]
     meta = {
