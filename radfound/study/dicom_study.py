@@ -27,23 +27,32 @@ CROSS_SECTIONAL = {"CT", "MR", "PT", "NM", "OT", ""}
 MAX_NAMED = 3  # series named in a warning
 
 
-def _frames(inst: Instance) -> tuple[list[np.ndarray], list[tuple[float, float] | None]]:
-    """Decode all frames of a 2D instance to float arrays (brighter is higher) and their windows."""
+def _decoded(inst: Instance):
+    """(dataset, raw frames (frames, rows, cols[, 3])) after the size check and a shape check."""
     check_volume_size(inst.frames, inst.rows, inst.cols * inst.samples, inst.path)
     ds = read_dataset(inst.path, pixels=True)
     raw = decode(ds, inst.path)
+    if inst.frames == 1 or raw.ndim == (3 if inst.samples > 1 else 2):
+        raw = raw[None]
+    if raw.shape[1:3] != (inst.rows, inst.cols):
+        raise StudyReadError(f"decoded pixels are {raw.shape[1:3]}, header says {inst.rows}x{inst.cols}", inst.path)
+    return ds, raw
+
+
+def _to_float(raw: np.ndarray, ds, inst: Instance, index: int):
+    """One frame to float32 (see radfound.study.pixels.to_float), with value errors made typed."""
     try:
-        if inst.frames == 1:
-            raw = raw[None]
-        out = [to_float(raw[i], ds, inst.path, i) for i in range(len(raw))]
+        return to_float(raw, ds, inst.path, index)
     except StudyReadError:
         raise
     except PARSE_ERRORS as exc:
         raise StudyReadError(f"pixel values cannot be interpreted ({type(exc).__name__}: {exc})", inst.path) from None
-    if out and out[0][0].shape[:2] != (inst.rows, inst.cols):
-        raise StudyReadError(
-            f"decoded pixels are {out[0][0].shape[:2]}, header says {inst.rows}x{inst.cols}", inst.path
-        )
+
+
+def _frames(inst: Instance) -> tuple[list[np.ndarray], list[tuple[float, float] | None]]:
+    """Decode all frames of a 2D instance to float arrays (brighter is higher) and their windows."""
+    ds, raw = _decoded(inst)
+    out = [_to_float(raw[i], ds, inst, i) for i in range(len(raw))]
     return [a for a, _ in out], [w for _, w in out]
 
 
@@ -250,10 +259,11 @@ def multiframe_study(inst: Instance) -> Study:
         warnings.append("multi-frame image without per-frame positions: frames stacked in file order, "
                         f"{step:g} mm apart, orientation {'from the file' if inst.orientation else 'assumed axial'}")
     check_volume_size(len(plan.target), inst.rows, inst.cols, where)
-    pixels, windows = _frames(inst)
-    array = fill_volume(plan, inst.rows, inst.cols, lambda i: pixels[i], where)
-    del pixels
-    volume = Volume(array, plan.spacing, plan.origin, plan.direction, windows[len(windows) // 2])
+    ds, raw = _decoded(inst)  # stored values (int16 for CT: half the float volume), converted frame by frame
+    array = fill_volume(plan, inst.rows, inst.cols, lambda i: _to_float(raw[i], ds, inst, i)[0], where)
+    window = _to_float(raw[len(raw) // 2], ds, inst, len(raw) // 2)[1]
+    del raw
+    volume = Volume(array, plan.spacing, plan.origin, plan.direction, window)
     kind, kind_warnings = _volume_kind(inst.modality)
     sources = [inst.source(int(i) + 1) for i in plan.order]
     return Study(kind, volume=volume, metadata=_metadata(inst), sources=sources,
