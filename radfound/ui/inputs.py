@@ -80,7 +80,7 @@ class InputControls:
 
     def refresh_modality(self) -> None:
         """'Auto (detected: Chest X-ray)' first, then every kind as a manual override."""
-        chosen = self.modality.itemData(prop(self.modality, "currentIndex")) if self.modality.count else None
+        chosen = self.modality.itemData(prop(self.modality, "currentIndex")) if prop(self.modality, "count") else None
         detected = self.detected_kind()
         self.modality.blockSignals(True)
         self.modality.clear()

@@ -33,9 +33,12 @@ def prop(obj, name: str):
 
 def child(widget, name: str):
     """The descendant of ``widget`` whose objectName is ``name`` (raises if the .ui file lacks it)."""
-    for obj in widget.findChildren(QtCore.QObject):
+    pending = list(widget.children())  # children() is a method under both bindings; findChildren differs
+    while pending:
+        obj = pending.pop(0)
         if prop(obj, "objectName") == name:
             return obj
+        pending.extend(obj.children())
     raise LookupError(f"no widget named {name!r} in {prop(widget, 'objectName')!r}")
 
 

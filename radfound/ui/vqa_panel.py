@@ -59,7 +59,9 @@ class VQAPanel:
         for question in self.logic.presets(self.inputs.kind() or "image"):
             self.presets.addItem(question)
 
-    def _use_preset(self, index: int) -> None:
+    def _use_preset(self, index) -> None:
+        if isinstance(index, str):  # PythonQt on Qt 5 may deliver the activated(QString) overload
+            index = self.presets.findText(index)
         if index > 0:
             self.question.setText(self.presets.itemText(index))
             self.presets.setCurrentIndex(0)
