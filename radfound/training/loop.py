@@ -36,7 +36,7 @@ class StageClock:
         return max(by_time, by_steps)
 
     def done(self) -> bool:
-        return self.progress >= 1.0
+        return self.step > 0 and self.progress >= 1.0  # at least one step, even on an exhausted budget
 
     def rate(self) -> float:
         p = self.progress

@@ -13,11 +13,11 @@ from radfound.cli.main import main
 def test_tiny_training_exports_a_model_the_engine_loads(shared_data, tmp_path):
     pytest.importorskip("torch")
     out = tmp_path / "run"
-    assert main(["train", "--config", "tiny", "--out", str(out), "--minutes", "0.3"]) == 0
+    assert main(["train", "--config", "tiny", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["pool"]["vqa"] > 0 and summary["pool"]["phantom"] == 8 and summary["pool"]["grounding"] > 0
-    for stage in ("pretrain", "align", "instruct"):
-        assert summary[stage]["steps"] >= 1
+    # The tiny config bounds every stage by steps (2, 2, 3), so the run is short and its step counts exact.
+    assert [summary[s]["steps"] for s in ("pretrain", "align", "instruct")] == [2, 2, 3]
     assert (out / "checkpoint.pt").is_file() and (out / "train_log.txt").is_file()
 
     from radfound.engine import load_model
