@@ -25,6 +25,7 @@ from radfound.study.series import check_volume_size, fill_volume, plan_stack
 
 CROSS_SECTIONAL = {"CT", "MR", "PT", "NM", "OT", ""}
 MAX_NAMED = 3  # series named in a warning
+MAX_FRAME_VIEWS = 8  # a multi-frame 2D object (cine) gives at most this many views, evenly spaced
 
 
 def _decoded(inst: Instance):
@@ -132,24 +133,31 @@ def projection_study(insts: Sequence[Instance]) -> Study:
     insts = sorted(insts, key=lambda i: (i.series_number, i.instance_number, str(i.path)))
     is_cxr = all(i.is_cxr for i in insts)
     views, sources = [], []
+    warnings = []
     for inst in insts:
         require_image(inst)
-        pixels, windows = _frames(inst)
+        ds, raw = _decoded(inst)
+        picks = np.unique(np.linspace(0, len(raw) - 1, min(len(raw), MAX_FRAME_VIEWS)).round().astype(int))
+        if len(picks) < len(raw):
+            warnings.append(f"{inst.path.name}: {len(raw)} frames without geometry (e.g. a cine); "
+                            f"used {len(picks)} evenly spaced frames as views")
+        converted = [_to_float(raw[i], ds, inst, int(i)) for i in picks]
+        del raw
         if is_cxr:
             code = inst.cxr_view
         elif inst.frames == 1 and inst.modality in CROSS_SECTIONAL and _is_axial(inst.orientation):
             code = "AXIAL"
         else:
             code = "UNKNOWN"
-        for f, (px, win) in enumerate(zip(pixels, windows)):
-            src = inst.source(f + 1 if inst.frames > 1 else None)
+        for f, (px, win) in zip(picks, converted):
+            src = inst.source(int(f) + 1 if inst.frames > 1 else None)
             views.append(
                 View(px, _spacing(inst), code, inst.laterality[:1] or None, src, win, inst.patient_orientation)
             )
             sources.append(src)
     first = insts[0]
     meta = _metadata(first, view=views[0].view if views[0].view != "UNKNOWN" else "", laterality=first.laterality)
-    study = Study("cxr" if is_cxr else "image", views=views, metadata=meta, sources=sources)
+    study = Study("cxr" if is_cxr else "image", views=views, metadata=meta, sources=sources, warnings=warnings)
     if first.modality == "CT" and len(insts) == 1:
         study.warnings.append("a single CT slice is read as a 2D image (kind image), not a CT volume")
     return study

@@ -161,3 +161,43 @@ def test_folder_of_jpegs_gives_one_view_each(shared_data, tmp_path):
     for path in sorted((shared_data / "vqa-rad" / "images").glob("*.jpg"))[:2]:
         shutil.copy(path, tmp_path / path.name)
     assert len(read_study(tmp_path).views) == 2
+
+
+def _dx_copy(src, folder, name, **tags):
+    """The real CR chest as a DX image (pixels downsampled 4x) with view tags changed."""
+    ds = pydicom.dcmread(src)
+    ds.set_pixel_data(np.ascontiguousarray(ds.pixel_array[::4, ::4]), "MONOCHROME1", 15)
+    ds.Modality = "DX"
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.SeriesInstanceUID = pydicom.uid.generate_uid()  # each view in its own series, as modalities do
+    for keyword, value in tags.items():
+        setattr(ds, keyword, value)
+    path = folder / name
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_dx_pa_and_lateral_in_separate_series_form_one_cxr_study(pydicom_data, tmp_path):
+    src = pydicom_data("RG1_UNCR.dcm")
+    _dx_copy(src, tmp_path, "pa.dcm", ViewPosition="PA", SeriesNumber=1)
+    _dx_copy(src, tmp_path, "lat.dcm", ViewPosition="LL", SeriesNumber=2)
+    study = read_study(tmp_path)
+    assert study.kind == "cxr" and study.present_views == ["PA", "LAT"]
+    assert study.warnings == []
+
+
+def test_dx_without_body_part_uses_view_position_and_other_parts_are_images(pydicom_data, tmp_path):
+    src = pydicom_data("RG1_UNCR.dcm")
+    ap = _dx_copy(src, tmp_path, "ap.dcm", ViewPosition="AP", BodyPartExamined="")
+    assert read_study(ap).kind == "cxr" and read_study(ap).views[0].view == "AP"
+    hand = _dx_copy(src, tmp_path, "hand.dcm", ViewPosition="PA", BodyPartExamined="HAND")
+    assert read_study(hand).kind == "image"
+
+
+def test_cine_frames_are_capped_and_evenly_spaced(pydicom_data):
+    path = pydicom_data("examples_ybr_color.dcm")  # real ultrasound cine, 30 frames
+    study = read_study(path)
+    assert len(study.views) == 8
+    assert [s.frame for s in study.sources] == [1, 5, 9, 13, 18, 22, 26, 30]
+    assert any("30 frames" in w for w in study.warnings)
+    assert read_study(pydicom_data("SC_rgb_2frame.dcm")).sources[1].frame == 2
