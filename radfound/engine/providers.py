@@ -48,6 +48,10 @@ def session_options() -> ort.SessionOptions:
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3  # errors only: fallback notices are reported through .provider instead
+    # No busy-waiting between ops: on a shared 2-core machine (or beside Slicer's UI) spinning threads steal
+    # the CPU they wait for; measured 2-3x slower decode under load with spinning on (docs/engine.md).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return opts
 
 

@@ -1,0 +1,29 @@
+"""``radfound bench`` runs end to end on tiny and reports the documented keys (numbers are not asserted)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+
+from radfound.benchmarks import engine as bench  # noqa: E402
+
+
+def test_engine_bench_on_tiny_reports_every_key():
+    result = bench.run(quick=True, configs=["tiny"], device="cpu", new_tokens=4)
+    for key in ("ttft_ms", "decode_ms_per_token", "tokens_per_s", "peak_rss_mb", "ort_vs_torch_speedup"):
+        assert result[key] > 0, key
+    tiny = result["configs"]["tiny"]
+    assert tiny["provider"] == "CPUExecutionProvider" and tiny["new_tokens"] == 4
+    assert tiny["bandwidth_floor_ms"] > 0 and tiny["int8_decode_ms_per_token"] > 0
+    assert 50 < tiny["peak_rss_mb"] < 4000  # a real fresh-process measurement, not the parent's
+    assert "tiny" in bench.table(result)
+
+
+def test_bytes_per_step_counts_weights_and_cache():
+    cfg = {"text_config": {"hidden_size": 64, "num_heads": 4, "num_kv_heads": 2, "num_layers": 2,
+                           "intermediate_size": 128, "vocab_size": 512}}
+    no_cache = bench.bytes_per_decode_step(cfg, 0)
+    # q,o: 64x64 each; k,v: 64x32 each; mlp 3x64x128; 2 norms; final norm; lm head 64x512 (fp32)
+    assert no_cache == 4 * (2 * (2 * 64 * 64 + 2 * 64 * 32 + 3 * 64 * 128 + 2 * 64) + 64 + 64 * 512)
+    assert bench.bytes_per_decode_step(cfg, 10) - no_cache == 4 * 2 * 2 * 2 * 16 * 10

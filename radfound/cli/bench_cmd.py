@@ -1,0 +1,50 @@
+"""``radfound bench``: engine speed (ORT vs PyTorch eager, same weights) and study-loading speed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="benchmark the engine (and study loading)",
+                       description="Time to first token, decode ms/token, tokens/s and peak RSS for random-weight "
+                       "tiny/small/base models, ONNX Runtime against PyTorch eager with the same weights in the same "
+                       "run. Needs the 'train' extra (torch). See docs/benchmarks.md.")
+    p.add_argument("--json", action="store_true", help="print JSON (keys ttft_ms, decode_ms_per_token, tokens_per_s, "
+                   "peak_rss_mb, ort_vs_torch_speedup for the headline config, per-config details under 'configs')")
+    p.add_argument("--quick", action="store_true", help="small only, fewer tokens and rounds (under a minute)")
+    p.add_argument("--config", help="comma-separated configs (default tiny,small,base; small with --quick)")
+    p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
+    p.add_argument("--tokens", type=int, help="new tokens per generation")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from radfound.errors import RadFoundError
+
+    if importlib.util.find_spec("torch") is None:
+        raise RadFoundError("bench compares against PyTorch eager: install the 'train' extra (torch)")
+    from radfound.benchmarks import engine
+
+    configs = [c.strip() for c in args.config.split(",")] if args.config else None
+    unknown = [c for c in configs or [] if c not in ("tiny", "small", "base")]
+    if unknown:
+        raise RadFoundError(f"unknown config(s) {', '.join(unknown)}; choose from tiny, small, base")
+    result = engine.run(args.quick, configs, args.device, args.tokens)
+    study_load = None
+    if importlib.util.find_spec("radfound.benchmarks.study_load") is not None:
+        from radfound.benchmarks import study_load as study_load_module
+
+        study_load = study_load_module.run(args.quick)
+        result["study_load"] = study_load
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(engine.table(result))
+    m = result["machine"]
+    print(f"\nmachine: {m['cpu']} x{m['cpu_count']}, onnxruntime {m['onnxruntime']}, torch {m.get('torch', '-')}, "
+          f"load average at start {m.get('load_average')}")
+    if study_load is not None:
+        print("study loading:", json.dumps(study_load))
+    return 0
