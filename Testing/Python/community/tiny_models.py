@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from tokenizers import Tokenizer, models, pre_tokenizers
 
+#: A seed whose random Gemma 3 weights generate a long, varied answer rather than stopping at once.
+GEMMA3_SEED = 2
+
 WORDS = "the a of and is in heart lungs chest normal effusion left right lobe no mass size clear what are there any".split()
 
 

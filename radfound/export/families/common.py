@@ -11,6 +11,7 @@ first step runs with a length-0 cache.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import warnings
@@ -23,6 +24,8 @@ from radfound.errors import ModelError
 from radfound.registry.manifest import write_manifest
 
 OPSET = 17
+#: Graphs at least this large keep their weights in ``<graph>.onnx_data`` (protobuf's limit is 2 GB).
+EXTERNAL_DATA_BYTES = 1_800_000_000
 
 
 def cache_names(num_layers: int, prefix: str) -> list[str]:
@@ -77,10 +80,23 @@ class EmbedGraph(torch.nn.Module):
 
 
 def export_graph(module, args, path: Path, input_names, output_names, dynamic_axes) -> None:
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # TracerWarnings and the legacy-exporter deprecation notice
-        torch.onnx.export(module, args, str(path), dynamo=False, opset_version=OPSET, input_names=input_names,
-                          output_names=output_names, dynamic_axes=dynamic_axes, do_constant_folding=True)
+    """torch.onnx.export into ``path``; graphs over 2 GB (or with scattered tensors) get one ``.onnx_data`` file."""
+    import onnx
+
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=path.parent) as work:
+        traced = Path(work) / path.name
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # TracerWarnings and the legacy-exporter deprecation notice
+            torch.onnx.export(module, args, str(traced), dynamo=False, opset_version=OPSET,
+                              input_names=input_names, output_names=output_names, dynamic_axes=dynamic_axes,
+                              do_constant_folding=True)
+        scattered = [p for p in Path(work).iterdir() if p != traced]
+        if scattered or traced.stat().st_size >= EXTERNAL_DATA_BYTES:
+            proto = onnx.load(str(traced))  # reads the scattered tensors back
+            onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                            location=path.name + "_data", size_threshold=1024)
+        else:
+            os.replace(traced, path)
 
 
 def export_embed(embed, path: Path) -> None:
@@ -107,6 +123,11 @@ def export_decoder(graph: DecoderGraph, text_config, path: Path) -> None:
     }
     export_graph(graph, args, path, ["inputs_embeds", "attention_mask", "position_ids", *past_names],
                  ["logits", *present_names], axes)
+
+
+def processor_dict(image_processor) -> dict:
+    """An image processor's settings (a transformers image processor or an already read dict)."""
+    return dict(image_processor) if isinstance(image_processor, dict) else image_processor.to_dict()
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -16,6 +16,7 @@ from radfound.export.families.common import (
     export_decoder,
     export_embed,
     export_graph,
+    processor_dict,
     write_folder,
     write_json,
 )
@@ -50,7 +51,7 @@ def export_gemma3(model, tokenizer, outdir: str | Path, *, image_processor, name
         export_decoder(graph, text, onnx_dir / "decoder_model_merged.onnx")
         write_json(tmp / "config.json", cfg.to_dict())
         write_json(tmp / "generation_config.json", model.generation_config.to_dict())
-        write_json(tmp / "preprocessor_config.json", image_processor.to_dict())
+        write_json(tmp / "preprocessor_config.json", processor_dict(image_processor))
         tokenizer.save(str(tmp / "tokenizer.json"))
 
     return write_folder(outdir, build, name=name, family="gemma3", licence=licence, source=source)

@@ -17,6 +17,7 @@ from radfound.export.families.common import (
     export_decoder,
     export_embed,
     export_graph,
+    processor_dict,
     write_folder,
     write_json,
 )
@@ -91,7 +92,7 @@ def export_idefics3(model, tokenizer, outdir: str | Path, *, image_processor, na
         export_decoder(graph, text, onnx_dir / "decoder_model_merged.onnx")
         write_json(tmp / "config.json", cfg.to_dict())
         write_json(tmp / "generation_config.json", model.generation_config.to_dict())
-        write_json(tmp / "preprocessor_config.json", {**image_processor.to_dict(), "image_seq_len": image_seq_len(cfg)})
+        write_json(tmp / "preprocessor_config.json", {**processor_dict(image_processor), "image_seq_len": image_seq_len(cfg)})
         tokenizer.save(str(tmp / "tokenizer.json"))
 
     return write_folder(outdir, build, name=name, family="idefics3", licence=licence, source=source)
