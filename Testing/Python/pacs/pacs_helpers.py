@@ -26,7 +26,7 @@ def chest_cr() -> Path:
 
 
 def ct_series() -> list[Path]:
-    folder = Path(get_testdata_file("CT_small.dcm")).parent / "dicomdirtests" / "77654033" / "CT2"
+    folder = Path(get_testdata_file("CT_small.dcm")).parent / "dicomdirtests" / "98892001" / "CT5N"
     return sorted(folder.iterdir())
 
 

@@ -1,0 +1,209 @@
+"""Batch drafting with the real engine (tiny random model) against a real Orthanc: round trip, failures,
+server down at start and mid-batch, and a batch killed with SIGKILL that resumes with every study done once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from outputs.validators import unexpected_warnings, validate_sr
+from pacs_helpers import chest_studies, ct_series, fast_settings, upload_all
+from radfound.config import PRELIMINARY_NOTICE
+from radfound.errors import PacsError
+from radfound.pacs.batch import JOURNAL_NAME, EngineDrafter, ServerSource, output_paths, run_batch
+from radfound.pacs.dicomweb import DicomWebClient
+from radfound.pacs.journal import Journal
+from radfound.pacs.orthanc import free_port
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    return EngineDrafter(tiny_model_dir, max_new_tokens=24)
+
+
+class CountingDrafter:
+    """The real engine, counting calls and optionally running a hook (e.g. stop the PACS) after call N."""
+
+    def __init__(self, engine, after: int | None = None, hook=None):
+        self.engine, self.after, self.hook, self.calls = engine, after, hook, 0
+
+    def __call__(self, study):
+        draft = self.engine(study)
+        self.calls += 1
+        if self.hook and self.calls == self.after:
+            self.hook()
+        return draft
+
+
+def source_uids(study_files) -> dict[str, set[str]]:
+    """Study UID -> SOP Instance UIDs of the uploaded images."""
+    out: dict[str, set[str]] = {}
+    for files in study_files:
+        for f in files:
+            ds = pydicom.dcmread(f, stop_before_pixels=True)
+            out.setdefault(str(ds.StudyInstanceUID), set()).add(str(ds.SOPInstanceUID))
+    return out
+
+
+def srs_in_pacs(pacs: DicomWebClient, study_uid: str) -> list[dict]:
+    return pacs.search_instances(study_uid, modality="SR")
+
+
+def assert_each_study_done_once(out: Path, pacs: DicomWebClient, uids: dict[str, set[str]], tmp: Path) -> None:
+    """Journal: done with one completion; PACS: exactly one SR per study, valid, referencing every image."""
+    with Journal(out / JOURNAL_NAME) as j:
+        rows = {r.key: r for r in j.rows()}
+    assert set(rows) == set(uids)
+    for uid, images in uids.items():
+        assert (rows[uid].state, rows[uid].completions) == ("done", 1), uid
+        found = srs_in_pacs(pacs, uid)
+        assert len(found) == 1, f"{uid}: {len(found)} SRs in the PACS"
+        sr = pacs.retrieve_instance(uid, found[0]["0020000E"]["Value"][0], found[0]["00080018"]["Value"][0])
+        assert sr.SOPInstanceUID == rows[uid].sr_uid
+        path = tmp / f"{uid}.from-pacs.dcm"
+        sr.save_as(path, enforce_file_format=True)
+        assert unexpected_warnings(validate_sr(path)) == []
+        evidence = {i.ReferencedSOPInstanceUID for s in sr.CurrentRequestedProcedureEvidenceSequence
+                    for se in s.ReferencedSeriesSequence for i in se.ReferencedSOPSequence}
+        assert evidence == images
+    assert not list(out.rglob("*.part"))
+
+
+def test_round_trip_query_draft_store_find_back(orthanc, pacs, engine, tmp_path):
+    studies = chest_studies(tmp_path / "src", 3) + [ct_series()]
+    upload_all(orthanc, studies)
+    uids = source_uids(studies)
+    out = tmp_path / "out"
+
+    summary = run_batch(ServerSource(pacs), out, engine, store=pacs, workers=2, progress=False)
+    assert (summary.succeeded, summary.failed, summary.skipped) == (4, 0, 0), summary.failures
+    assert_each_study_done_once(out, pacs, uids, tmp_path)
+    for uid in uids:
+        paths = output_paths(out, uid)
+        assert paths["txt"].read_text().startswith(PRELIMINARY_NOTICE)
+        record = json.loads(paths["json"].read_text())
+        assert record["study"]["study_uid"] == uid and record["model"] == engine.model.name
+    assert set(summary.stage_seconds) >= {"retrieve", "decode", "encode", "generate", "write", "store"}
+    assert not (out / ".retrieved").exists() or not any((out / ".retrieved").iterdir())
+
+    count = orthanc.instance_count()
+    again = run_batch(ServerSource(pacs, modality="CR"), out, engine, store=pacs, progress=False)
+    assert (again.succeeded, again.failed, again.skipped) == (0, 0, 3)
+    assert orthanc.instance_count() == count
+
+
+def test_folder_batch_records_a_failing_study_and_goes_on(engine, tmp_path, shared_data):
+    src = tmp_path / "src"
+    chest_studies(src, 2)
+    (broken,) = chest_studies(src, 1, start=7)[0]
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])  # header intact, pixels truncated
+    mammo = src / "mammo" / "MG1_J2KI.dcm"
+    mammo.parent.mkdir()
+    mammo.write_bytes((shared_data / "dicom" / "mammo" / "MG1_J2KI.dcm").read_bytes())
+    broken_uid = str(pydicom.dcmread(broken, stop_before_pixels=True).StudyInstanceUID)
+
+    summary = run_batch(src, tmp_path / "out", engine, workers=2, progress=False)
+    assert (summary.succeeded, summary.failed) == (3, 1)
+    assert summary.failures[0][0] == broken_uid and "study0007" in summary.failures[0][1]  # names the file
+    with Journal(tmp_path / "out" / JOURNAL_NAME) as j:
+        row = j.get(broken_uid)
+    assert row.state == "failed" and row.reason == summary.failures[0][1] and row.reason
+    for sr in (tmp_path / "out").glob("*.sr.dcm"):
+        assert unexpected_warnings(validate_sr(sr)) == []
+    assert len(list((tmp_path / "out").glob("*.sr.dcm"))) == 3
+    assert not output_paths(tmp_path / "out", broken_uid)["sr"].exists()
+
+
+def test_server_down_at_start_is_a_pacs_error(engine, tmp_path):
+    down = DicomWebClient(fast_settings(f"http://127.0.0.1:{free_port()}/dicom-web"))
+    with pytest.raises(PacsError, match="cannot connect"):
+        run_batch(ServerSource(down, modality="CR"), tmp_path / "out", engine, progress=False)
+
+
+def test_store_to_a_down_server_fails_then_resumes_with_store_only(orthanc, pacs, engine, tmp_path):
+    studies = chest_studies(tmp_path / "src", 2)
+    uids = source_uids(studies)
+    orthanc.stop()  # the PACS is down for the whole first run
+    drafter = CountingDrafter(engine)
+    first = run_batch(tmp_path / "src", tmp_path / "out", drafter, store=pacs, workers=1, progress=False)
+    assert (first.succeeded, first.failed) == (0, 2)
+    assert all("STOW-RS store failed after 3 attempts: cannot connect" in r for _, r in first.failures)
+    assert drafter.calls == 2
+
+    orthanc.start()
+    upload_all(orthanc, studies)
+    second = run_batch(tmp_path / "src", tmp_path / "out", drafter, store=pacs, workers=1, progress=False)
+    assert (second.succeeded, second.failed, second.skipped) == (2, 0, 0)
+    assert drafter.calls == 2  # drafts on disk were stored, not redrafted
+    assert_each_study_done_once(tmp_path / "out", pacs, uids, tmp_path)
+
+
+def test_server_stopping_mid_batch_then_rerun_completes_each_study_once(orthanc, pacs, engine, tmp_path):
+    studies = chest_studies(tmp_path / "src", 4)
+    upload_all(orthanc, studies)
+    uids = source_uids(studies)
+    out = tmp_path / "out"
+    drafter = CountingDrafter(engine, after=2, hook=orthanc.stop)  # the PACS goes away during study 2
+
+    first = run_batch(ServerSource(pacs), out, drafter, store=pacs, workers=1, progress=False)
+    assert (first.succeeded, first.failed) == (1, 3)
+    reasons = sorted(r for _, r in first.failures)
+    assert any("WADO-RS study retrieve failed" in r for r in reasons)
+    assert any("STOW-RS store failed" in r for r in reasons)
+
+    orthanc.start()
+    second = run_batch(ServerSource(pacs), out, drafter, store=pacs, workers=1, progress=False)
+    assert (second.succeeded, second.failed, second.skipped) == (3, 0, 1)
+    assert drafter.calls == 4  # study 2 was stored from disk; studies 3 and 4 drafted now
+    assert_each_study_done_once(out, pacs, uids, tmp_path)
+
+
+def _done_count(journal: Path) -> int:
+    if not journal.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=1) as db:
+            return db.execute("SELECT COUNT(*) FROM studies WHERE state = 'done'").fetchone()[0]
+    except sqlite3.OperationalError:  # table not created yet
+        return 0
+
+
+def test_batch_killed_with_sigkill_resumes_with_every_study_done_once(orthanc, pacs, tiny_model_dir, tmp_path):
+    n = 6
+    studies = chest_studies(tmp_path / "src", n)
+    upload_all(orthanc, studies)
+    uids = source_uids(studies)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "radfound.cli.main", "batch", "--server", orthanc.dicomweb_url, "--out", str(out),
+           "--store", "--model", str(tiny_model_dir), "--workers", "1", "--no-progress", "--max-new-tokens", "24"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    try:
+        deadline = time.monotonic() + 240
+        while _done_count(out / JOURNAL_NAME) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        done_at_kill = _done_count(out / JOURNAL_NAME)
+        assert proc.poll() is None, f"batch ended before it could be killed: {proc.communicate()}"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert 2 <= done_at_kill < n
+
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    skipped = int(rerun.stdout.split(" failed, ")[1].split(" skipped")[0])
+    assert skipped >= done_at_kill
+    assert_each_study_done_once(out, pacs, uids, tmp_path)

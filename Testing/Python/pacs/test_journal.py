@@ -1,0 +1,45 @@
+"""The batch journal's state machine on a real SQLite file (WAL), including reopening after a 'crash'."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from radfound.pacs.journal import Journal
+
+
+def test_states_skip_done_and_resume_running(tmp_path):
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as j:
+        j.add(["a", "b", "c"])
+        assert j.claim("a") == "pending"
+        j.written("a", "2.25.1", {"sr": "a.sr.dcm"}, {"write": 0.1})
+        j.done("a")
+        assert j.claim("b") == "pending"  # then the process "dies": b stays running
+        assert j.claim("c") == "pending"
+        j.fail("c", "cannot connect")
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+    with Journal(path) as j:  # the re-run
+        j.add(["a", "b", "c"])  # known studies keep their state
+        assert j.claim("a") is None  # done: skipped
+        assert j.claim("b") == "running"  # resumed from scratch
+        assert j.claim("c") == "failed" and j.get("c").reason is None
+        rows = {r.key: r for r in j.rows()}
+        assert rows["a"].completions == 1 and rows["a"].sr_uid == "2.25.1" and rows["a"].outputs == {"sr": "a.sr.dcm"}
+        assert rows["b"].attempts == 2 and rows["c"].attempts == 2
+
+
+def test_failure_after_writing_resumes_with_store_only(tmp_path):
+    with Journal(tmp_path / "j.sqlite") as j:
+        j.add(["s"])
+        j.claim("s")
+        j.written("s", "2.25.7", {"sr": "s.sr.dcm"}, {})
+        j.fail("s", "STOW-RS store failed after 3 attempts: cannot connect")
+        assert j.get("s").state == "failed" and j.get("s").sr_uid == "2.25.7"
+        assert j.claim("s") == "written"  # only the store step is left
+        j.done("s")
+        j.done("s")  # a second 'done' is a no-op: done exactly once
+        assert j.get("s").completions == 1
+        j.fail("s", "late error")  # cannot un-finish a study
+        assert j.get("s").state == "done"
+        assert j.counts() == {"done": 1}

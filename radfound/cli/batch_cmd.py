@@ -1,0 +1,61 @@
+"""``radfound batch``: draft every study of a DICOM folder tree or a DICOMweb query, resumably.
+
+Credentials never come from the command line: see ``radfound.pacs.settings``
+(RADFOUND_DICOMWEB_USER / _PASSWORD / _TOKEN or the DICOMweb config file).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from radfound.cli.generation_args import add_model_args, generation_kwargs
+from radfound.config import PRELIMINARY_NOTICE
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "batch", help="draft reports for many studies (folder or DICOMweb), resumable",
+        description="Draft Findings/Impression for every study of a DICOM folder tree or a DICOMweb query; "
+        "writes <StudyUID>.sr.dcm/.txt/.json per study and a journal so a re-run skips finished studies. "
+        f"{PRELIMINARY_NOTICE}")
+    src = p.add_argument_group("source (one of)")
+    src.add_argument("--input", metavar="DIR", help="folder tree of DICOM files")
+    src.add_argument("--server", metavar="URL", help="DICOMweb base URL (default: RADFOUND_DICOMWEB_URL or the "
+                     "config file); credentials come from the environment or the config file, never from here")
+    q = p.add_argument_group("query (with --server)")
+    q.add_argument("--since", metavar="DATE", help="studies on or after this date (YYYY-MM-DD)")
+    q.add_argument("--until", metavar="DATE", help="studies on or before this date (YYYY-MM-DD)")
+    q.add_argument("--modality", metavar="CODE", help="modality in study, e.g. CR, DX, MG, CT")
+    q.add_argument("--accession", metavar="N", help="one accession number")
+    p.add_argument("--out", metavar="DIR", required=True, help="output folder (also holds the journal)")
+    p.add_argument("--store", action="store_true", help="STOW-RS each SR back to the DICOMweb server")
+    p.add_argument("--workers", type=int, default=2, help="studies in flight at once (default 2)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_model_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from radfound.errors import ConfigError
+    from radfound.pacs.batch import EngineDrafter, FolderSource, ServerSource, run_batch
+    from radfound.pacs.dicomweb import DicomWebClient
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    query = any((args.since, args.until, args.modality, args.accession))
+    if args.input and query:
+        raise ConfigError("--since/--until/--modality/--accession query a server; they do not apply to --input")
+    client = None
+    if args.server or not args.input or args.store:  # only then is a server contacted at all
+        client = DicomWebClient.from_config(args.server)
+    if args.input:
+        source = FolderSource(args.input, exclude=[args.out])
+    else:
+        source = ServerSource(client, since=args.since, until=args.until, modality=args.modality,
+                              accession=args.accession)
+    drafter = EngineDrafter(args.model, device=args.device, precision=args.precision, **generation_kwargs(args))
+    summary = run_batch(source, args.out, drafter, store=client if args.store else None, workers=args.workers,
+                        progress=not args.no_progress)
+    print(summary)
+    for key, reason in summary.failures:
+        print(f"failed: {key}: {reason}")
+    return 1 if summary.failed else 0

@@ -1,0 +1,278 @@
+"""Draft many studies in one go: from a DICOM folder tree or a DICOMweb server, resumable and bounded.
+
+``run_batch(source, out_dir, drafter)`` is the whole feature; ``radfound batch``
+and Slicer's Python console both call it. Per study: retrieve (server sources),
+read the Study, draft, write ``<StudyUID>.sr.dcm`` / ``.txt`` / ``.json`` into
+``out_dir`` (temp file + rename), optionally STOW-RS the SR back, with every step
+recorded in ``out_dir/radfound-batch.sqlite`` (see ``radfound.pacs.journal``).
+
+A failing study is recorded with its reason and the batch goes on. ``workers``
+threads overlap I/O (retrieve, decode, write, store); the model itself runs one
+study at a time (its ONNX Runtime sessions already use every core).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+from tqdm import tqdm
+
+from radfound.errors import ConfigError, RadFoundError
+from radfound.outputs.sr import write_sr
+from radfound.outputs.text import write_json, write_text
+from radfound.pacs.dicomweb import DicomWebClient
+from radfound.pacs.journal import Journal
+from radfound.study.model import Study
+from radfound.tasks.results import Draft
+
+log = logging.getLogger(__name__)
+
+JOURNAL_NAME = "radfound-batch.sqlite"
+RETRIEVED_DIR = ".retrieved"
+STAGES = ("retrieve", "decode", "encode", "generate", "write", "store")
+
+Drafter = Callable[[Study], Draft]
+Reader = Callable[[list[Path]], Study]
+
+
+# -- sources -----------------------------------------------------------------------------------------
+class FolderSource:
+    """Every DICOM image under ``root``, grouped by Study Instance UID (SRs, DICOMDIRs, non-DICOM skipped)."""
+
+    def __init__(self, root: str | Path, *, exclude: Iterable[Path] = ()):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise ConfigError("input folder does not exist", self.root)
+        self.exclude = [Path(p).resolve() for p in exclude]
+        self._studies: dict[str, list[Path]] | None = None
+
+    def _scan(self) -> dict[str, list[Path]]:
+        studies: dict[str, list[Path]] = {}
+        for path in sorted(self.root.rglob("*")):
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            if any(path.resolve().is_relative_to(ex) for ex in self.exclude):
+                continue
+            try:
+                ds = pydicom.dcmread(path, stop_before_pixels=True)
+            except (InvalidDicomError, OSError, ValueError):
+                continue
+            if "Rows" not in ds or "StudyInstanceUID" not in ds:  # not an image (SR, KO, PR, DICOMDIR)
+                continue
+            studies.setdefault(str(ds.StudyInstanceUID), []).append(path)
+        return studies
+
+    def study_keys(self) -> list[str]:
+        if self._studies is None:
+            self._studies = self._scan()
+            log.info("folder source: %d studies", len(self._studies))
+        return sorted(self._studies)
+
+    def fetch(self, key: str, workdir: Path) -> list[Path]:
+        return list((self._studies or {})[key])
+
+    def describe(self) -> str:
+        return str(self.root)
+
+
+@dataclass
+class ServerSource:
+    """Studies a QIDO-RS query finds on a DICOMweb server, retrieved with WADO-RS when their turn comes."""
+
+    client: DicomWebClient
+    since: str | None = None
+    until: str | None = None
+    modality: str | None = None
+    accession: str | None = None
+
+    def study_keys(self) -> list[str]:
+        hits = self.client.search_studies(since=self.since, until=self.until, modality=self.modality,
+                                          accession=self.accession)
+        return sorted({h.study_uid for h in hits})
+
+    def fetch(self, key: str, workdir: Path) -> list[Path]:
+        shutil.rmtree(workdir, ignore_errors=True)
+        return self.client.retrieve_study(key, workdir, images_only=True)
+
+    def describe(self) -> str:
+        return self.client.settings.url
+
+
+# -- the default drafter: the real engine -----------------------------------------------------------
+class EngineDrafter:
+    """``drafter(study) -> Draft`` with the RadFound engine; records encode and generate time separately."""
+
+    def __init__(self, model_dir: str | Path | None = None, device: str = "auto", precision: str = "fp32", **gen):
+        from radfound.engine import load_model
+
+        self.model = load_model(model_dir, device=device, precision=precision)
+        self.gen = gen
+        self._lock = threading.Lock()  # one study at a time through the model
+
+    def __call__(self, study: Study) -> Draft:
+        from radfound.tasks.report import draft_report
+
+        with self._lock:
+            t0 = time.perf_counter()
+            encoded = self.model.encode(study)
+            t1 = time.perf_counter()
+            draft = draft_report(self.model, encoded, **self.gen)
+            t2 = time.perf_counter()
+        draft.timings.encode_ms = (t1 - t0) * 1000
+        draft.timings.total_ms = (t2 - t0) * 1000
+        return draft
+
+
+def default_reader(paths: list[Path]) -> Study:
+    from radfound.study.reader import read_study
+
+    return read_study(paths)
+
+
+# -- the batch ---------------------------------------------------------------------------------------
+@dataclass
+class BatchSummary:
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0  # already done by an earlier run
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (study UID, reason)
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+
+    @property
+    def total(self) -> int:
+        return self.succeeded + self.failed + self.skipped
+
+    def __str__(self) -> str:
+        rate = self.succeeded / self.seconds * 60 if self.seconds > 0 else 0.0
+        return (f"{self.succeeded} succeeded, {self.failed} failed, {self.skipped} skipped (already done) "
+                f"in {self.seconds:.1f} s ({rate:.1f} studies/min)")
+
+
+def output_paths(out_dir: Path, key: str) -> dict[str, Path]:
+    return {"sr": out_dir / f"{key}.sr.dcm", "txt": out_dir / f"{key}.txt", "json": out_dir / f"{key}.json"}
+
+
+def run_batch(
+    source: FolderSource | ServerSource | str | Path,
+    out_dir: str | Path,
+    drafter: Drafter | None = None,
+    *,
+    store: DicomWebClient | None = None,
+    workers: int = 2,
+    reader: Reader | None = None,
+    progress: bool = True,
+    model_dir: str | Path | None = None,
+) -> BatchSummary:
+    """Draft every study of ``source`` into ``out_dir``; ``store`` STOW-RSes each SR to that server.
+
+    ``source`` is a folder (or FolderSource) or a ServerSource. ``drafter`` defaults
+    to the engine with ``model_dir``. Re-running with the same ``out_dir`` skips the
+    studies already done and resumes the rest.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if isinstance(source, (str, Path)):
+        source = FolderSource(source, exclude=[out])
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1 (got {workers})")
+    reader = reader or default_reader
+    summary = BatchSummary()
+    started = time.perf_counter()
+    keys = source.study_keys()
+    with Journal(out / JOURNAL_NAME) as journal:
+        journal.add(keys)
+        done_before = {r.key for r in journal.rows(keys) if r.state == "done"}
+        todo = [k for k in keys if k not in done_before]
+        summary.skipped = len(keys) - len(todo)
+        if todo and drafter is None:
+            drafter = EngineDrafter(model_dir)
+        log.info("batch from %s: %d studies, %d already done", source.describe(), len(keys), summary.skipped)
+        bar = tqdm(total=len(todo), unit="study", disable=not progress, dynamic_ncols=True, desc="drafting")
+        lock = threading.Lock()
+
+        def work(key: str) -> None:
+            try:
+                stages = _process(key, source, out, journal, drafter, reader, store)
+            except Exception as exc:  # recorded with its reason; the batch goes on
+                reason = str(exc) if isinstance(exc, RadFoundError) else f"{type(exc).__name__}: {exc}"
+                journal.fail(key, reason)
+                log.warning("study %s failed: %s", key, reason)
+                log.debug("study %s traceback", key, exc_info=True)
+                with lock:
+                    summary.failed += 1
+                    summary.failures.append((key, reason))
+            else:
+                with lock:
+                    summary.succeeded += 1
+                    for stage, secs in stages.items():
+                        summary.stage_seconds[stage] = summary.stage_seconds.get(stage, 0.0) + secs
+            with lock:
+                bar.update(1)
+                bar.set_postfix(ok=summary.succeeded, failed=summary.failed, refresh=False)
+
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="radfound-batch")
+        try:
+            pending: set[Future] = set()
+            queue = iter(todo)
+            for key in queue:  # keep at most 2 x workers submitted: bounded memory for huge batches
+                pending.add(pool.submit(work, key))
+                if len(pending) >= 2 * workers:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        f.result()
+            for f in pending:
+                f.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            bar.close()
+    summary.seconds = time.perf_counter() - started
+    log.info("batch summary: %s", summary)
+    return summary
+
+
+def _process(key: str, source, out: Path, journal: Journal, drafter: Drafter, reader: Reader,
+             store: DicomWebClient | None) -> dict[str, float]:
+    """One study through every step; returns seconds per stage. Raises on failure (caller records it)."""
+    previous = journal.claim(key)
+    if previous is None:
+        return {}
+    paths = output_paths(out, key)
+    timings: dict[str, float] = {}
+    if previous != "written" or not paths["sr"].exists():
+        workdir = out / RETRIEVED_DIR / key
+        t = time.perf_counter()
+        files = source.fetch(key, workdir)
+        timings["retrieve"] = time.perf_counter() - t
+        t = time.perf_counter()
+        study = reader(files)
+        timings["decode"] = time.perf_counter() - t
+        t = time.perf_counter()
+        draft = drafter(study)
+        draft_s = time.perf_counter() - t
+        timings["encode"] = min(draft.timings.encode_ms / 1000, draft_s)
+        timings["generate"] = draft_s - timings["encode"]
+        t = time.perf_counter()
+        sr = write_sr(draft, study, paths["sr"])
+        sr_uid = str(pydicom.dcmread(sr, stop_before_pixels=True).SOPInstanceUID)
+        write_text(draft, paths["txt"])
+        write_json(draft, paths["json"], study, sr_uid=sr_uid)
+        timings["write"] = time.perf_counter() - t
+        journal.written(key, sr_uid, {k: str(v) for k, v in paths.items()}, timings)
+        if workdir.exists():
+            shutil.rmtree(workdir, ignore_errors=True)
+    if store is not None:
+        t = time.perf_counter()
+        store.store([paths["sr"]])
+        timings["store"] = time.perf_counter() - t
+    journal.done(key, timings if "write" in timings else None)
+    return timings
