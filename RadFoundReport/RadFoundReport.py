@@ -7,9 +7,17 @@ batch scripts) and ``radfound.ui.report_panel.ReportPanel`` (the Qt panel). Pyth
 packages the model needs are installed on first use, after the user agrees.
 """
 
+import os
+import sys
+
 import slicer
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget
 from slicer.util import VTKObservationMixin
+
+try:
+    import radfound  # noqa: F401  (installed extension: copied beside the modules)
+except ImportError:  # a source checkout added as a module path: the library sits next to the module folder
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Light imports only (numpy, the standard library): ONNX Runtime and the model load on first use.
 from radfound.slicer.report_logic import RadFoundReportLogic  # noqa: F401  (``RadFoundReportLogic().draft(volumeNode)``)

@@ -5,9 +5,17 @@ Only the Slicer-bound classes live here; the logic is
 reuses it for every question) and the panel is ``radfound.ui.vqa_panel.VQAPanel``.
 """
 
+import os
+import sys
+
 import slicer
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget
 from slicer.util import VTKObservationMixin
+
+try:
+    import radfound  # noqa: F401  (installed extension: copied beside the modules)
+except ImportError:  # a source checkout added as a module path: the library sits next to the module folder
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Light imports only (numpy, the standard library): ONNX Runtime and the model load on first use.
 from radfound.slicer.vqa_logic import RadFoundVQALogic  # noqa: F401  (``RadFoundVQALogic().ask(volumeNode, question)``)

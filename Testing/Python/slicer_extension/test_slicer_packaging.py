@@ -75,7 +75,10 @@ def test_module_file_is_a_scripted_module_with_light_imports(module):
             top_imports |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             top_imports.add(node.module)
-    assert top_imports <= {"slicer", "slicer.ScriptedLoadableModule", "slicer.util",
+    for node in tree.body:  # the checkout fallback: `try: import radfound / except ImportError: sys.path...`
+        if isinstance(node, ast.Try):
+            top_imports |= {a.name for a in node.body[0].names}
+    assert top_imports <= {"os", "sys", "radfound", "slicer", "slicer.ScriptedLoadableModule", "slicer.util",
                            "radfound.slicer.report_logic", "radfound.slicer.vqa_logic"}, top_imports
 
 
