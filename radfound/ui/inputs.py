@@ -44,12 +44,15 @@ class InputControls:
             listener()
 
     def refresh_models(self) -> None:
+        """List the registry's models again (after an import), keeping the current choice."""
+        current = self.model_name() if prop(self.model, "count") else None
         self.model.clear()
         models = available_models()
         for name, path in models:
             self.model.addItem(name, path)
         if not models:
             self.model.addItem("(no model installed: see radfound models import)", "")
+        self.model.setCurrentIndex(max(self.model.findData(current), 0) if current else 0)
 
     def refresh_volumes(self) -> None:
         """List the scene's images again, keeping the current choice when it still exists."""

@@ -55,6 +55,7 @@ class ReportPanel:
     # ---- inputs -------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Call when the scene's volumes change."""
+        self.inputs.refresh_models()
         self.inputs.refresh_volumes()
         self.refresh_views()
 

@@ -50,6 +50,7 @@ class VQAPanel:
         self.show_history()
 
     def refresh(self) -> None:
+        self.inputs.refresh_models()
         self.inputs.refresh_volumes()
         self.show_history()
 

@@ -101,3 +101,22 @@ def test_slicer_batch_script(slicer_core, pydicom_data, tiny_model_dir, tmp_path
     slicer_core.scene.Clear(0)
     slicer_core.read_mrb(out / "radfound_batch.mrb")
     assert len(slicer.util.getNodesByClass("vtkMRMLTextNode")) == 2
+
+
+def test_mammogram_view_set_draft(slicer_core, shared_data, tiny_model_dir):
+    import numpy as np
+
+    from radfound.slicer.mammo_views import assemble_view_set
+
+    mlo = slicer_core.load_volume(shared_data / "dicom" / "mammo" / "MG1_JPLY.dcm")
+    pixels = slicer.util.arrayFromVolume(mlo)
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer_core.scene)
+    for name in ("L CC", "R CC", "R MLO"):  # the same real image standing in for the other views
+        node = slicer.util.addVolumeFromArray(np.ascontiguousarray(pixels[:, ::2, ::2]), name=name)
+        sh.CreateItem(sh.GetSceneItemID(), node)
+    view_set = assemble_view_set(mlo)
+    assert list(view_set) == ["L-CC", "L-MLO", "R-CC", "R-MLO"]
+    logic = RadFoundReportLogic(model=str(tiny_model_dir), **GEN)
+    assert logic.study(view_set=view_set).present_views == ["L-CC", "L-MLO", "R-CC", "R-MLO"]
+    draft = logic.draft(mlo, view_set=view_set)
+    assert isinstance(draft, Draft) and draft.timings.new_tokens > 0

@@ -151,3 +151,19 @@ def test_mammogram_boxes_land_on_their_view(slicer_core):
     folder = sh.GetItemParent(sh.GetItemByDataNode(saved["markups"][0]))
     assert sh.GetItemName(folder) == "RadFound" and len(saved["markups"]) == 1
     np.testing.assert_allclose(slicer.util.arrayFromMarkupsControlPoints(saved["markups"][0])[0], [99.5, -1.5, 0])
+
+
+def test_ct_series_from_slicer_matches_radfound_reader(slicer_core, pydicom_data):
+    """A real 5-slice CT series read by Slicer (RAS) gives the same LPS geometry and HU as read_study."""
+    from radfound.study.reader import read_study
+
+    folder = pydicom_data("CT_small.dcm").parent / "dicomdirtests" / "98892001" / "CT5N"
+    if not folder.is_dir():
+        pytest.skip("pydicom's dicomdirtests CT series is not installed")
+    node = slicer_core.load_volume(sorted(folder.iterdir())[0])
+    ours = study_from_volume_node(node)
+    assert ours.kind == "ct"  # 3D: detected from the geometry
+    reference = read_study(folder).volume
+    assert ours.volume.shape == reference.shape == (5, 16, 16)
+    np.testing.assert_allclose(ours.volume.ijk_to_lps(), reference.ijk_to_lps(), atol=1e-4)
+    np.testing.assert_array_equal(ours.volume.array, reference.array)

@@ -161,3 +161,16 @@ def test_vqa_history_grows_and_encodes_once(slicer_core, cxr_node, model_store):
     panel.save_button.click()
     saved = slicer.util.getNodesByClass("vtkMRMLTextNode")
     assert len(saved) == 1 and saved[0].GetText().count("Q: ") == 2
+
+
+def test_refresh_lists_new_images_and_models_keeping_the_choice(slicer_core, cxr_node, model_store, tiny_model_dir):
+    import numpy as np
+
+    panel = report_panel(slicer_core.scene, [])
+    select(panel.inputs.model, "radfound-tiny")
+    (model_store / "another-model").symlink_to(tiny_model_dir, target_is_directory=True)
+    slicer.util.addVolumeFromArray(np.zeros((1, 8, 8), np.float32), name="second image")
+    panel.refresh()
+    assert [panel.inputs.volume.itemText(i) for i in range(panel.inputs.volume.count())] == ["chest PA", "second image"]
+    assert "another-model" in [panel.inputs.model.itemText(i) for i in range(panel.inputs.model.count())]
+    assert prop(panel.inputs.model, "currentText") == "radfound-tiny" and prop(panel.inputs.volume, "currentText") == "chest PA"
