@@ -70,6 +70,8 @@ def _value(item: dict, tag: str) -> list:
 
 
 def _retriable(exc: BaseException) -> bool:
+    if isinstance(exc, requests.exceptions.SSLError):  # a bad certificate does not fix itself
+        return False
     if isinstance(exc, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)):
         return True
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
@@ -82,9 +84,24 @@ def _reason(exc: BaseException) -> str:
         return f"HTTP {exc.response.status_code} {exc.response.reason or ''}".strip()
     if isinstance(exc, requests.Timeout):
         return "timed out"
+    if isinstance(exc, requests.exceptions.SSLError):
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):  # the message also holds the URL: keep only the cause
+            return "TLS verification failed: server certificate not trusted (CERTIFICATE_VERIFY_FAILED)"
+        return "TLS verification failed: TLS handshake error"
     if isinstance(exc, requests.ConnectionError):
         return "cannot connect"
     return type(exc).__name__
+
+
+class _Session(requests.Session):
+    """A requests session whose explicit TLS choice (a CA bundle or off) is not overridden by
+    REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE; with verification on, those variables still apply."""
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if self.verify is not True:
+            settings["verify"] = self.verify
+        return settings
 
 
 class DicomWebClient:
@@ -93,7 +110,7 @@ class DicomWebClient:
     def __init__(self, settings: PacsSettings, *, sleep: Callable[[float], None] = time.sleep):
         self.settings = settings
         self._sleep = sleep
-        session = requests.Session()
+        session = _Session()
         session.verify = settings.verify_tls
         if settings.token:
             session.headers["Authorization"] = f"Bearer {settings.token}"
