@@ -112,6 +112,10 @@ class DicomWebClient:
         self._sleep = sleep
         session = _Session()
         session.verify = settings.verify_tls
+        # No gzip: a server compressing every retrieved image costs far more than it saves on a hospital
+        # network (Orthanc, one 7 MB CR: 0.9-1.0 s with gzip, 0.13-0.19 s without), and most pixel data is
+        # compressed already.
+        session.headers["Accept-Encoding"] = "identity"
         if settings.token:
             session.headers["Authorization"] = f"Bearer {settings.token}"
         elif settings.user:
