@@ -26,6 +26,15 @@ def gemma3(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def gemma3_causal(tmp_path_factory):
+    """The same Gemma 3 weights exported without bidirectional image attention (like published decoders)."""
+    model, tok, proc = tiny_gemma3(GEMMA3_SEED)
+    folder = export_community(model, tok, tmp_path_factory.mktemp("community") / "tiny-gemma3-causal",
+                              image_processor=proc, name="tiny-gemma3-causal", image_attention="causal")
+    return model, proc, folder
+
+
+@pytest.fixture(scope="session")
 def idefics3(tmp_path_factory):
     model, tok, proc = tiny_idefics3()
     folder = export_community(model, tok, tmp_path_factory.mktemp("community") / "tiny-idefics3",

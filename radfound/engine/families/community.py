@@ -180,9 +180,11 @@ class CommunityVLModel:
                      **gen) -> Generated:
         """Decode from a prompt of token ids (image placeholders take ``features``)."""
         cfg = self.generation_config(**gen)
-        embeds = self.embed(input_ids, features)
+        ids = np.atleast_2d(np.asarray(input_ids, dtype=np.int64))
+        embeds = self.embed(ids, features)
         stream = TextStream(self.tokenizer, stop_strings=cfg.stop_strings, on_text=on_text)
         with self._lock:
+            self.decoder.prefill_token_types = (ids == self.family.image_token_id).astype(np.int64)
             return generate(self.decoder, self.embed, embeds, cfg, stream, cancel)
 
     def generate(self, encoded: EncodedStudy, prompt: str, *, on_text: Callable[[str], None] | None = None,

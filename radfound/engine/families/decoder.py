@@ -6,6 +6,9 @@ models unchanged; names come from :mod:`.io_names` (genai_config.json honoured).
 with several end-of-sequence ids (Gemma 3 stops at ``<eos>`` and ``<end_of_turn>``) have
 them folded into the first one: its logit becomes the largest of theirs and the others are
 masked, which keeps greedy decoding identical to transformers' ``generate``.
+
+A decoder with a ``token_type_ids`` input (Gemma 3 exported with bidirectional image attention)
+gets the prompt's image-token flags on the first step (``prefill_token_types``) and zeros after.
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ class NamedDecoder:
         self.embeds_name = names.decoder.input("inputs_embeds")
         self.mask_name = names.decoder.input("attention_mask")
         self.positions_name = names.decoder.input("position_ids")
+        self.types_name = names.decoder.input("token_type_ids")
         self.has_mask, self.has_positions = self.mask_name in inputs, self.positions_name in inputs
+        self.has_types = self.types_name in inputs
+        self.prefill_token_types: np.ndarray | None = None  # (1, T) int64, set before a prompt is decoded
         self.dtype = _TYPES.get(inputs[self.embeds_name].type, np.float32)
         self.cache_dtype = _TYPES.get(inputs[self.past_names[0]].type, np.float32)
         self.eos_ids = list(eos_ids)
@@ -48,6 +54,10 @@ class NamedDecoder:
             feeds[self.mask_name] = attention_mask
         if self.has_positions:
             feeds[self.positions_name] = position_ids
+        if self.has_types:
+            types = self.prefill_token_types
+            first = self.length == 0 and types is not None and types.shape == embeds.shape[:2]
+            feeds[self.types_name] = types if first else np.zeros(embeds.shape[:2], dtype=np.int64)
         feeds.update(zip(self.past_names, self.past))
         outs = self.session.run(self.output_names, feeds)
         self.past = outs[1:]

@@ -32,8 +32,16 @@ class _Gemma3Vision(torch.nn.Module):
 
 
 def export_gemma3(model, tokenizer, outdir: str | Path, *, image_processor, name: str = "gemma3-model",
-                  licence: str = "unknown", source: str = "exported with radfound.export.families") -> Path:
-    """Write ``outdir`` with the three graphs, HF configs, ``tokenizer.json`` and ``manifest.json``."""
+                  licence: str = "unknown", source: str = "exported with radfound.export.families",
+                  image_attention: str = "bidirectional") -> Path:
+    """Write ``outdir`` with the three graphs, HF configs, ``tokenizer.json`` and ``manifest.json``.
+
+    ``image_attention="bidirectional"`` (default, as MedGemma was trained) gives the decoder a
+    ``token_type_ids`` input so an image's tokens see each other; ``"causal"`` leaves it out, like
+    the published community decoders.
+    """
+    if image_attention not in ("bidirectional", "causal"):
+        raise ValueError(f"image_attention must be 'bidirectional' or 'causal', not {image_attention!r}")
     model = model.eval().float()
     cfg = model.config
     text = cfg.get_text_config()
@@ -47,7 +55,8 @@ def export_gemma3(model, tokenizer, outdir: str | Path, *, image_processor, name
         export_embed(model.model.language_model.embed_tokens, onnx_dir / "embed_tokens.onnx")
         graph = DecoderGraph(model.model.language_model, model.lm_head, text.num_hidden_layers,
                              sliding_window=text.sliding_window, mask_by_layer_type=True,
-                             softcap=text.final_logit_softcapping)
+                             softcap=text.final_logit_softcapping,
+                             image_blocks=image_attention == "bidirectional")
         export_decoder(graph, text, onnx_dir / "decoder_model_merged.onnx")
         write_json(tmp / "config.json", cfg.to_dict())
         write_json(tmp / "generation_config.json", model.generation_config.to_dict())
