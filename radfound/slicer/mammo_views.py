@@ -2,14 +2,15 @@
 
 Starting from one selected image, its siblings in the subject hierarchy (the other
 series of the same DICOM study, or the other top-level volumes when nothing was
-loaded through the DICOM module) are sorted into view codes: a per-view user
-override (node attribute ``RadFound.View``) first, then the DICOM tags
-ImageLaterality / ViewPosition, then the node name ("R MLO", "LCC"...).
+loaded through the DICOM module) are sorted into view codes the way the study reader
+does: a per-view user override (node attribute ``RadFound.View``) first, then the
+DICOM tags (laterality + View Position / View Code Sequence), then the node name
+("R MLO", "LCC", "Right MLO"...).
 """
 
 from __future__ import annotations
 
-from radfound.slicer.study_from_scene import VIEW_ATTRIBUTE, dicom_header, view_code
+from radfound.slicer.study_from_scene import VIEW_ATTRIBUTE
 from radfound.study.model import MAMMO_VIEWS
 
 
@@ -25,11 +26,18 @@ def _is_single_image(node) -> bool:
 
 
 def node_view_code(node) -> str | None:
-    """The view code RadFound uses for this node (override, DICOM tags, then name)."""
-    forced = node.GetAttribute(VIEW_ATTRIBUTE)
+    """The view code of this node: override, DICOM tags, then name (None when unclear)."""
+    from radfound.study import mammo, mrml
+
+    forced = (node.GetAttribute(VIEW_ATTRIBUTE) or "").strip().upper()
     if forced in MAMMO_VIEWS:
         return forced
-    return view_code(dicom_header(node), node.GetName() or "")
+    inst = mrml.source_header(node)
+    if inst is not None:
+        code = mammo.view_code(inst.laterality, inst.view_position, inst.view_codes)
+        if code:
+            return code
+    return mrml.view_from_name(node.GetName() or "")
 
 
 def set_view_override(node, code: str | None) -> None:
@@ -41,20 +49,18 @@ def set_view_override(node, code: str | None) -> None:
 
 def candidate_images(node) -> list:
     """Single-image volume nodes in the same subject-hierarchy study (or scene level) as ``node``."""
-    scene = node.GetScene()
-    sh = _sh(scene)
+    import vtk
+
+    sh = _sh(node.GetScene())
     item = sh.GetItemByDataNode(node)
     parent = sh.GetItemParent(item) if item else sh.GetSceneItemID()
-    children = []
-    ids = __import__("vtk").vtkIdList()
+    ids = vtk.vtkIdList()
     sh.GetItemChildren(parent, ids, True)
-    for i in range(ids.GetNumberOfIds()):
-        data = sh.GetItemDataNode(ids.GetId(i))
-        if _is_single_image(data):
-            children.append(data)
-    if node not in children and _is_single_image(node):
-        children.insert(0, node)
-    return children
+    found = [sh.GetItemDataNode(ids.GetId(i)) for i in range(ids.GetNumberOfIds())]
+    found = [n for n in found if _is_single_image(n)]
+    if node not in found and _is_single_image(node):
+        found.insert(0, node)
+    return found
 
 
 def assemble_view_set(node) -> dict[str, object]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from radfound.slicer import nodes
 from radfound.slicer.jobs import Job
 from radfound.slicer.models import get_model
-from radfound.slicer.study_from_scene import detect_kind, dicom_header, study_from_view_set, study_from_volume_node
+from radfound.slicer.study_from_scene import detect_kind, study_from_view_set, study_from_volume_node
 from radfound.tasks.results import Answer
 
 #: Questions offered with one click, per study kind (what radiologists ask first).
@@ -65,7 +65,7 @@ class RadFoundVQALogic:
         return PRESET_QUESTIONS.get(kind, PRESET_QUESTIONS["image"])
 
     def kind_of(self, volumeNode) -> str:
-        return detect_kind(volumeNode, dicom_header(volumeNode))
+        return detect_kind(volumeNode)
 
     def _key(self, volumeNode, kind, view_set) -> tuple:
         nodes_ = list(view_set.values()) if view_set else [volumeNode]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from radfound.slicer.models import DEVICES, available_models
-from radfound.slicer.study_from_scene import detect_kind, dicom_header
+from radfound.slicer.study_from_scene import detect_kind
 from radfound.ui.qt import child, prop
 
 KIND_NAMES = {"cxr": "Chest X-ray", "mammo": "Mammogram (4 views)", "ct": "CT volume", "image": "Other image"}
@@ -78,7 +78,7 @@ class InputControls:
         if node is None:
             return None
         if node.GetID() not in self._detected:
-            self._detected[node.GetID()] = detect_kind(node, dicom_header(node))
+            self._detected[node.GetID()] = detect_kind(node)
         return self._detected[node.GetID()]
 
     def refresh_modality(self) -> None:

@@ -33,9 +33,13 @@ def test_chest_radiograph_node_becomes_a_cxr_study(cxr_node, pydicom_data):
 def test_kind_override_and_ct_slice(slicer_core, pydicom_data):
     node = slicer_core.load_volume(pydicom_data("CT_small.dcm"))
     assert study_from_volume_node(node).kind == "image"  # one CT slice: a 2D image
-    node.SetAttribute(KIND_ATTRIBUTE, "cxr")
+    overridden = study_from_volume_node(node, kind="cxr")  # the Modality box: for this call only
+    assert overridden.kind == "cxr" and overridden.warnings == ["kind set to cxr by the user"]
+    assert node.GetAttribute(KIND_ATTRIBUTE) is None
+    node.SetAttribute(KIND_ATTRIBUTE, "cxr")  # a script forcing it on the node: the reader honours it
     assert study_from_volume_node(node).kind == "cxr"
-    assert study_from_volume_node(node, kind="ct").volume.shape == (1, 128, 128)
+    with pytest.raises(UnsupportedInputError, match="a 2D image cannot be read as ct"):
+        study_from_volume_node(node, kind="ct")
     with pytest.raises(UnsupportedInputError, match="unknown study kind"):
         study_from_volume_node(node, kind="ultrasound")
 
@@ -66,7 +70,9 @@ def test_mammo_view_set_from_tags_names_and_override(slicer_core, shared_data):
     study = study_from_view_set(view_set)
     assert study.present_views == ["L-CC", "L-MLO", "R-CC", "R-MLO"] and study.missing_views == []
     del view_set["R-CC"]
-    assert study_from_view_set(view_set).warnings == ["missing mammogram views: R-CC"]
+    study = study_from_view_set(view_set)
+    assert study.missing_views == ["R-CC"] and any("R-CC" in w for w in study.warnings)
+    assert others["scan 4"].GetAttribute("RadFound.View") == "L-CC"  # the choice is kept on the node
     with pytest.raises(ValueError):
         mammo_views.set_view_override(mlo, "SIDEWAYS")
 
@@ -167,3 +173,11 @@ def test_ct_series_from_slicer_matches_radfound_reader(slicer_core, pydicom_data
     assert ours.volume.shape == reference.shape == (5, 16, 16)
     np.testing.assert_allclose(ours.volume.ijk_to_lps(), reference.ijk_to_lps(), atol=1e-4)
     np.testing.assert_array_equal(ours.volume.array, reference.array)
+
+
+def test_attribute_names_are_the_readers():
+    from radfound.slicer import study_from_scene
+    from radfound.study import mrml
+
+    assert (study_from_scene.KIND_ATTRIBUTE, study_from_scene.VIEW_ATTRIBUTE, study_from_scene.KINDS) == (
+        mrml.KIND_ATTRIBUTE, mrml.VIEW_ATTRIBUTE, mrml.KINDS)
