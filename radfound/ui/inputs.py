@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from radfound.errors import RadFoundError
 from radfound.slicer.models import DEVICES, available_models
 from radfound.slicer.study_from_scene import detect_kind
 from radfound.ui.qt import child, prop
@@ -78,7 +79,10 @@ class InputControls:
         if node is None:
             return None
         if node.GetID() not in self._detected:
-            self._detected[node.GetID()] = detect_kind(node)
+            try:
+                self._detected[node.GetID()] = detect_kind(node)
+            except (ImportError, RadFoundError):  # packages not installed yet, or an unreadable source file
+                return None
         return self._detected[node.GetID()]
 
     def refresh_modality(self) -> None:
@@ -87,7 +91,8 @@ class InputControls:
         detected = self.detected_kind()
         self.modality.blockSignals(True)
         self.modality.clear()
-        self.modality.addItem(f"Auto (detected: {KIND_NAMES.get(detected, 'no image')})", "auto")
+        label = KIND_NAMES.get(detected, "unknown") if self.node() is not None else "no image"
+        self.modality.addItem(f"Auto (detected: {label})", "auto")
         for kind, name in KIND_NAMES.items():
             self.modality.addItem(name, kind)
         self.modality.setCurrentIndex(max(self.modality.findData(chosen or "auto"), 0))
