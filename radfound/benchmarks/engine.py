@@ -22,6 +22,7 @@ Run ``radfound bench`` or ``python -m radfound.benchmarks.engine``; needs torch 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -230,15 +231,15 @@ def bench_config(name: str, *, quick: bool, device: str = "auto", new_tokens: in
                 int8_runs.append(_ort_round(int8, image, ids, new_tokens))
             for n in threads:
                 torch_runs[n].append(_torch_round(tmodel, image, ids, new_tokens, n))
+        config, provider = model.config, model.provider
+        del model, int8, tmodel  # free both copies of the weights before the isolated worker loads its own
+        gc.collect()
         worker = subprocess.run(
             [sys.executable, "-m", "radfound.benchmarks.engine", "--worker", str(model_dir), "--device", device,
              "--tokens", str(new_tokens)], capture_output=True, text=True)
         if worker.returncode != 0:
             raise RuntimeError(f"benchmark worker failed: {worker.stderr.strip()[-500:]}")
         isolated = json.loads(worker.stdout.strip().splitlines()[-1])
-        config = model.config
-        provider = model.provider
-        del model, int8
     med = lambda runs, key: statistics.median(r[key] for r in runs)  # noqa: E731
     ort_decode = med(ort_runs, "decode_ms_per_token")
     torch_by_threads = {n: {"ttft_ms": round(med(r, "ttft_ms"), 2),

@@ -14,6 +14,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for --random")
     p.add_argument("--fp16", action="store_true", help="also write *_fp16.onnx variants")
     p.add_argument("--int8", action="store_true", help="also write dynamically quantised *_quantized.onnx variants")
+    p.add_argument("--drop-fp32", action="store_true",
+                   help="ship only the --int8/--fp16 vision and decoder graphs (e.g. the default model's size budget)")
     p.add_argument("--reference-decoder", action="store_true",
                    help="trace the decoder with torch.onnx instead of building the fused GroupQueryAttention graph")
     p.add_argument("--model-version", help="version recorded in manifest.json")
@@ -28,7 +30,8 @@ def run(args) -> int:
         from radfound.export.onnx_export import export_checkpoint, export_model
     except ImportError as exc:
         raise RadFoundError(f"export needs torch and onnx (pip install 'radfound[train]'): {exc}") from None
-    opts = dict(fast_decoder=not args.reference_decoder, fp16=args.fp16, int8=args.int8, overwrite=args.force)
+    opts = dict(fast_decoder=not args.reference_decoder, fp16=args.fp16, int8=args.int8,
+                keep_fp32=not args.drop_fp32, overwrite=args.force)
     if args.random:
         if args.checkpoint:
             # with --random the single positional is the output folder

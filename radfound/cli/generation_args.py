@@ -9,8 +9,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="DIR", help="model folder (default: the shipped radfound-small)")
     p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
                    help="auto: CUDA when it really works, else CPU (default)")
-    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
-                   help="graph variant to run (fp16/int8 only if the model folder has them)")
+    p.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",
+                   help="graph variant to run (default auto: fp32 on CPU / fp16 on CUDA when present)")
     g = p.add_argument_group("decoding")
     g.add_argument("--max-new-tokens", type=int, help="stop after this many generated tokens")
     g.add_argument("--num-beams", type=int, help="beam search with this many beams (no streaming)")

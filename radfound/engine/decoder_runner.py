@@ -4,7 +4,7 @@
   outputs become the next step's ``past_key_values.*`` inputs (no copies on CPU).
 - :class:`CudaDecoder`: IOBinding; ``present.*`` stay on the GPU as OrtValues and
   are bound as the next step's inputs, so the cache never round-trips to the host;
-  only the last position's logits come back. Not testable on a CPU-only machine
+  the logits of single-token steps land in one reused host buffer. Not testable on a CPU-only machine
   (see docs/engine.md); selected only when the session really runs on CUDA.
 
 Both expose ``start(batch)``, ``step(embeds, attention_mask, position_ids) -> logits
@@ -55,6 +55,8 @@ class CudaDecoder(CpuDecoder):
         self.device_id = device_id
         self.binding = session.io_binding()
         self.past_values: list[ort.OrtValue] = []
+        self.vocab = session.get_outputs()[0].shape[-1]
+        self._step_logits: ort.OrtValue | None = None  # reused host buffer for the (B, 1, V) logits of each step
 
     def start(self, batch: int = 1) -> None:
         empty = np.zeros((batch, self.kv, 0, self.hd), dtype=self.cache_dtype)
@@ -71,7 +73,13 @@ class CudaDecoder(CpuDecoder):
         b.bind_cpu_input("position_ids", np.ascontiguousarray(position_ids))
         for name, value in zip(self.past_names, self.past_values):
             b.bind_ortvalue_input(name, value)
-        b.bind_output("logits", "cpu")
+        if embeds.shape[1] == 1 and isinstance(self.vocab, int):
+            shape = [embeds.shape[0], 1, self.vocab]
+            if self._step_logits is None or self._step_logits.shape() != shape:
+                self._step_logits = ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, "cpu", 0)
+            b.bind_ortvalue_output("logits", self._step_logits)
+        else:
+            b.bind_output("logits", "cpu")
         for name in self.output_names[1:]:
             b.bind_output(name, "cuda", self.device_id)  # ORT allocates on device; reused as the next past
         self.session.run_with_iobinding(b)

@@ -29,8 +29,9 @@ from radfound.study.model import Study
 
 #: Graph file suffix per precision (onnx-community naming).
 PRECISIONS = {"fp32": "", "fp16": "_fp16", "int8": "_quantized"}
-REQUIRED = ("config.json", "generation_config.json", "tokenizer.json", "onnx/vision_encoder.onnx",
-            "onnx/embed_tokens.onnx", "onnx/decoder_model_merged.onnx")
+#: precision="auto": the first variant the folder has, per provider (a shipped model may hold only int8).
+AUTO_ORDER = {"CPUExecutionProvider": ("fp32", "int8", "fp16"), CUDA: ("fp16", "fp32", "int8")}
+REQUIRED = ("config.json", "generation_config.json", "tokenizer.json", "onnx/embed_tokens.onnx")
 
 
 @dataclass
@@ -46,10 +47,10 @@ class EncodedStudy:
 
 
 class RadFoundModel:
-    def __init__(self, model_dir: str | Path, device: str = "auto", precision: str = "fp32"):
+    def __init__(self, model_dir: str | Path, device: str = "auto", precision: str = "auto"):
         self.model_dir = Path(model_dir)
-        if precision not in PRECISIONS:
-            raise ModelError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if precision != "auto" and precision not in PRECISIONS:
+            raise ModelError(f"unknown precision {precision!r}; choose auto or one of {', '.join(PRECISIONS)}")
         self.manifest = verify_model_dir(self.model_dir)
         for rel in REQUIRED:
             if not (self.model_dir / rel).is_file():
@@ -64,10 +65,10 @@ class RadFoundModel:
             raise ModelError(f"tokenizer.json cannot be read ({exc})", self.model_dir / "tokenizer.json") from None
         self.name = self.manifest.get("name") or self.config.get("name") or self.model_dir.name
         self.version = str(self.manifest.get("model_version", ""))
-        self.precision = precision
-        suffix = PRECISIONS[precision]
-        self.vision = create_session(self._graph("vision_encoder", suffix), device)
         self.embed_session = create_session(self._graph("embed_tokens", ""), device)
+        self.precision = self._choose_precision(precision, running_provider(self.embed_session))
+        suffix = PRECISIONS[self.precision]
+        self.vision = create_session(self._graph("vision_encoder", suffix), device)
         decoder_session = create_session(self._graph("decoder_model_merged", suffix), device)
         self.provider = running_provider(decoder_session)
         text = self.config["text_config"]
@@ -77,6 +78,16 @@ class RadFoundModel:
         self.image_token_id = int(self.config["image_token_id"])
         self.num_image_tokens = int(self.config["num_image_tokens"])
         self._lock = threading.Lock()  # one generation at a time per model (the KV cache is per model)
+
+    def _choose_precision(self, precision: str, provider: str) -> str:
+        if precision != "auto":
+            return precision
+        for candidate in AUTO_ORDER.get(provider, AUTO_ORDER["CPUExecutionProvider"]):
+            suffix = PRECISIONS[candidate]
+            if all((self.model_dir / "onnx" / f"{g}{suffix}.onnx").is_file()
+                   for g in ("vision_encoder", "decoder_model_merged")):
+                return candidate
+        raise ModelError("no complete vision_encoder + decoder_model_merged pair in onnx/", self.model_dir)
 
     def _graph(self, name: str, suffix: str) -> Path:
         path = self.model_dir / "onnx" / f"{name}{suffix}.onnx"
@@ -151,8 +162,11 @@ class RadFoundModel:
         return f"RadFoundModel({self.name!r} {self.version}, {self.provider}, {self.model_dir})"
 
 
-def load_model(model_dir: str | Path | None = None, device: str = "auto", precision: str = "fp32") -> RadFoundModel:
-    """Load (and verify) a model folder; the default is the shipped ``radfound-small``."""
+def load_model(model_dir: str | Path | None = None, device: str = "auto", precision: str = "auto") -> RadFoundModel:
+    """Load (and verify) a model folder; the default is the shipped ``radfound-small``.
+
+    ``precision="auto"`` takes fp32 on CPU (fp16 on CUDA) when the folder has it, else the other variants.
+    """
     path = Path(model_dir) if model_dir is not None else default_model_dir()
     if not path.is_dir():
         hint = " (the default model is not installed; pass --model DIR or see docs/engine.md)" if model_dir is None else ""

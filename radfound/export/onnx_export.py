@@ -174,10 +174,13 @@ def preprocessor_config_json(model: RadFoundModel, override: dict | None) -> dic
 
 
 def export_model(model: RadFoundModel, tokenizer: Tokenizer, outdir: str | Path, *,
-                 fp16: bool = False, int8: bool = False, fast_decoder: bool = True,
+                 fp16: bool = False, int8: bool = False, keep_fp32: bool = True, fast_decoder: bool = True,
                  preprocessor_config: dict | None = None, generation_config: dict | None = None,
                  meta: dict | None = None, overwrite: bool = False) -> Path:
-    """Write the complete model folder at ``outdir`` (see the module docstring); returns it."""
+    """Write the complete model folder at ``outdir`` (see the module docstring); returns it.
+
+    ``keep_fp32=False`` ships only the fp16/int8 vision and decoder graphs (size budget of a shipped model).
+    """
     outdir = Path(outdir)
     if outdir.exists() and not overwrite and any(outdir.iterdir()):
         raise ModelError("output folder exists and is not empty (pass overwrite=True / --force)", outdir)
@@ -208,6 +211,12 @@ def export_model(model: RadFoundModel, tokenizer: Tokenizer, outdir: str | Path,
 
             for name in ("vision_encoder", "decoder_model_merged"):
                 to_int8(onnx_dir / f"{name}.onnx", onnx_dir / f"{name}_quantized.onnx")
+        if not keep_fp32:
+            if not (fp16 or int8):
+                raise ModelError("keep_fp32=False needs an fp16 or int8 variant to ship instead")
+            for name in ("vision_encoder", "decoder_model_merged"):
+                for f in onnx_dir.glob(f"{name}.onnx*"):
+                    f.unlink()
         config = model_config_json(model, tokenizer)
         generation = {**DEFAULT_GENERATION, "bos_token_id": config["bos_token_id"],
                       "eos_token_id": config["eos_token_id"], "pad_token_id": config["pad_token_id"],

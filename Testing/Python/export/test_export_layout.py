@@ -118,3 +118,14 @@ def test_precision_variants_stay_close_to_fp32(variants, precision, tolerance):
     assert np.abs(f - f32).max() / np.abs(f32).max() < tolerance
     assert np.abs(lg - l32).max() / np.abs(l32).max() < tolerance
     assert (lg != l32).any()  # really a different graph
+
+
+def test_int8_only_folder_loads_with_auto_precision(tmp_path):
+    model, tok = build_model("tiny", seed=2)
+    out = export_model(model, tok, tmp_path / "m", int8=True, keep_fp32=False)
+    names = sorted(p.name for p in (out / "onnx").iterdir())
+    assert names == ["decoder_model_merged_quantized.onnx", "embed_tokens.onnx", "vision_encoder_quantized.onnx"]
+    loaded = load_model(out, device="cpu")
+    assert loaded.precision == "int8"
+    with pytest.raises(ModelError, match="no fp32 variant|required model file missing"):
+        load_model(out, device="cpu", precision="fp32")
