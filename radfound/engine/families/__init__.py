@@ -15,7 +15,7 @@ def is_community_model(config: dict) -> bool:
     return config.get("model_type") in COMMUNITY_MODEL_TYPES
 
 
-def load_community_model(model_dir, device: str = "auto", precision: str = "fp32", dtype: str | None = None):
+def load_community_model(model_dir, device: str = "auto", precision: str = "auto", dtype: str | None = None):
     """The engine's entry point for a community folder (see community.load_community_model)."""
     from radfound.engine.families.community import load_community_model as load
 

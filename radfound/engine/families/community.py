@@ -200,11 +200,13 @@ class CommunityVLModel:
         return f"CommunityVLModel({self.name!r} {self.family.name}, {self.provider}, {self.model_dir})"
 
 
-#: The engine's --precision choices -> onnx-community file suffixes (fp32: the plain graph, else any variant).
-PRECISION_DTYPES = {"fp32": None, "fp16": "fp16", "int8": "quantized"}
+#: The engine's --precision choices -> onnx-community file suffixes. auto and fp32: the plain (fp32) graph
+#: when present, else the first variant in io_names.VARIANT_SUFFIXES (fp16 is not preferred on CUDA:
+#: Gemma decoders overflow in fp16).
+PRECISION_DTYPES = {"auto": None, "fp32": None, "fp16": "fp16", "int8": "quantized"}
 
 
-def load_community_model(model_dir: str | Path, device: str = "auto", precision: str = "fp32",
+def load_community_model(model_dir: str | Path, device: str = "auto", precision: str = "auto",
                          dtype: str | None = None) -> CommunityVLModel:
     """Load (after verifying its manifest) a Gemma 3 or Idefics3/SmolVLM model folder.
 
