@@ -65,12 +65,7 @@ def check_dicom_pixels(path: Path) -> None:
 def _load(path: Path, core):
     if not path.name.lower().endswith(VOLUME_SUFFIXES):
         check_dicom_pixels(path)
-    if core is not None:
-        return core.load_volume(path)
-    import slicer  # the Slicer application
-
-    node = slicer.util.loadVolume(str(path), {"singleFile": False})
-    return node
+    return core.load_volume(path)
 
 
 def _safe_name(node, used: set[str]) -> str:
@@ -87,7 +82,8 @@ def run_batch(input_dir: str | Path, output_dir: str | Path, *, model: str | Non
               core=None, **gen) -> dict:
     """Draft every image of ``input_dir`` into ``output_dir``; returns the summary also written as summary.json.
 
-    ``core``: a ``radfound.slicer.core_app.SlicerCore`` outside the Slicer application (None inside it).
+    ``core``: a ``radfound.slicer.core_app.SlicerCore``: ``start_core()`` outside the Slicer application,
+    ``application_core()`` (the default) inside it.
     """
     from radfound.errors import RadFoundError, StudyReadError
     from radfound.outputs.atomic import write_text_atomic
@@ -98,8 +94,12 @@ def run_batch(input_dir: str | Path, output_dir: str | Path, *, model: str | Non
     if not input_dir.is_dir():
         raise StudyReadError("input folder not found", input_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    if core is None:
+        from radfound.slicer.core_app import application_core
+
+        core = application_core()
     logic = RadFoundReportLogic(model=model, device=device)
-    scene = core.scene if core is not None else __import__("slicer").mrmlScene
+    scene = core.scene
     results, used = [], set()
     for path in find_inputs(input_dir):
         entry = {"input": str(path.relative_to(input_dir))}

@@ -74,6 +74,19 @@ class SlicerCore:
                 raise StudyReadError("Slicer could not read the scene in the bundle", path)
 
 
+def application_core() -> SlicerCore:
+    """The same interface over the running Slicer application's own scene and logics."""
+    import slicer
+
+    return SlicerCore(
+        scene=slicer.mrmlScene,
+        app_logic=slicer.app.applicationLogic(),
+        volumes_logic=slicer.modules.volumes.logic(),
+        markups_logic=slicer.modules.markups.logic(),
+        subject_hierarchy_logic=slicer.modules.subjecthierarchy.logic(),
+    )
+
+
 def start_core() -> SlicerCore:
     """Create a scene and application logic like the Slicer application does, and make it ``slicer.mrmlScene``."""
     import slicer

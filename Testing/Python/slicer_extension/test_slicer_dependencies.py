@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from radfound.errors import DependencyError
 from radfound.slicer import dependencies as deps
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -48,3 +49,13 @@ def test_requirements_match_pyproject():
 
 def test_ensure_without_slicer_app_reports_nothing_to_do():
     assert deps.ensure(confirm=lambda message: pytest.fail("nothing is missing: no question")) == []
+
+
+def test_missing_package_is_asked_for_and_decline_installs_nothing(monkeypatch):
+    monkeypatch.setattr(deps, "RUNTIME_REQUIREMENTS", (*deps.RUNTIME_REQUIREMENTS, "radfound-not-a-package>=1"))
+    assert deps.missing_requirements() == ["radfound-not-a-package>=1"]
+    questions = []
+    with pytest.raises(DependencyError, match="declined: radfound-not-a-package>=1"):
+        deps.ensure(confirm=lambda message: questions.append(message) or False)
+    assert len(questions) == 1 and "radfound-not-a-package>=1" in questions[0]
+    assert deps.installed_version("radfound-not-a-package") is None

@@ -174,3 +174,11 @@ def test_refresh_lists_new_images_and_models_keeping_the_choice(slicer_core, cxr
     assert [panel.inputs.volume.itemText(i) for i in range(panel.inputs.volume.count())] == ["chest PA", "second image"]
     assert "another-model" in [panel.inputs.model.itemText(i) for i in range(panel.inputs.model.count())]
     assert prop(panel.inputs.model, "currentText") == "radfound-tiny" and prop(panel.inputs.volume, "currentText") == "chest PA"
+
+
+def test_declined_installation_starts_nothing(slicer_core, cxr_node, model_store):
+    asked = []
+    panel = ReportPanel(load_ui(REPORT_UI), slicer_core.scene, logic=RadFoundReportLogic(max_new_tokens=4),
+                        before_run=lambda: asked.append(True) and False)
+    panel.generate_button.click()
+    assert asked == [True] and panel.job is None and prop(panel.generate_button, "text") == "Generate draft"
