@@ -17,7 +17,8 @@ def _human(size: int) -> str:
 
 def _print_table(entries) -> None:
     rows = [("NAME", "FAMILY", "VERSION", "SIZE", "SOURCE", "STATUS")]
-    rows += [(e.name, e.family, e.version or "-", _human(e.size), e.source, e.status) for e in entries]
+    rows += [(e.name + (" *" if e.default else ""), e.family, e.version or "-", _human(e.size), e.source, e.status)
+             for e in entries]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[5])
@@ -31,6 +32,8 @@ def _list(args) -> int:
         print(json.dumps([e.to_json() for e in entries], indent=2))
     elif entries:
         _print_table(entries)
+        if any(e.default for e in entries):
+            print("* the default model (used when no --model is given)")
     else:
         print(f"no models installed (user store: {models_store_dir()})")
     return 0 if all(e.verified is not False for e in entries) else 1

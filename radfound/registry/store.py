@@ -53,6 +53,7 @@ class ModelEntry:
     origin: str = ""  # where the weights came from (manifest source / provenance)
     status: str = "unchecked"  # "verified", "sizes ok" or the integrity problem
     verified: bool | None = None  # True: every sha256 checked; False: a problem; None: hashes not checked
+    default: bool = False  # the model used when none is named (the shipped radfound-small)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -96,11 +97,14 @@ def check_model(folder: Path, source: str, *, full: bool = True) -> None:
 
 
 def _entry(folder: Path, source: str, verify: str) -> ModelEntry:
+    is_default = folder.resolve() == default_model_dir().resolve()
     try:
         manifest = read_manifest(folder)
     except ModelError as exc:
-        return ModelEntry(folder.name, family_of(folder), str(folder), 0, source, status=exc.problem, verified=False)
+        return ModelEntry(folder.name, family_of(folder), str(folder), 0, source, status=exc.problem, verified=False,
+                          default=is_default)
     entry = ModelEntry(
+        default=is_default,
         name=folder.name,
         family=family_of(folder, manifest),
         path=str(folder),

@@ -27,6 +27,7 @@ def test_import_folder_lists_resolves_and_loads(model_folder, user_store):
     assert (entry.name, entry.family, entry.source, entry.verified) == ("tiny-test", "radfound", "user", True)
     [listed] = list_models()
     assert listed.name == "tiny-test" and listed.status == "sizes ok" and listed.size == entry.size > 0
+    assert listed.default is False
     folder = resolve_model("tiny-test")
     assert folder == user_store / "tiny-test"
     assert resolve_model(str(folder)) == folder
@@ -125,6 +126,17 @@ def test_shipped_manifest_must_agree_with_index(model_folder, user_store):
     write_manifest(shipped, name="tiny-test", family="radfound")
     result = verify_model("tiny-test")
     assert result.verified is False and "config.json" in result.status and "models.json" in result.status
+
+
+def test_default_model_is_marked(model_folder, user_store, monkeypatch):
+    from radfound.registry import store
+
+    shipped = store.SHIPPED_MODELS_DIR / "radfound-small"
+    shutil.copytree(model_folder, shipped)
+    monkeypatch.setattr(store, "default_model_dir", lambda: shipped)
+    import_model(model_folder, name="other")
+    assert {e.name: e.default for e in list_models()} == {"other": False, "radfound-small": True}
+    assert resolve_model(None) == shipped
 
 
 def test_resolve_errors(user_store, tmp_path):
