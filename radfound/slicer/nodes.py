@@ -105,7 +105,8 @@ def box_corners_ras(volume_node, box: Box) -> np.ndarray:
 def add_box_markup(volume_node, box: Box, name: str | None = None):
     """A closed-curve markup outlining ``box`` on ``volume_node`` (the node the box's pixels belong to)."""
     scene = volume_node.GetScene()
-    curve = scene.AddNewNodeByClass("vtkMRMLMarkupsClosedCurveNode", scene.GenerateUniqueName(xml_safe(name or box.label)))
+    unique = scene.GenerateUniqueName(xml_safe(name or box.label))
+    curve = scene.AddNewNodeByClass("vtkMRMLMarkupsClosedCurveNode", unique)
     curve.SetCurveTypeToLinear()
     curve.CreateDefaultDisplayNodes()
     for corner in box_corners_ras(volume_node, box):
@@ -145,7 +146,8 @@ def conversation_text(answers: list[Answer]) -> str:
 
 def save_conversation(answers: list[Answer], volume_node):
     """Save a conversation as one text node in the study's RadFound folder."""
-    node = add_text_node(volume_node, f"RadFound conversation - {volume_node.GetName() or 'volume'}", conversation_text(answers))
+    name = f"RadFound conversation - {volume_node.GetName() or 'volume'}"
+    node = add_text_node(volume_node, name, conversation_text(answers))
     if answers:
         _tag(node, answers[-1].model, answers[-1].provider, volume_node)
     return node

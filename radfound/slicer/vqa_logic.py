@@ -100,7 +100,8 @@ class RadFoundVQALogic:
                 enc = self.model.encode(study)
                 self.encode_count += 1
                 self._encoded[node_id] = (key, enc)
-            answer = answer_question(self.model, enc, question, on_text=stream, cancel=cancel, **{**self.generation, **gen})
+            options = {**self.generation, **gen}
+            answer = answer_question(self.model, enc, question, on_text=stream, cancel=cancel, **options)
             self._history.setdefault(node_id, []).append(answer)
             return answer
 
