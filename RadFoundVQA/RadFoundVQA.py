@@ -26,7 +26,7 @@ class RadFoundVQA(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = "RadFound VQA"
         self.parent.categories = ["RadFound"]
-        self.parent.dependencies = []
+        self.parent.dependencies = ["RadFoundReport"]  # shares its first-use package installer
         self.parent.contributors = ["RadFound project"]
         self.parent.helpText = (
             "Chat with the RadFound vision-language model about the loaded image: preset questions per modality, "
