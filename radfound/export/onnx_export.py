@@ -209,8 +209,13 @@ def export_model(model: RadFoundModel, tokenizer: Tokenizer, outdir: str | Path,
         if int8:
             from radfound.export.variants import to_int8
 
-            for name in ("vision_encoder", "decoder_model_merged"):
-                to_int8(onnx_dir / f"{name}.onnx", onnx_dir / f"{name}_quantized.onnx")
+            to_int8(onnx_dir / "vision_encoder.onnx", onnx_dir / "vision_encoder_quantized.onnx")
+            if fast_decoder:  # weight-only 8-bit blocks: fast single-token decode on CPU
+                from radfound.export.gqa_decoder import build_gqa_decoder
+
+                build_gqa_decoder(model, onnx_dir / "decoder_model_merged_quantized.onnx", weights="int8")
+            else:
+                to_int8(decoder_path, onnx_dir / "decoder_model_merged_quantized.onnx")
         if not keep_fp32:
             if not (fp16 or int8):
                 raise ModelError("keep_fp32=False needs an fp16 or int8 variant to ship instead")
