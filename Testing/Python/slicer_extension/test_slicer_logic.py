@@ -120,3 +120,20 @@ def test_mammogram_view_set_draft(slicer_core, shared_data, tiny_model_dir):
     assert logic.study(view_set=view_set).present_views == ["L-CC", "L-MLO", "R-CC", "R-MLO"]
     draft = logic.draft(mlo, view_set=view_set)
     assert isinstance(draft, Draft) and draft.timings.new_tokens > 0
+
+
+def test_nrrd_image_with_modality_override(slicer_core, pydicom_data, tiny_model_dir, tmp_path):
+    """A real radiograph saved as NRRD (no DICOM context): detected as a plain image, drafted as a chest X-ray."""
+    import pydicom
+
+    from slicer_app import nrrd_from_pixels
+
+    ds = pydicom.dcmread(pydicom_data("RG1_UNCI.dcm"))
+    path = nrrd_from_pixels(ds.pixel_array[::4, ::4], tmp_path / "chest.nrrd", spacing=(0.7, 0.6))
+    node = slicer_core.load_volume(path)
+    logic = RadFoundReportLogic(model=str(tiny_model_dir), **GEN)
+    study = logic.study(node)
+    assert study.kind == "image" and study.views[0].spacing == pytest.approx((0.7, 0.6))
+    assert logic.study(node, kind="cxr").kind == "cxr"
+    draft = logic.draft(node, kind="cxr")
+    assert draft.timings.new_tokens > 0
