@@ -18,16 +18,16 @@ _loaded: dict[tuple[str, str], object] = {}
 
 
 def available_models() -> list[tuple[str, str]]:
-    """(name, folder) of every installed model, the shipped default first."""
+    """(label, folder) of every installed model from the registry, the default first and marked."""
     try:
         from radfound.registry.store import list_models
 
-        entries = [(e.name, e.path) for e in list_models(verify="none")]
+        entries = [(e.name + (" (default)" if e.default else ""), e.path, e.default) for e in list_models(verify="none")]
     except ImportError:  # registry not packaged: fall back to the shipped folders
         root = RESOURCES_DIR / "models"
-        entries = [(p.name, str(p)) for p in sorted(root.iterdir()) if p.is_dir()] if root.is_dir() else []
-    entries.sort(key=lambda e: e[0] != "radfound-small")
-    return entries
+        entries = [(p.name, str(p), False) for p in sorted(root.iterdir()) if p.is_dir()] if root.is_dir() else []
+    entries.sort(key=lambda e: not e[2])  # stable: the default first, the rest in registry order
+    return [(label, path) for label, path, _ in entries]
 
 
 def get_model(model: str | None = None, device: str = "auto"):
