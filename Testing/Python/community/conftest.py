@@ -43,6 +43,15 @@ def idefics3(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def smolvlm(tmp_path_factory):
+    """SmolVLM2's own classes (model_type "smolvlm"), run by the Idefics3 family adapter."""
+    model, tok, proc = tiny_idefics3(smolvlm=True)
+    folder = export_community(model, tok, tmp_path_factory.mktemp("community") / "tiny-smolvlm",
+                              image_processor=proc, name="tiny-smolvlm")
+    return model, proc, folder
+
+
+@pytest.fixture(scope="session")
 def images():
     """Two 8-bit RGB pictures of different shapes (landscape, portrait) with real structure."""
     rng = np.random.default_rng(0)

@@ -22,7 +22,7 @@ def hf_greedy(model, ids, feeds, max_new_tokens, token_type_ids=None):
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
-@pytest.mark.parametrize("family", ["gemma3", "gemma3_causal", "idefics3"])
+@pytest.mark.parametrize("family", ["gemma3", "gemma3_causal", "idefics3", "smolvlm"])
 def test_greedy_tokens_match_transformers(family, question, request, images):
     """gemma3: bidirectional attention inside each image, against generate() given token_type_ids;
     gemma3_causal: a decoder without token_type_ids, against generate() without them."""
@@ -44,7 +44,7 @@ def test_greedy_tokens_match_transformers(family, question, request, images):
     assert len(theirs) >= 12 and len(set(theirs)) >= 3  # a real comparison, not one early stop
 
 
-@pytest.mark.parametrize("family", ["gemma3", "idefics3"])
+@pytest.mark.parametrize("family", ["gemma3", "idefics3", "smolvlm"])
 def test_image_features_match_transformers(family, request, images):
     model, _, folder = request.getfixturevalue(family)
     engine = CommunityVLModel(folder, device="cpu")

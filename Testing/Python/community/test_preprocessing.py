@@ -19,6 +19,8 @@ def picture(h, w):
 
 
 def family_and_processor(name, **kwargs):
+    if name == "smolvlm":
+        name, kwargs = "idefics3", {**kwargs, "smolvlm": True}
     model, tok, proc = (tiny_gemma3 if name == "gemma3" else tiny_idefics3)(**kwargs)
     cls = Gemma3Family if name == "gemma3" else Idefics3Family
     extra = {"image_seq_len": 4} if name != "gemma3" else {}
@@ -27,12 +29,12 @@ def family_and_processor(name, **kwargs):
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize(("name", "kwargs"), [("gemma3", {}), ("idefics3", {"splitting": True}),
-                                              ("idefics3", {"splitting": False})])
+                                              ("idefics3", {"splitting": False}), ("smolvlm", {})])
 def test_pixels_equal_transformers(name, kwargs, shape):
     family, proc, _ = family_and_processor(name, **kwargs)
     image = picture(*shape)
     ours, texts = family.vision_inputs([image])
-    theirs = proc(images=[[image]] if name != "gemma3" else [image], return_tensors="np")
+    theirs = proc(images=[image] if name == "gemma3" else [[image]], return_tensors="np")
     assert ours["pixel_values"].shape == theirs["pixel_values"].shape
     np.testing.assert_allclose(ours["pixel_values"], theirs["pixel_values"], atol=1e-6)
     if "pixel_attention_mask" in theirs:

@@ -56,10 +56,19 @@ def tiny_gemma3(seed: int = 0):
     return model, tok, processor
 
 
-def tiny_idefics3(seed: int = 0, splitting: bool = True):
+def tiny_idefics3(seed: int = 0, splitting: bool = True, smolvlm: bool = False):
+    """Idefics3 (SmolVLM v1), or with ``smolvlm`` the SmolVLM2 classes (model_type "smolvlm")."""
     import torch
-    from transformers import Idefics3Config, Idefics3ForConditionalGeneration
-    from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
+
+    if smolvlm:
+        from transformers import SmolVLMConfig as Idefics3Config
+        from transformers import SmolVLMForConditionalGeneration as Idefics3ForConditionalGeneration
+        from transformers.models.smolvlm.image_processing_pil_smolvlm import (
+            SmolVLMImageProcessorPil as Idefics3ImageProcessorPil,
+        )
+    else:
+        from transformers import Idefics3Config, Idefics3ForConditionalGeneration
+        from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
 
     tok = make_tokenizer(IDEFICS3_SPECIALS)
     ids = {t: tok.token_to_id(t) for t in IDEFICS3_SPECIALS}
