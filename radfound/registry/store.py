@@ -221,7 +221,10 @@ def import_model(
         if any(f.name == final_name for f, _ in _folders()):
             raise ModelError(f"a model called {final_name!r} is already installed; remove it first or pass --name", src)
         dest = store / final_name
-        root.rename(dest)  # atomic: the model appears complete or not at all
+        try:
+            root.rename(dest)  # atomic: the model appears complete or not at all
+        except OSError as exc:  # e.g. another import of the same name finished first
+            raise ModelError(f"cannot install as {final_name!r} ({exc.strerror})", dest) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     entry = _entry(dest, "user", "none")
