@@ -182,3 +182,18 @@ def test_declined_installation_starts_nothing(slicer_core, cxr_node, model_store
                         before_run=lambda: asked.append(True) and False)
     panel.generate_button.click()
     assert asked == [True] and panel.job is None and prop(panel.generate_button, "text") == "Generate draft"
+
+
+def test_cuda_without_a_gpu_is_a_message(slicer_core, cxr_node, model_store):
+    from radfound.slicer.dependencies import has_nvidia_driver
+
+    if has_nvidia_driver():
+        pytest.skip("this machine has an NVIDIA driver: CUDA may well work here")
+    app = application()
+    errors: list[str] = []
+    panel = report_panel(slicer_core.scene, errors)
+    select(panel.inputs.model, "radfound-tiny")
+    select(panel.inputs.device, "CUDA")
+    panel.generate_button.click()
+    wait_for(app, lambda: panel.job is None, "the error")
+    assert len(errors) == 1 and "CUDA was requested but is not available" in errors[0]
