@@ -103,14 +103,11 @@ def test_round_trip_query_draft_store_find_back(orthanc, pacs, engine, tmp_path)
     assert orthanc.instance_count() == count
 
 
-def test_folder_batch_records_a_failing_study_and_goes_on(engine, tmp_path, shared_data):
+def test_folder_batch_records_a_failing_study_and_goes_on(engine, tmp_path):
     src = tmp_path / "src"
-    chest_studies(src, 2)
+    chest_studies(src, 3)
     (broken,) = chest_studies(src, 1, start=7)[0]
     broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])  # header intact, pixels truncated
-    mammo = src / "mammo" / "MG1_J2KI.dcm"
-    mammo.parent.mkdir()
-    mammo.write_bytes((shared_data / "dicom" / "mammo" / "MG1_J2KI.dcm").read_bytes())
     broken_uid = str(pydicom.dcmread(broken, stop_before_pixels=True).StudyInstanceUID)
 
     summary = run_batch(src, tmp_path / "out", engine, workers=2, progress=False)
@@ -123,6 +120,17 @@ def test_folder_batch_records_a_failing_study_and_goes_on(engine, tmp_path, shar
         assert unexpected_warnings(validate_sr(sr)) == []
     assert len(list((tmp_path / "out").glob("*.sr.dcm"))) == 3
     assert not output_paths(tmp_path / "out", broken_uid)["sr"].exists()
+
+
+def test_folder_batch_drafts_the_real_mammogram(engine, tmp_path, shared_data):
+    src = tmp_path / "src" / "MG1_J2KI.dcm"
+    src.parent.mkdir()
+    src.write_bytes((shared_data / "dicom" / "mammo" / "MG1_J2KI.dcm").read_bytes())
+    summary = run_batch(tmp_path / "src", tmp_path / "out", engine, progress=False)
+    assert (summary.succeeded, summary.failed) == (1, 0), summary.failures
+    (sr,) = (tmp_path / "out").glob("*.sr.dcm")
+    assert unexpected_warnings(validate_sr(sr)) == []
+    assert pydicom.dcmread(sr).StudyInstanceUID == pydicom.dcmread(src, stop_before_pixels=True).StudyInstanceUID
 
 
 def test_server_down_at_start_is_a_pacs_error(engine, tmp_path):

@@ -138,13 +138,21 @@ def _audit(event: str, args) -> None:
         _CONNECTS.append(args[1])
 
 
-sys.addaudithook(_audit)  # audit hooks cannot be removed; it records only while _WATCH is set
+_HOOKED: list[bool] = []
+
+
+def _watch_connections() -> None:
+    """Install the audit hook once (hooks cannot be removed; it records only while _WATCH is set)."""
+    if not _HOOKED:
+        sys.addaudithook(_audit)
+        _HOOKED.append(True)
 
 
 def test_folder_batch_without_a_server_opens_no_connection(tiny_model_dir, tmp_path, capsys):
     from radfound.cli.main import main
 
     chest_studies(tmp_path / "src", 2)
+    _watch_connections()
     _CONNECTS.clear()
     _WATCH.set()
     try:
