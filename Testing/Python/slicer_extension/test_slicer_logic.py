@@ -89,18 +89,22 @@ def test_slicer_batch_script(slicer_core, pydicom_data, tiny_model_dir, tmp_path
     mr = pydicom_data("MR_small.dcm").read_bytes()
     (inputs / "broken.dcm").write_bytes(mr[: len(mr) // 2])  # another series, its pixel data cut in half
     (inputs / "notes.txt").write_text("not an image")
+    series = pydicom_data("CT_small.dcm").parent / "dicomdirtests" / "98892001" / "CT5N"
+    shutil.copytree(series, inputs / "ct_series")  # 5 slices: one volume, one draft
     summary = _batch_module().run_batch(inputs, tmp_path / "out", model=str(tiny_model_dir), core=slicer_core, **GEN)
     by_input = {item["input"]: item for item in summary["items"]}
-    assert set(by_input) == {"chest.dcm", "ct.dcm", "broken.dcm"}
+    series_items = [k for k in by_input if k.startswith("ct_series/")]
+    assert len(series_items) == 1 and by_input[series_items[0]]["kind"] == "ct"
+    assert set(by_input) - set(series_items) == {"chest.dcm", "ct.dcm", "broken.dcm"}
     assert by_input["chest.dcm"]["status"] == "ok" and by_input["chest.dcm"]["kind"] == "cxr"
     assert by_input["broken.dcm"]["status"] == "error" and "broken.dcm" in by_input["broken.dcm"]["error"]
     out = tmp_path / "out"
     name = by_input["chest.dcm"]["name"]
     assert (out / f"{name}.txt").read_text().startswith(PRELIMINARY_NOTICE.split(" - ")[0])
-    assert json.loads((out / "summary.json").read_text())["drafted"] == 2
+    assert json.loads((out / "summary.json").read_text())["drafted"] == 3
     slicer_core.scene.Clear(0)
     slicer_core.read_mrb(out / "radfound_batch.mrb")
-    assert len(slicer.util.getNodesByClass("vtkMRMLTextNode")) == 2
+    assert len(slicer.util.getNodesByClass("vtkMRMLTextNode")) == 3
 
 
 def test_mammogram_view_set_draft(slicer_core, shared_data, tiny_model_dir):
