@@ -48,13 +48,7 @@ class RadFoundReportLogic:
         job = Job(work, name="radfound-draft").start()
         if not blocking:
             return job
-        return job.follow(on_text)
-        while job.running or not job._events.empty():  # stream on the caller's thread
-            for event in job.poll():
-                if event.kind == "text":
-                    on_text(event.value)
-            job._thread.join(0.02)
-        return job.wait()
+        return job.follow(on_text)  # streams to on_text on the caller's thread
 
     def save(self, draft: Draft, volumeNode, edited_text: str | None = None, *, rating: int | None = None,
              view_set: dict | None = None, kind: str = "", log: bool = True) -> dict:
