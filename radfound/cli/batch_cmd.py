@@ -30,6 +30,8 @@ def register(sub) -> None:
     p.add_argument("--out", metavar="DIR", required=True, help="output folder (also holds the journal)")
     p.add_argument("--store", action="store_true", help="STOW-RS each SR back to the DICOMweb server")
     p.add_argument("--workers", type=int, default=2, help="studies in flight at once (default 2)")
+    p.add_argument("--stop-after-pacs-failures", type=int, default=5, metavar="N",
+                   help="stop (leaving the rest pending) after N studies in a row fail on the PACS; 0: never")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_model_args(p)
     p.set_defaults(func=run)
@@ -54,7 +56,7 @@ def run(args) -> int:
                               accession=args.accession)
     drafter = EngineDrafter(args.model, device=args.device, precision=args.precision, **generation_kwargs(args))
     summary = run_batch(source, args.out, drafter, store=client if args.store else None, workers=args.workers,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, stop_after_pacs_failures=args.stop_after_pacs_failures or None)
     print(summary)
     for key, reason in summary.failures:
         print(f"failed: {key}: {reason}")

@@ -26,7 +26,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from tqdm import tqdm
 
-from radfound.errors import ConfigError, RadFoundError
+from radfound.errors import ConfigError, PacsError, RadFoundError
 from radfound.outputs.sr import write_sr
 from radfound.outputs.text import write_json, write_text
 from radfound.pacs.dicomweb import DicomWebClient
@@ -144,6 +144,8 @@ class BatchSummary:
     succeeded: int = 0
     failed: int = 0
     skipped: int = 0  # already done by an earlier run
+    not_attempted: int = 0  # left pending because the batch stopped early (PACS unreachable)
+    stopped: str | None = None  # why the batch stopped early
     failures: list[tuple[str, str]] = field(default_factory=list)  # (study UID, reason)
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
@@ -154,8 +156,11 @@ class BatchSummary:
 
     def __str__(self) -> str:
         rate = self.succeeded / self.seconds * 60 if self.seconds > 0 else 0.0
-        return (f"{self.succeeded} succeeded, {self.failed} failed, {self.skipped} skipped (already done) "
+        text = (f"{self.succeeded} succeeded, {self.failed} failed, {self.skipped} skipped (already done) "
                 f"in {self.seconds:.1f} s ({rate:.1f} studies/min)")
+        if self.stopped:
+            text += f"; stopped early: {self.stopped}; {self.not_attempted} studies left pending (re-run to resume)"
+        return text
 
 
 def output_paths(out_dir: Path, key: str) -> dict[str, Path]:
@@ -172,12 +177,16 @@ def run_batch(
     reader: Reader | None = None,
     progress: bool = True,
     model_dir: str | Path | None = None,
+    stop_after_pacs_failures: int | None = 5,
 ) -> BatchSummary:
     """Draft every study of ``source`` into ``out_dir``; ``store`` STOW-RSes each SR to that server.
 
     ``source`` is a folder (or FolderSource) or a ServerSource. ``drafter`` defaults
     to the engine with ``model_dir``. Re-running with the same ``out_dir`` skips the
-    studies already done and resumes the rest.
+    studies already done and resumes the rest. After ``stop_after_pacs_failures``
+    studies in a row fail with a PacsError (each after its own retries) the PACS is
+    taken to be down: the batch stops and leaves the remaining studies pending
+    instead of waiting out every study's backoff (None: never stop).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -199,8 +208,13 @@ def run_batch(
         log.info("batch from %s: %d studies, %d already done", source.describe(), len(keys), summary.skipped)
         bar = tqdm(total=len(todo), unit="study", disable=not progress, dynamic_ncols=True, desc="drafting")
         lock = threading.Lock()
+        pacs_failures_in_a_row = [0]
 
         def work(key: str) -> None:
+            if summary.stopped:
+                with lock:
+                    summary.not_attempted += 1
+                return
             try:
                 stages = _process(key, source, out, journal, drafter, reader, store)
             except Exception as exc:  # recorded with its reason; the batch goes on
@@ -211,8 +225,13 @@ def run_batch(
                 with lock:
                     summary.failed += 1
                     summary.failures.append((key, reason))
+                    pacs_failures_in_a_row[0] = pacs_failures_in_a_row[0] + 1 if isinstance(exc, PacsError) else 0
+                    if stop_after_pacs_failures and pacs_failures_in_a_row[0] >= stop_after_pacs_failures:
+                        summary.stopped = summary.stopped or (
+                            f"{pacs_failures_in_a_row[0]} studies in a row failed on the PACS (last: {reason})")
             else:
                 with lock:
+                    pacs_failures_in_a_row[0] = 0
                     summary.succeeded += 1
                     for stage, secs in stages.items():
                         summary.stage_seconds[stage] = summary.stage_seconds.get(stage, 0.0) + secs
@@ -225,6 +244,9 @@ def run_batch(
             pending: set[Future] = set()
             queue = iter(todo)
             for key in queue:  # keep at most 2 x workers submitted: bounded memory for huge batches
+                if summary.stopped:
+                    summary.not_attempted += 1
+                    continue
                 pending.add(pool.submit(work, key))
                 if len(pending) >= 2 * workers:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -235,6 +257,8 @@ def run_batch(
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             bar.close()
+    if summary.stopped:
+        log.error("batch stopped early: %s", summary.stopped)
     summary.seconds = time.perf_counter() - started
     log.info("batch summary: %s", summary)
     return summary

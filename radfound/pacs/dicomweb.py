@@ -206,26 +206,28 @@ class DicomWebClient:
 
     # -- WADO-RS -----------------------------------------------------------------------------------
     def retrieve_study(self, study_uid: str, folder: str | Path, *, images_only: bool = False) -> list[Path]:
-        """Fetch every instance of a study into ``folder`` as ``<SOPInstanceUID>.dcm`` (each written atomically).
+        """Fetch every instance of a study into ``folder`` as ``<SOPInstanceUID>.dcm``.
 
-        ``images_only`` leaves out instances without pixels (SRs, key objects, presentation states)."""
-        datasets = self._call(
-            "WADO-RS study retrieve",
-            lambda: self._client.retrieve_study(study_uid, media_types=ORIGINAL_SYNTAX),
-        )
-        if not datasets:
-            raise PacsError(f"WADO-RS returned no instances for study {study_uid}", self.settings.url)
-        if images_only:
-            datasets = [ds for ds in datasets if "Rows" in ds]
-            if not datasets:
-                raise PacsError(f"study {study_uid} holds no images", self.settings.url)
+        Instances are streamed and each written atomically as it arrives (a 600-slice CT never sits
+        in memory whole); a failure part-way retries the whole study. ``images_only`` leaves out
+        instances without pixels (SRs, key objects, presentation states)."""
         folder = Path(folder)
-        paths = []
-        for ds in datasets:
-            path = folder / f"{ds.SOPInstanceUID}.dcm"
-            with atomic_path(path) as tmp:
-                ds.save_as(tmp, enforce_file_format=True)
-            paths.append(path)
+
+        def fetch() -> list[Path]:
+            paths = []
+            for ds in self._client.iter_study(study_uid, media_types=ORIGINAL_SYNTAX):
+                if images_only and "Rows" not in ds:
+                    continue
+                path = folder / f"{ds.SOPInstanceUID}.dcm"
+                with atomic_path(path) as tmp:
+                    ds.save_as(tmp, enforce_file_format=True)
+                paths.append(path)
+            return paths
+
+        paths = self._call("WADO-RS study retrieve", fetch)
+        if not paths:
+            raise PacsError(f"WADO-RS returned no {'images' if images_only else 'instances'} for study {study_uid}",
+                            self.settings.url)
         log.info("WADO-RS: study %s, %d instances", study_uid, len(paths))
         return paths
 

@@ -177,6 +177,26 @@ def test_server_stopping_mid_batch_then_rerun_completes_each_study_once(orthanc,
     assert_each_study_done_once(out, pacs, uids, tmp_path)
 
 
+def test_a_pacs_outage_stops_the_batch_early_and_the_rerun_finishes(orthanc, pacs, engine, tmp_path):
+    studies = chest_studies(tmp_path / "src", 5)
+    upload_all(orthanc, studies)
+    uids = source_uids(studies)
+    out = tmp_path / "out"
+    drafter = CountingDrafter(engine, after=2, hook=orthanc.stop)
+
+    first = run_batch(ServerSource(pacs), out, drafter, store=pacs, workers=1, progress=False,
+                      stop_after_pacs_failures=2)
+    assert (first.succeeded, first.failed, first.not_attempted) == (1, 2, 2)
+    assert "2 studies in a row failed on the PACS" in first.stopped and "left pending" in str(first)
+    with Journal(out / JOURNAL_NAME) as j:
+        assert j.counts() == {"done": 1, "failed": 2, "pending": 2}
+
+    orthanc.start()
+    second = run_batch(ServerSource(pacs), out, drafter, store=pacs, workers=1, progress=False)
+    assert (second.succeeded, second.failed, second.skipped, second.stopped) == (4, 0, 1, None)
+    assert_each_study_done_once(out, pacs, uids, tmp_path)
+
+
 def _done_count(journal: Path) -> int:
     if not journal.exists():
         return 0
