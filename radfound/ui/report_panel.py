@@ -12,6 +12,7 @@ from radfound.slicer.mammo_views import assemble_view_set
 from radfound.slicer.report_logic import RadFoundReportLogic
 from radfound.study.model import MAMMO_VIEWS
 from radfound.ui.inputs import InputControls, volume_nodes
+from radfound.ui.messages import user_message
 from radfound.ui.qt import QtCore, QtGui, child, prop
 
 POLL_MS = 30
@@ -109,7 +110,7 @@ class ReportPanel:
         views = self.view_set()
         try:
             self.job = self.logic.draft(node, kind=self.inputs.kind(), view_set=views, blocking=False)
-        except Exception as exc:  # noqa: BLE001 - shown to the user as a message, not a traceback
+        except Exception as exc:  # noqa: BLE001 - a message; a bug's traceback is logged
             self._fail(exc)
             return
         self.draft, self.draft_node, self.draft_views = None, node, views
@@ -145,7 +146,7 @@ class ReportPanel:
         self.save_button.setEnabled(True)
 
     def _fail(self, exc: BaseException) -> None:
-        message = str(exc) or type(exc).__name__
+        message = user_message(exc)
         self._end(f"Error: {message}")
         self.show_error(message)
 
@@ -164,7 +165,7 @@ class ReportPanel:
         try:
             saved = self.logic.save(self.draft, self.draft_node, edited_text=self.text.toPlainText(),
                                     rating=rating, view_set=self.draft_views, kind=self.inputs.kind() or "")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a message; a bug's traceback is logged
             self._fail(exc)
             return None
         self.status.setText(f"Saved '{saved['text'].GetName()}' with {len(saved['markups'])} markup(s) "

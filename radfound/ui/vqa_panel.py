@@ -10,6 +10,7 @@ from __future__ import annotations
 from radfound.config import PRELIMINARY_NOTICE
 from radfound.slicer.vqa_logic import RadFoundVQALogic
 from radfound.ui.inputs import InputControls
+from radfound.ui.messages import user_message
 from radfound.ui.qt import QtCore, QtGui, child, prop
 
 POLL_MS = 30
@@ -93,7 +94,7 @@ class VQAPanel:
         self.logic.device = self.inputs.device_name()
         try:
             self.job = self.logic.ask(node, question, kind=self.inputs.kind(), blocking=False)
-        except Exception as exc:  # noqa: BLE001 - a message for the user, not a traceback
+        except Exception as exc:  # noqa: BLE001 - a message; a bug's traceback is logged
             self._fail(exc)
             return
         self.job_node = node
@@ -124,7 +125,7 @@ class VQAPanel:
                 self._fail(event.value)
 
     def _fail(self, exc: BaseException) -> None:
-        message = str(exc) or type(exc).__name__
+        message = user_message(exc)
         self._end(f"Error: {message}")
         self.show_history()
         self.show_error(message)

@@ -197,3 +197,16 @@ def test_cuda_without_a_gpu_is_a_message(slicer_core, cxr_node, model_store):
     panel.generate_button.click()
     wait_for(app, lambda: panel.job is None, "the error")
     assert len(errors) == 1 and "CUDA was requested but is not available" in errors[0]
+
+
+def test_a_bug_is_one_line_for_the_user_and_a_traceback_in_the_log(caplog):
+    from radfound.errors import ModelError
+    from radfound.ui.messages import user_message
+
+    assert user_message(ModelError("no such model folder", "/x")) == "/x: no such model folder"
+    try:
+        {}["missing"]
+    except KeyError as exc:
+        message = user_message(exc)
+    assert message.startswith("Internal error: KeyError: 'missing'") and "\n" not in message
+    assert caplog.records[-1].name == "radfound.ui" and caplog.records[-1].exc_info[0] is KeyError

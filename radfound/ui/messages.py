@@ -1,0 +1,21 @@
+"""What the panels tell the user when something fails: one readable line, never a traceback.
+
+A RadFoundError is the user's to fix (its text names the file and the problem). Anything
+else is a bug: the user gets a one-line summary and the traceback goes to the log
+(Slicer's Python console and application log), so it is visible without being hidden.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from radfound.errors import RadFoundError
+
+log = logging.getLogger("radfound.ui")
+
+
+def user_message(exc: BaseException) -> str:
+    if isinstance(exc, RadFoundError):
+        return str(exc)
+    log.error("unexpected error in RadFound", exc_info=(type(exc), exc, exc.__traceback__))
+    return f"Internal error: {type(exc).__name__}: {exc} (the details are in the Python console / application log)"
