@@ -11,7 +11,8 @@ show it. What it contains:
   and its version, then a "Findings" section (DCM 121070) with "Finding" TEXT
   items and an "Impressions" section (DCM 121072) with an "Impression" TEXT item;
   each section starts with a "Comment" (DCM 121106) TEXT item holding
-  :data:`radfound.config.PRELIMINARY_NOTICE`;
+  :data:`radfound.config.PRELIMINARY_NOTICE`; each localised finding (``draft.boxes``)
+  becomes a "Finding" TEXT INFERRED FROM an "Image Region" SCOORD on its source image;
 - flags of unverified AI work: VerificationFlag UNVERIFIED, CompletionFlag
   PARTIAL, PreliminaryFlag PRELIMINARY, and a Series Description saying so.
 
@@ -38,6 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import highdicom as hd
+import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -150,7 +152,32 @@ def _section(name: hd.sr.CodedConcept, item_name: hd.sr.CodedConcept, text: str,
     return section
 
 
-def _content(draft: Draft, device_uid: str) -> hd.sr.ContainerContentItem:
+def _box_findings(draft: Draft, study: Study) -> list:
+    """Each box as a Finding TEXT (its label) INFERRED FROM an Image Region SCOORD (closed polyline,
+    column/row pixels) SELECTED FROM the view's source image. Boxes of views without a DICOM source
+    (or of a CT volume, which has no 2D views) are left out: the text items still carry the finding."""
+    items = []
+    for box in draft.boxes:
+        if not 0 <= box.view_index < len(study.views):
+            continue
+        src = study.views[box.view_index].source
+        if src is None or not (src.sop_instance_uid and src.sop_class_uid):
+            continue
+        x0, x1 = sorted((float(box.x0), float(box.x1)))
+        y0, y1 = sorted((float(box.y0), float(box.y1)))
+        corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]], dtype=float)
+        image = hd.sr.SourceImageForRegion(src.sop_class_uid, src.sop_instance_uid,
+                                           referenced_frame_numbers=[src.frame] if src.frame else None)
+        region = hd.sr.ImageRegion(graphic_type="POLYLINE", graphic_data=corners, source_image=image)
+        region.RelationshipType = "INFERRED FROM"
+        finding = hd.sr.TextContentItem(name=FINDING, value=clean_text(box.label).strip()[:1024] or "region",
+                                        relationship_type="CONTAINS")
+        finding.ContentSequence = hd.sr.ContentSequence([region])
+        items.append(finding)
+    return items
+
+
+def _content(draft: Draft, device_uid: str, study: Study) -> hd.sr.ContainerContentItem:
     """The TID 2000 content tree (root container and everything under it)."""
     model_label = f"{draft.model} {draft.model_version}".strip()
     device = hd.sr.DeviceObserverIdentifyingAttributes(
@@ -168,7 +195,9 @@ def _content(draft: Draft, device_uid: str) -> hd.sr.ContainerContentItem:
     items = list(hd.sr.LanguageOfContentItemAndDescendants(ENGLISH))
     items += list(observation)
     notice = draft.notice or PRELIMINARY_NOTICE
-    items.append(_section(FINDINGS_SECTION, FINDING, draft.findings, notice))
+    findings = _section(FINDINGS_SECTION, FINDING, draft.findings, notice)
+    findings.ContentSequence.extend(_box_findings(draft, study))
+    items.append(findings)
     items.append(_section(IMPRESSIONS_SECTION, IMPRESSION, draft.impression, notice))
     root.ContentSequence = hd.sr.ContentSequence(items)
     return root
@@ -200,7 +229,7 @@ def build_sr(
     uids = sr_uids(study_uid, draft.model, draft.model_version)
     sr = hd.sr.ComprehensiveSR(
         evidence=evidence,
-        content=_content(draft, uids["device"]),
+        content=_content(draft, uids["device"], study),
         series_instance_uid=uids["series"],
         series_number=SERIES_NUMBER,
         sop_instance_uid=uids["sop_instance"],

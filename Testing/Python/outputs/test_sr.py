@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import highdicom as hd
+import numpy as np
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
@@ -15,7 +16,7 @@ from radfound.config import PRELIMINARY_NOTICE
 from radfound.errors import StudyReadError, UnsupportedInputError
 from radfound.outputs.sr import build_sr, sr_uids, write_sr
 from radfound.outputs.text import write_json, write_text
-from radfound.study.model import SourceRef, Study
+from radfound.study.model import SourceRef, Study, View
 from radfound.tasks.results import Draft
 
 
@@ -151,3 +152,28 @@ def test_generated_text_with_control_and_non_latin_characters_stays_valid(tmp_pa
     findings = [i for i in sr.ContentSequence if i.get("ConceptNameCodeSequence")
                 and i.ConceptNameCodeSequence[0].CodeValue == "121070"][0]
     assert findings.ContentSequence[1].TextValue == "Lungs clear. Cardiomegaly absent. 正常 \ufffd"
+
+
+def test_boxes_become_image_regions_on_their_source_image(tmp_path, pydicom_data):
+    from radfound.tasks.results import Box
+
+    src = pydicom_data("RG1_UNCR.dcm")
+    study = study_of([src])
+    study.views = [View(pixels=np.zeros((4, 4), np.float32), source=study.sources[0])]
+    draft = a_draft()
+    draft.boxes = [Box("nodule, right upper zone", 100.0, 220.5, 40.0, 300.0), Box("ignored", 1, 1, 2, 2, view_index=3)]
+    out = write_sr(draft, study, tmp_path / "sr.dcm")
+    check = validate_sr(out)
+    assert unexpected_warnings(check) == []
+    assert "SCOORD" in check.dump and "POLYLINE" in check.dump
+    doc = pydicom.dcmread(out)
+    findings = [i for i in doc.ContentSequence if i.get("ConceptNameCodeSequence")
+                and i.ConceptNameCodeSequence[0].CodeValue == "121070"][0]
+    boxed = [i for i in findings.ContentSequence if "ContentSequence" in i]
+    assert len(boxed) == 1 and boxed[0].TextValue == "nodule, right upper zone"
+    region = boxed[0].ContentSequence[0]
+    assert region.RelationshipType == "INFERRED FROM" and region.GraphicType == "POLYLINE"
+    assert [float(v) for v in region.GraphicData] == [40, 220.5, 100, 220.5, 100, 300, 40, 300, 40, 220.5]
+    image = region.ContentSequence[0]
+    assert image.RelationshipType == "SELECTED FROM"
+    assert image.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == study.sources[0].sop_instance_uid
