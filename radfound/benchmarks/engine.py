@@ -68,7 +68,6 @@ def machine_info() -> dict:
 
 def measure_bandwidth_gbs(provider: str, mbytes: int = 256, repeats: int = 5) -> float:
     """Memory read bandwidth (GB/s) seen by ORT on ``provider``: ReduceSum over a large float32 buffer."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -99,7 +98,6 @@ def measure_bandwidth_gbs(provider: str, mbytes: int = 256, repeats: int = 5) ->
         t = time.perf_counter()
         once()
         times.append(time.perf_counter() - t)
-    del onnx
     return x.nbytes / min(times) / 1e9
 
 

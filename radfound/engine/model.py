@@ -169,7 +169,9 @@ def load_model(model_dir: str | Path | None = None, device: str = "auto", precis
     """
     path = Path(model_dir) if model_dir is not None else default_model_dir()
     if not path.is_dir():
-        hint = " (the default model is not installed; pass --model DIR or see docs/engine.md)" if model_dir is None else ""
+        hint = ""
+        if model_dir is None:
+            hint = " (the default model is not installed; pass --model DIR, see docs/engine.md)"
         raise ModelError(f"model folder not found{hint}", path)
     return RadFoundModel(path, device=device, precision=precision)
 

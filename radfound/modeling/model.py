@@ -44,7 +44,8 @@ class RadFoundModel(nn.Module):
             return embeds
         per_row = is_image.sum(dim=1)
         if not bool((per_row == image_features.shape[0]).all()):
-            raise ValueError(f"each prompt needs exactly {image_features.shape[0]} <image> tokens, got {per_row.tolist()}")
+            raise ValueError(
+                f"each prompt needs exactly {image_features.shape[0]} <image> tokens, got {per_row.tolist()}")
         feats = image_features.to(embeds.dtype).repeat(input_ids.shape[0], 1)
         embeds = embeds.clone()
         embeds[is_image] = feats
