@@ -160,11 +160,14 @@ def _box_findings(draft: Draft, study: Study) -> list:
     for box in draft.boxes:
         if not 0 <= box.view_index < len(study.views):
             continue
-        src = study.views[box.view_index].source
-        if src is None or not (src.sop_instance_uid and src.sop_class_uid):
+        view = study.views[box.view_index]
+        src = view.source
+        coords = np.array([box.x0, box.y0, box.x1, box.y1], dtype=float)
+        if src is None or not (src.sop_instance_uid and src.sop_class_uid) or not np.isfinite(coords).all():
             continue
-        x0, x1 = sorted((float(box.x0), float(box.x1)))
-        y0, y1 = sorted((float(box.y0), float(box.y1)))
+        rows, cols = view.shape[:2]
+        x0, x1 = sorted(np.clip(coords[[0, 2]], 0, cols).tolist())  # inside the image
+        y0, y1 = sorted(np.clip(coords[[1, 3]], 0, rows).tolist())
         corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]], dtype=float)
         image = hd.sr.SourceImageForRegion(src.sop_class_uid, src.sop_instance_uid,
                                            referenced_frame_numbers=[src.frame] if src.frame else None)

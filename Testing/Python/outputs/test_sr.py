@@ -159,9 +159,10 @@ def test_boxes_become_image_regions_on_their_source_image(tmp_path, pydicom_data
 
     src = pydicom_data("RG1_UNCR.dcm")
     study = study_of([src])
-    study.views = [View(pixels=np.zeros((4, 4), np.float32), source=study.sources[0])]
+    study.views = [View(pixels=np.zeros((1841, 1955), np.float32), source=study.sources[0])]
     draft = a_draft()
-    draft.boxes = [Box("nodule, right upper zone", 100.0, 220.5, 40.0, 300.0), Box("ignored", 1, 1, 2, 2, view_index=3)]
+    draft.boxes = [Box("nodule, right upper zone", 100.0, 220.5, 40.0, 300.0), Box("ignored", 1, 1, 2, 2, view_index=3),
+                   Box("not a number", float("nan"), 1, 2, 2), Box("edge", -5, 1800, 2000, 1900)]
     out = write_sr(draft, study, tmp_path / "sr.dcm")
     check = validate_sr(out)
     assert unexpected_warnings(check) == []
@@ -170,7 +171,8 @@ def test_boxes_become_image_regions_on_their_source_image(tmp_path, pydicom_data
     findings = [i for i in doc.ContentSequence if i.get("ConceptNameCodeSequence")
                 and i.ConceptNameCodeSequence[0].CodeValue == "121070"][0]
     boxed = [i for i in findings.ContentSequence if "ContentSequence" in i]
-    assert len(boxed) == 1 and boxed[0].TextValue == "nodule, right upper zone"
+    assert [b.TextValue for b in boxed] == ["nodule, right upper zone", "edge"]
+    assert [float(v) for v in boxed[1].ContentSequence[0].GraphicData][:4] == [0, 1800, 1955, 1800]  # clipped
     region = boxed[0].ContentSequence[0]
     assert region.RelationshipType == "INFERRED FROM" and region.GraphicType == "POLYLINE"
     assert [float(v) for v in region.GraphicData] == [40, 220.5, 100, 220.5, 100, 300, 40, 300, 40, 220.5]

@@ -208,27 +208,30 @@ def _done_count(journal: Path) -> int:
 
 
 def test_batch_killed_with_sigkill_resumes_with_every_study_done_once(orthanc, pacs, tiny_model_dir, tmp_path):
-    n = 6
+    """Kill ``radfound batch`` twice at different points (after 1, then after 4 studies), then let it finish."""
+    n = 7
     studies = chest_studies(tmp_path / "src", n)
     upload_all(orthanc, studies)
     uids = source_uids(studies)
     out = tmp_path / "out"
+    journal = out / JOURNAL_NAME
     cmd = [sys.executable, "-m", "radfound.cli.main", "batch", "--server", orthanc.dicomweb_url, "--out", str(out),
-           "--store", "--model", str(tiny_model_dir), "--workers", "1", "--no-progress", "--max-new-tokens", "24"]
+           "--store", "--model", str(tiny_model_dir), "--workers", "2", "--no-progress", "--max-new-tokens", "24"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
-    try:
-        deadline = time.monotonic() + 240
-        while _done_count(out / JOURNAL_NAME) < 2 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        done_at_kill = _done_count(out / JOURNAL_NAME)
-        assert proc.poll() is None, f"batch ended before it could be killed: {proc.communicate()}"
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.communicate()
-    assert 2 <= done_at_kill < n
+    for kill_after in (1, 4):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+        try:
+            deadline = time.monotonic() + 240
+            while _done_count(journal) < kill_after and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            done_at_kill = _done_count(journal)
+            assert proc.poll() is None, f"batch ended before it could be killed: {proc.communicate()}"
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.kill()
+            proc.communicate()
+        assert kill_after <= done_at_kill < n
 
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
