@@ -150,7 +150,8 @@ def lm_loss(model, pool: Pool, batcher: Batcher, rows: list[tuple[str, str, str]
 
 def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: float, rng: random.Random,
                    weight_decay: float, mixture: dict[str, float], name: str, log) -> dict:
-    """Alignment / instruction tuning: sample tasks by ``mixture``, whole studies, several rows per study."""
+    """Alignment / instruction tuning: each batch is one task drawn by ``mixture`` (so rows have similar
+    lengths and little padding), made of whole studies with several rows per study."""
     by_study: dict[str, dict[str, list]] = {t: defaultdict(list) for t in mixture}
     for task in mixture:
         for key, ins, tgt in pool.samples.get(task, []):
@@ -164,8 +165,8 @@ def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: fl
     keys = {t: list(by_study[t]) for t in tasks}
     while not clock.done():
         rows = []
+        task = rng.choices(tasks, weights)[0]  # one task per batch: similar lengths, little padding
         for _ in range(stage["batch_studies"]):
-            task = rng.choices(tasks, weights)[0]
             key = rng.choice(keys[task])
             mine = by_study[task][key]
             rows += rng.sample(mine, min(stage["rows_per_study"], len(mine)))
