@@ -274,25 +274,9 @@ def _process(key: str, source, out: Path, journal: Journal, drafter: Drafter, re
     timings: dict[str, float] = {}
     if previous != "written" or not paths["sr"].exists():
         workdir = out / RETRIEVED_DIR / key
-        t = time.perf_counter()
-        files = source.fetch(key, workdir)
-        timings["retrieve"] = time.perf_counter() - t
-        t = time.perf_counter()
-        study = reader(files)
-        timings["decode"] = time.perf_counter() - t
-        t = time.perf_counter()
-        draft = drafter(study)
-        draft_s = time.perf_counter() - t
-        timings["encode"] = min(draft.timings.encode_ms / 1000, draft_s)
-        timings["generate"] = draft_s - timings["encode"]
-        t = time.perf_counter()
-        sr = write_sr(draft, study, paths["sr"])
-        sr_uid = str(pydicom.dcmread(sr, stop_before_pixels=True).SOPInstanceUID)
-        write_text(draft, paths["txt"])
-        write_json(draft, paths["json"], study, sr_uid=sr_uid)
-        timings["write"] = time.perf_counter() - t
-        journal.written(key, sr_uid, {k: str(v) for k, v in paths.items()}, timings)
-        if workdir.exists():
+        try:
+            _draft_and_write(key, source, workdir, paths, journal, drafter, reader, timings)
+        finally:  # retrieved images hold patient data: never leave them behind, success or not
             shutil.rmtree(workdir, ignore_errors=True)
     if store is not None:
         t = time.perf_counter()
@@ -300,3 +284,26 @@ def _process(key: str, source, out: Path, journal: Journal, drafter: Drafter, re
         timings["store"] = time.perf_counter() - t
     journal.done(key, timings if "write" in timings else None)
     return timings
+
+
+def _draft_and_write(key: str, source, workdir: Path, paths: dict[str, Path], journal: Journal, drafter: Drafter,
+                     reader: Reader, timings: dict[str, float]) -> None:
+    """Fetch, read, draft and write the three outputs of one study, then mark it written."""
+    t = time.perf_counter()
+    files = source.fetch(key, workdir)
+    timings["retrieve"] = time.perf_counter() - t
+    t = time.perf_counter()
+    study = reader(files)
+    timings["decode"] = time.perf_counter() - t
+    t = time.perf_counter()
+    draft = drafter(study)
+    draft_s = time.perf_counter() - t
+    timings["encode"] = min(draft.timings.encode_ms / 1000, draft_s)
+    timings["generate"] = draft_s - timings["encode"]
+    t = time.perf_counter()
+    sr = write_sr(draft, study, paths["sr"])
+    sr_uid = str(pydicom.dcmread(sr, stop_before_pixels=True).SOPInstanceUID)
+    write_text(draft, paths["txt"])
+    write_json(draft, paths["json"], study, sr_uid=sr_uid)
+    timings["write"] = time.perf_counter() - t
+    journal.written(key, sr_uid, {k: str(v) for k, v in paths.items()}, timings)

@@ -169,6 +169,7 @@ def test_server_stopping_mid_batch_then_rerun_completes_each_study_once(orthanc,
     reasons = sorted(r for _, r in first.failures)
     assert any("WADO-RS study retrieve failed" in r for r in reasons)
     assert any("STOW-RS store failed" in r for r in reasons)
+    assert not list(out.rglob("*.dcm")) or all(p.name.endswith(".sr.dcm") for p in out.rglob("*.dcm"))  # no images left
 
     orthanc.start()
     second = run_batch(ServerSource(pacs), out, drafter, store=pacs, workers=1, progress=False)
