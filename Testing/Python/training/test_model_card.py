@@ -1,0 +1,32 @@
+"""The model card: written from real eval output, hashed into the manifest, licences stated."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from radfound.cli.main import main
+from radfound.registry.manifest import verify_model_dir
+from radfound.training.model_card import write_card
+
+
+def test_card_is_in_the_manifest_and_carries_the_numbers(shared_data, tiny_model_dir, tmp_path, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    ev = tmp_path / "eval"
+    ev.mkdir()
+    assert main(["eval", "vqa", "--questions", str(shared_data / "slake/validate.json"),
+                 "--images", str(shared_data / "slake/imgs"), "--limit", "40", "--baselines-only", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    (ev / "slake_val.json").write_text(json.dumps(result), encoding="utf-8")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"parameters": 1_234_567, "minutes": 1.5}), encoding="utf-8")
+
+    card = write_card(model, run, ev).read_text(encoding="utf-8")
+    manifest = verify_model_dir(model)  # raises if the card were unlisted or the hashes stale
+    assert "MODEL_CARD.md" in manifest["files"]
+    assert "CC BY 4.0" in card and "CC0" in card and "Not a medical device" in card.replace("**", "")
+    assert "synthetic images, not patient data" in card and "1.23 M parameters" in card
+    prior = result["baselines"]["question_prior"]["by_lang"]["en"]["overall"]
+    assert f"| question_prior | {100 * prior:.1f} |" in card

@@ -1,0 +1,162 @@
+"""Write a model folder's MODEL_CARD.md from the training summary and the evaluation results.
+
+``python -m radfound.training.model_card MODEL_DIR RUN_DIR EVAL_DIR`` writes the card and re-writes
+``manifest.json`` so the card is one of the hashed files (the registry refuses unlisted files).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from radfound.config import PRELIMINARY_NOTICE
+from radfound.registry.manifest import MANIFEST_NAME, read_manifest, write_manifest
+
+
+def _load(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.1f}"
+
+
+def vqa_rows(result: dict | None, lang: str | None = None) -> list[str]:
+    """Markdown table rows (model, question prior, majority) of one eval-vqa JSON result."""
+    if not result:
+        return ["| (not measured) | | | | | |"]
+    rows = []
+    entries = [("RadFound-small", result.get("model"))] + [
+        (name, (result.get("baselines") or {}).get(name)) for name in ("question_prior", "majority")
+    ]
+    for name, m in entries:
+        if not m:
+            continue
+        if lang:
+            m = (m.get("by_lang") or {}).get(lang, m)
+        rows.append(f"| {name} | {_pct(m['overall'])} | {_pct(m['closed_acc'])} | {_pct(m['open_acc'])} | "
+                    f"{_pct(m['open_recall'])} | {m['n']} |")
+    return rows
+
+
+def text_row(name: str, t: dict | None) -> str:
+    if not t:
+        return f"| {name} | (not measured) | | | | | | |"
+    f = lambda k: "-" if t.get(k) is None else f"{t[k]:.3f}"  # noqa: E731
+    return f"| {name} | {f('bleu_1')} | {f('bleu_2')} | {f('bleu_3')} | {f('bleu_4')} | {f('rouge_l')} | {f('meteor')} | {f('cider')} |"
+
+
+def results_markdown(ev: Path) -> str:
+    """The results section shared by the model card and docs/evaluation.md."""
+    sv, vr = _load(ev / "slake_val.json"), _load(ev / "vqarad_heldout.json")
+    mammo, ct, text, grd = (_load(ev / f"{n}.json") for n in ("mammo", "ct", "slake_text", "grounding"))
+    head = "| | overall | closed | open | open recall | n |\n|---|---|---|---|---|---|"
+    lines = ["### SLAKE validation, English (1,053 questions; not trained on)", head, *vqa_rows(sv, "en"), "",
+             "### SLAKE validation, Chinese", head, *vqa_rows(sv, "zh"), "",
+             "### VQA-RAD held-out part of train (47 images, 472 questions; not trained on)", head, *vqa_rows(vr), ""]
+    lines += ["### Phantom reports (synthetic, 100 fresh phantoms each, seed 9001)",
+              "| set | side P | side R | side F1 | location F1 | exact study | all-normal baseline F1 |",
+              "|---|---|---|---|---|---|---|"]
+    for name, r in (("mammography 4-view", mammo), ("neck CT", ct)):
+        if r:
+            m, b = r["model"], r["baseline_normal_report"]
+            lines.append(f"| {name} | {m['side']['precision']:.3f} | {m['side']['recall']:.3f} | {m['side']['f1']:.3f} | "
+                         f"{m['location']['f1']:.3f} | {m['exact_study']:.3f} | {b['side']['f1']:.3f} |")
+        else:
+            lines.append(f"| {name} | (not measured) | | | | | |")
+    lines += ["", "### Text metrics", "| references | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | ROUGE-L | METEOR | CIDEr |",
+              "|---|---|---|---|---|---|---|---|",
+              text_row("mammo phantom reports", mammo and mammo["model"]["text"]),
+              text_row("neck CT phantom reports", ct and ct["model"]["text"]),
+              text_row("SLAKE val captions (derived)", text and text.get("captions")),
+              text_row("SLAKE val reports (derived)", text and text.get("reports")), ""]
+    if grd:
+        lines += [f"### Grounding: SLAKE validation boxes", f"{grd['boxes']} boxes on {grd['images']} images: "
+                  f"IoU >= 0.5 for {_pct(grd['found_iou_0.5'])}%, mean best IoU {grd['mean_best_iou']}; "
+                  f"{grd['questions_with_a_box']} answers contained a box.", ""]
+    return "\n".join(lines)
+
+
+def write_card(model_dir: Path, run_dir: Path, ev: Path) -> Path:
+    summary = _load(run_dir / "summary.json") or {}
+    manifest = read_manifest(model_dir)
+    size = sum(p.stat().st_size for p in model_dir.rglob("*") if p.is_file() and p.name != "MODEL_CARD.md")
+    card = CARD.format(
+        version=manifest.get("model_version", ""),
+        params=f"{summary.get('parameters', 0) / 1e6:.2f}",
+        size=f"{size / 1e6:.1f}",
+        minutes=summary.get("minutes", "?"),
+        pretrain=summary.get("pretrain"), align=summary.get("align"), instruct=summary.get("instruct"),
+        pool=summary.get("pool"),
+        results=results_markdown(ev),
+        notice=PRELIMINARY_NOTICE,
+    )
+    (model_dir / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+    meta = {k: v for k, v in manifest.items() if k != "files"}
+    (model_dir / MANIFEST_NAME).unlink()
+    write_manifest(model_dir, **meta)
+    return model_dir / "MODEL_CARD.md"
+
+
+CARD = """# RadFound-small {version}
+
+> {notice}
+
+**Intended use**: preliminary drafts of radiology findings/impressions and answers to questions
+about chest X-rays, mammogram sets, CT volumes and other radiology images, for research and for a
+radiologist to verify, edit and sign. **Not a medical device**; not validated for clinical use; not
+for screening, triage or diagnosis without a radiologist. It is a small model trained in about an
+hour on a 2-core CPU: expect frequent errors, and see the numbers below.
+
+## Architecture
+RadFound vision-language model (`radfound.modeling`), {params} M parameters, fp32 ONNX
+(onnx-community layout: `onnx/vision_encoder.onnx`, `onnx/embed_tokens.onnx`,
+`onnx/decoder_model_merged.onnx`), {size} MB in all:
+ViT encoder (128 px input, 16 px patches, width 160, 3 layers) run on every view / CT slab, view and
+slab-position embeddings with an inter-image context layer, a perceiver resampler to 8 visual
+tokens, and a LLaMA-style decoder (width 256, 3 layers, grouped-query attention 4/2 heads, RoPE,
+SwiGLU) with a 3,072-token byte-level BPE tokenizer (English and Chinese). Preprocessing parameters
+are in `preprocessor_config.json` (CT: 8 axial slabs).
+
+## Training data and licences
+- **VQA-RAD** (CC0 1.0; Lau et al., Sci Data 5:180251, 2018): the train split minus the 15% of
+  images held out for evaluation (`radfound/eval/splits.py`).
+- **SLAKE** (CC BY 4.0; Liu et al., "SLAKE: A Semantically-Labeled Knowledge-Enhanced Dataset for
+  Medical Visual Question Answering", ISBI 2021): the **train** split only (English and Chinese
+  questions; captions, reports and organ/lesion boxes derived from its annotations as documented in
+  docs/training.md). The SLAKE validation split was **not** used for training, so the validation
+  numbers below are on unseen data; SLAKE test images were never used.
+- **Synthetic phantoms** (generated by `radfound/training/phantoms`): 300 four-view mammogram sets
+  with masses and calcifications and 300 neck CT volumes with thyroid nodules, with templated
+  reports. **These are synthetic images, not patient data**: the mammography and CT report pathways
+  have only ever seen phantoms, and their phantom scores say nothing about real mammograms or CT.
+
+Training pool: {pool}.
+
+## Recipe
+`radfound train --config small` (radfound/training/configs/small.json, seed 1234), {minutes} min on a
+shared 2-core CPU: (1) masked image modelling on every training image and phantom view
+({pretrain}); (2) image-text alignment on captions and phantom reports ({align}); (3) instruction
+tuning on VQA, captions, reports, grounding and phantom reports ({instruct}). Steps and final
+losses are from `summary.json` of that run.
+
+## Evaluation
+Commands and definitions: docs/evaluation.md. Baselines are image-blind (fitted on the train
+files minus the evaluated images).
+
+{results}
+## Limitations
+Tiny model, tiny data, short training: accuracy is far below published medical VLMs and below
+the project's targets where the tables say so. It can answer confidently and wrongly; boxes are
+coarse. Chinese answers are less reliable than English. Mammography and CT pathways are trained
+only on synthetic phantoms.
+"""
+
+
+if __name__ == "__main__":
+    model_dir, run_dir, ev = (Path(a) for a in sys.argv[1:4])
+    print(write_card(model_dir, run_dir, ev))
