@@ -83,26 +83,25 @@ def cache_names(num_layers: int, prefix: str) -> list[str]:
 
 
 def _export(module, args, path: Path, input_names, output_names, dynamic_axes) -> None:
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # TracerWarnings and the legacy-exporter deprecation notice
-        torch.onnx.export(
-            module, args, str(path), dynamo=False, opset_version=OPSET, input_names=input_names,
-            output_names=output_names, dynamic_axes=dynamic_axes, do_constant_folding=True,
-        )
-    _externalise_if_large(path)
-
-
-def _externalise_if_large(path: Path) -> None:
+    """torch.onnx (legacy exporter) into a private folder, then into place: inline, or with
+    ``<name>.onnx_data`` beside it when the weights are too large for one protobuf."""
     import onnx
 
-    if path.stat().st_size < EXTERNAL_DATA_BYTES and not list(path.parent.glob(path.name + "*data*")):
-        return
-    proto = onnx.load(str(path))
-    for stray in path.parent.iterdir():  # the legacy exporter scatters one file per tensor
-        if stray != path and stray.suffix != ".onnx" and stray.is_file() and not stray.name.endswith(".json"):
-            stray.unlink()
-    onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                    location=path.name + "_data", size_threshold=1024)
+    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+        traced = Path(scratch) / path.name
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # TracerWarnings and the legacy-exporter deprecation notice
+            torch.onnx.export(
+                module, args, str(traced), dynamo=False, opset_version=OPSET, input_names=input_names,
+                output_names=output_names, dynamic_axes=dynamic_axes, do_constant_folding=True,
+            )
+        weights = sum(f.stat().st_size for f in Path(scratch).iterdir())
+        if weights < EXTERNAL_DATA_BYTES and len(list(Path(scratch).iterdir())) == 1:
+            traced.replace(path)
+            return
+        proto = onnx.load(str(traced))  # also gathers the per-tensor files large exports scatter
+        onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=path.name + "_data", size_threshold=1024)
 
 
 def export_vision(model: RadFoundModel, path: Path) -> None:

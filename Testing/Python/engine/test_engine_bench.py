@@ -27,3 +27,19 @@ def test_bytes_per_step_counts_weights_and_cache():
     # q,o: 64x64 each; k,v: 64x32 each; mlp 3x64x128; 2 norms; final norm; lm head 64x512 (fp32)
     assert no_cache == 4 * (2 * (2 * 64 * 64 + 2 * 64 * 32 + 3 * 64 * 128 + 2 * 64) + 64 + 64 * 512)
     assert bench.bytes_per_decode_step(cfg, 10) - no_cache == 4 * 2 * 2 * 2 * 16 * 10
+
+
+def test_bench_command_json(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "radfound.cli.main", "bench", "--config", "tiny", "--tokens", "4",
+                        "--json", "--quick", "--device", "cpu"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["headline_config"] == "tiny" and out["ort_vs_torch_speedup"] > 0
+    assert "study_load" in out  # the study engineer's benchmark rides along when present
+    r = subprocess.run([sys.executable, "-m", "radfound.cli.main", "bench", "--config", "huge"], capture_output=True,
+                       text=True)
+    assert r.returncode == 2 and "unknown config" in r.stderr

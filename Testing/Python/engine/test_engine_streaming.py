@@ -13,7 +13,8 @@ def tok():
     return builtin_tokenizer(512)
 
 
-@pytest.mark.parametrize("text", ["肺部是否有异常？是。病变位于右上腹。", "No effusion. 心脏大小正常。 <box>1,2,3,4</box>"])
+@pytest.mark.parametrize("text", ["肺部是否有异常？是。病变位于右上腹。",
+                                  "No effusion. 心脏大小正常。 <box>1,2,3,4</box>"])
 def test_deltas_never_contain_partial_characters(tok, text):
     ids = tok.encode(text, add_special_tokens=False).ids
     assert len(ids) > len(text) / 3  # some characters really are split across byte tokens

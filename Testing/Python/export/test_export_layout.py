@@ -129,3 +129,34 @@ def test_int8_only_folder_loads_with_auto_precision(tmp_path):
     assert loaded.precision == "int8"
     with pytest.raises(ModelError, match="no fp32 variant|required model file missing"):
         load_model(out, device="cpu", precision="fp32")
+
+
+def test_large_graphs_use_external_data_and_still_load(tmp_path, monkeypatch):
+    """Graphs over the 2 GB protobuf limit go to <graph>.onnx_data; the threshold is lowered to prove it on tiny."""
+    import radfound.export.gqa_decoder as gqa
+    import radfound.export.onnx_export as onnx_export
+
+    monkeypatch.setattr(gqa, "EXTERNAL_DATA_BYTES", 0)
+    monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_BYTES", 0)
+    model, tok = build_model("tiny", seed=4)
+    out = export_model(model, tok, tmp_path / "m")
+    files = sorted(p.name for p in (out / "onnx").iterdir())
+    assert "decoder_model_merged.onnx_data" in files and "vision_encoder.onnx_data" in files
+    assert (out / "onnx" / "decoder_model_merged.onnx").stat().st_size < 100_000  # weights are outside
+    assert "onnx/decoder_model_merged.onnx_data" in verify_model_dir(out)["files"]
+    engine = load_model(out, device="cpu")
+    ids = [1, 5] + [4] * model.config.vision.num_image_tokens + [20, 21, 6]
+    s = model.config.vision.image_size
+    px = np.random.default_rng(0).standard_normal((1, 1, s, s)).astype(np.float32)
+    enc = engine.encode_inputs(px, [1], [0])
+    with torch.no_grad():
+        feats = model.encode(torch.from_numpy(px), torch.tensor([1]), torch.tensor([0]))
+        ref = model.greedy(ids, feats, max_new_tokens=8, eos_id=2)
+    embeds = engine.embed(np.array([ids]))
+    embeds[0, np.array(ids) == 4] = enc.image_features
+    from radfound.engine.generation import GenerationConfig, generate
+    from radfound.engine.streaming import TextStream
+
+    ours = generate(engine.decoder, engine.embed, embeds, GenerationConfig(max_new_tokens=8),
+                    TextStream(engine.tokenizer))
+    assert ours.token_ids == [t for t in ref if t != 2]

@@ -48,7 +48,8 @@ def test_report_writes_a_dicom_sr(tiny_model_dir, cxr_path, tmp_path):
 
 
 def test_ask_json_in_chinese(tiny_model_dir, cxr_path):
-    r = radfound("ask", cxr_path, "心脏大小正常吗？", "--model", tiny_model_dir, "--json", "--max-new-tokens", 6)
+    r = radfound("ask", cxr_path, "心脏大小正常吗？", "--model", tiny_model_dir, "--json",
+                 "--max-new-tokens", 6)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["question"] == "心脏大小正常吗？" and "answer" in out
