@@ -132,6 +132,23 @@ def list_models(verify: str = "sizes") -> list[ModelEntry]:
     return [_entry(folder, source, verify) for folder, source in _folders()]
 
 
+def model_choices() -> list[tuple[str, str]]:
+    """(label, name) pairs for a model picker (the Slicer modules): the default first, then by name.
+
+    Labels read like ``radfound-small (radfound, 42.0 MB, shipped, default)``; a model that fails the
+    quick check says so, so the user sees it before loading.
+    """
+    def label(e: ModelEntry) -> str:
+        size = f"{e.size / 1e6:.1f} MB" if e.size < 1e9 else f"{e.size / 1e9:.2f} GB"
+        notes = [e.family, size, e.source] + (["default"] if e.default else [])
+        if e.verified is False:
+            notes.append(f"problem: {e.status}")
+        return f"{e.name} ({', '.join(notes)})"
+
+    entries = sorted(list_models(verify="sizes"), key=lambda e: (not e.default, e.name))
+    return [(label(e), e.name) for e in entries]
+
+
 def find_model(name: str) -> tuple[Path, str]:
     """(folder, source) of the installed model called ``name``."""
     for folder, source in _folders():

@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 
 from radfound.errors import IntegrityError, ModelError
-from radfound.registry import import_model, list_models, remove_model, resolve_model, verify_model
+from radfound.registry import import_model, list_models, model_choices, remove_model, resolve_model, verify_model
 from radfound.registry.index import refresh_index
 
 
@@ -137,6 +137,11 @@ def test_default_model_is_marked(model_folder, user_store, monkeypatch):
     import_model(model_folder, name="other")
     assert {e.name: e.default for e in list_models()} == {"other": False, "radfound-small": True}
     assert resolve_model(None) == shipped
+    (user_store / "other" / "config.json").write_text("{}")  # truncated: the picker shows the problem
+    choices = model_choices()
+    assert [name for _, name in choices] == ["radfound-small", "other"]
+    assert choices[0][0].startswith("radfound-small (radfound, ") and choices[0][0].endswith("shipped, default)")
+    assert "problem: " in choices[1][0] and "config.json: size" in choices[1][0]
 
 
 def test_resolve_errors(user_store, tmp_path):
