@@ -93,3 +93,24 @@ def test_unsupported_family_and_missing_variant(gemma3, tmp_path):
         load_community_model(folder, device="cpu")
     with pytest.raises(ModelError, match=r"no onnx/vision_encoder_fp16\.onnx"):
         load_community_model(gemma3[2], device="cpu", precision="fp16")
+
+
+def test_greedy_by_default_even_when_the_model_config_samples(gemma3, tmp_path, images):
+    import json
+
+    folder = tmp_path / "sampling-config"
+    shutil.copytree(gemma3[2], folder)
+    gen = json.loads((folder / "generation_config.json").read_text())
+    gen.update({"do_sample": True, "top_k": 64, "top_p": 0.95})  # as MedGemma's generation_config.json
+    (folder / "generation_config.json").write_text(json.dumps(gen))
+    write_manifest(folder, name="sampling-config", family="gemma3")
+    model = load_community_model(folder, device="cpu")
+    cfg = model.generation_config()
+    assert (cfg.do_sample, cfg.top_k, cfg.top_p) == (False, 64, 0.95)
+    enc = model.encode_images(images)
+    ids = model.prompt_ids(enc, "what size is the heart")
+    greedy = [model.generate_ids(ids, enc.image_features, max_new_tokens=12).token_ids for _ in range(2)]
+    assert greedy[0] == greedy[1]
+    sampled = model.generate_ids(ids, enc.image_features, max_new_tokens=12, do_sample=True, seed=1, top_k=0,
+                                 top_p=1.0, temperature=5.0).token_ids
+    assert sampled != greedy[0]  # sampling is there when asked for

@@ -170,9 +170,15 @@ class CommunityVLModel:
         return embeds
 
     def generation_config(self, **overrides) -> GenerationConfig:
+        """The model's generation_config.json with the caller's overrides; greedy unless sampling is asked for.
+
+        Community configs often enable sampling (MedGemma: top_k 64, top_p 0.95); a draft for a
+        radiologist should be reproducible, so their top_k/top_p are kept for ``do_sample=True`` only.
+        """
         defaults = {k: v for k, v in self.generation_defaults.items() if v is not None}
         defaults["eos_token_id"] = self.eos_ids[0]  # the others are folded into it by the decoder runner
         defaults.setdefault("max_new_tokens", 256)
+        defaults["do_sample"] = False
         return GenerationConfig.from_dict(defaults, **overrides)
 
     def generate_ids(self, input_ids: np.ndarray, features: np.ndarray | None, *,
