@@ -101,14 +101,14 @@ def measure_bandwidth_gbs(provider: str, mbytes: int = 256, repeats: int = 5) ->
     return x.nbytes / min(times) / 1e9
 
 
-def bytes_per_decode_step(cfg: dict, context: int) -> int:
-    """Decoder weights (every layer + final norm + LM head) and the KV cache read for one new token, fp32."""
+def bytes_per_decode_step(cfg: dict, context: int, bytes_per_value: int = 4) -> int:
+    """Decoder weights (every layer + final norm + LM head) and the KV cache read for one new token."""
     t = cfg["text_config"]
     d, hd = t["hidden_size"], t["hidden_size"] // t["num_heads"]
     per_layer = d * hd * (t["num_heads"] * 2 + t["num_kv_heads"] * 2) + 3 * d * t["intermediate_size"] + 2 * d
     weights = t["num_layers"] * per_layer + d + d * t["vocab_size"]
     cache = 2 * t["num_layers"] * t["num_kv_heads"] * hd * context
-    return 4 * (weights + cache)
+    return bytes_per_value * (weights + cache)
 
 
 # -- ORT side ---------------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ def _worker(model_dir: str, device: str, new_tokens: int) -> dict:
 
     model = load_model(model_dir, device=device)
     image, ids = _inputs(model.config, model.image_token_id)
-    r = _ort_round(model, image, ids, new_tokens)
+    r = _ort_round(model, image, ids, new_tokens)  # precision auto: fp16 on CUDA when exported
     r["peak_rss_mb"] = peak_rss_mb()
     r["provider"] = model.provider
     return r
@@ -173,24 +173,30 @@ def _torch_round(tmodel, image: np.ndarray, prompt_ids: np.ndarray, new_tokens: 
 
 
 def _torch_generate(tmodel, image, prompt_ids, new_tokens) -> dict:
+    """Eager generation on the model's own device and dtype (int() of the argmax syncs a GPU every token)."""
     import torch
+
+    weight = tmodel.embed_tokens.weight
+    dev, dtype = weight.device, weight.dtype
+
+    def t(x):
+        return torch.as_tensor(x, device=dev)
 
     with torch.no_grad():
         t0 = time.perf_counter()
-        feats = tmodel.encode(torch.from_numpy(image), torch.tensor([1]), torch.tensor([0]))
-        ids = torch.from_numpy(prompt_ids)
+        feats = tmodel.encode(t(image).to(dtype), t([1]), t([0]))
+        ids = t(prompt_ids)
         embeds = tmodel.splice(ids, feats)
-        past = tmodel.decoder.empty_cache()
+        past = [(k.to(dev, dtype), v.to(dev, dtype)) for k, v in tmodel.decoder.empty_cache()]
         n = ids.shape[1]
-        logits, past = tmodel.decoder(embeds, torch.ones(1, n, dtype=torch.int64), torch.arange(n)[None], past)
+        logits, past = tmodel.decoder(embeds, t(np.ones((1, n), np.int64)), t(np.arange(n)[None]), past)
         tok = int(logits[0, -1].argmax())
         ttft = time.perf_counter() - t0
         t1 = time.perf_counter()
         for _ in range(new_tokens - 1):
             length = past[0][0].shape[2]
-            logits, past = tmodel.decoder(tmodel.embed_tokens(torch.tensor([[tok]])),
-                                          torch.ones(1, length + 1, dtype=torch.int64),
-                                          torch.tensor([[length]]), past)
+            logits, past = tmodel.decoder(tmodel.embed_tokens(t([[tok]])), t(np.ones((1, length + 1), np.int64)),
+                                          t([[length]]), past)
             tok = int(logits[0, -1].argmax())
         per = (time.perf_counter() - t1) / max(new_tokens - 1, 1)
     return {"ttft_ms": ttft * 1e3, "decode_ms_per_token": per * 1e3}
@@ -204,19 +210,26 @@ def bench_config(name: str, *, quick: bool, device: str = "auto", new_tokens: in
 
     new_tokens = new_tokens or (8 if name == "base" else 32 if quick else 64)
     rounds = rounds or (1 if name == "base" else 2 if quick else 5)
+    from radfound.engine.providers import CPU, requested_providers
+
+    # On CUDA: the fp16 variant (ORT's CUDA GroupQueryAttention is fp16/bf16 only) against torch fp16 on the GPU
+    gpu = requested_providers(device)[0] != CPU
     t0 = time.perf_counter()
     tmodel, tok = build_model(name, seed=0)
     with tempfile.TemporaryDirectory(prefix=f"radfound-bench-{name}-") as tmp:
-        with_int8 = name != "base"  # quantising 4 GB of weights is slow; base is only a scale reference
-        model_dir = export_model(tmodel, tok, Path(tmp) / name, int8=with_int8)
+        with_int8 = name != "base" and not gpu  # quantising 4 GB of weights is slow; base is a scale reference
+        model_dir = export_model(tmodel, tok, Path(tmp) / name, int8=with_int8, fp16=gpu)
         export_s = time.perf_counter() - t0
-        size_mb = sum(p.stat().st_size for p in (model_dir / "onnx").iterdir() if "_quantized" not in p.name) / 1e6
-        model = load_model(model_dir, device=device)
+        size_mb = sum(p.stat().st_size for p in (model_dir / "onnx").iterdir()
+                      if "_quantized" not in p.name and "_fp16" not in p.name) / 1e6
+        model = load_model(model_dir, device=device, precision="fp16" if gpu else "fp32")
         int8 = load_model(model_dir, device=device, precision="int8") if with_int8 else None
         image, ids = _inputs(model.config, model.image_token_id)
         _ort_round(model, image, ids, 4)  # warm-up (allocations, kernel selection)
         import torch
 
+        if gpu and torch.cuda.is_available():
+            tmodel = tmodel.half().cuda()
         threads = sorted({torch.get_num_threads(), 1}, reverse=True)  # torch's default, and 1 (less contention)
         for n in threads:
             _torch_round(tmodel, image, ids, 4, n)
@@ -248,11 +261,13 @@ def bench_config(name: str, *, quick: bool, device: str = "auto", new_tokens: in
     torch_ttft = min(v["ttft_ms"] for v in torch_by_threads.values())
     context = ids.shape[1] + new_tokens // 2
     bw = measure_bandwidth_gbs(provider)
-    floor_ms = bytes_per_decode_step(config, context) / (bw * 1e9) * 1e3
+    value_bytes = 2 if gpu else 4
+    floor_ms = bytes_per_decode_step(config, context, value_bytes) / (bw * 1e9) * 1e3
     t = config["text_config"]
     return {
         "config": name,
         "provider": provider,
+        "precision": "fp16" if gpu else "fp32",
         "decoder_params_m": round(bytes_per_decode_step(config, 0) / 4 / 1e6, 1),
         "onnx_mb": round(size_mb, 1),
         "layers": t["num_layers"], "hidden": t["hidden_size"], "visual_tokens": config["num_image_tokens"],
