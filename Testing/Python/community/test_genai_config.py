@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import onnx
 import pytest
 
@@ -68,3 +69,60 @@ def test_genai_config_naming_a_missing_file(genai_folder, tmp_path):
     write_manifest(folder, name="broken", family="gemma3")
     with pytest.raises(ModelError, match=r"decoder\.onnx: genai_config.json names a graph file that does not exist"):
         CommunityVLModel(folder, device="cpu")
+
+
+class _MergingEmbed:
+    """An onnxruntime-genai style embedding graph: input_ids + image_features -> merged inputs_embeds."""
+
+    @staticmethod
+    def build(model, image_token_id):
+        import torch
+
+        class Merge(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embed = model.model.language_model.embed_tokens
+
+            def forward(self, input_ids, image_features):
+                # as transformers: placeholders take features only when features are given (the prompt)
+                given = torch.zeros_like(input_ids) + image_features.shape[0] > 0
+                is_image = (input_ids == image_token_id) & given
+                embeds = self.embed(torch.where(is_image, torch.zeros_like(input_ids), input_ids))
+                padded = torch.cat([image_features, torch.zeros_like(embeds[0, :1])], dim=0)  # row for text tokens
+                slot = torch.cumsum(is_image.long(), dim=1) - 1
+                slot = torch.where(is_image, slot, torch.full_like(slot, -1))  # -1: the padding row
+                return torch.where(is_image[..., None], padded[slot], embeds)
+
+        return Merge()
+
+
+def test_embedding_graph_that_merges_image_features_itself(gemma3, tmp_path, images):
+    import torch
+
+    from radfound.export.families.common import export_graph
+
+    model, _, src = gemma3
+    folder = tmp_path / "genai-embedding"
+    shutil.copytree(src, folder)
+    config = json.loads((folder / "config.json").read_text())
+    hidden = config["text_config"]["hidden_size"]
+    (folder / "onnx" / "embed_tokens.onnx").unlink()
+    export_graph(_MergingEmbed.build(model, config["image_token_index"]),
+                 (torch.tensor([[1, 8, 8, 2]]), torch.randn(2, hidden)), folder / "embedding.onnx",
+                 ["input_ids", "image_features"], ["inputs_embeds"],
+                 {"input_ids": {0: "batch", 1: "sequence"}, "image_features": {0: "num_image_tokens"},
+                  "inputs_embeds": {0: "batch", 1: "sequence"}})
+    genai = {"model": {"type": "gemma3", "embedding": {
+        "filename": "embedding.onnx", "inputs": {"input_ids": "input_ids", "image_features": "image_features"},
+        "outputs": {"inputs_embeds": "inputs_embeds"}}}}
+    (folder / "genai_config.json").write_text(json.dumps(genai))
+    write_manifest(folder, name="genai-embedding", family="gemma3")
+
+    merging = CommunityVLModel(folder, device="cpu")
+    reference = CommunityVLModel(src, device="cpu")
+    enc = reference.encode_images(images)
+    ids = reference.prompt_ids(enc, "what size is the heart")
+    np.testing.assert_allclose(merging.embed(ids, enc.image_features), reference.embed(ids, enc.image_features),
+                               atol=1e-6)
+    assert (merging.generate_ids(ids, enc.image_features, max_new_tokens=12).token_ids
+            == reference.generate_ids(ids, enc.image_features, max_new_tokens=12).token_ids)

@@ -102,6 +102,7 @@ class CommunityVLModel:
         head_dim = int(genai_decoder.get("head_size") or text.get("head_dim")
                        or text["hidden_size"] // text["num_attention_heads"])
         self.vocab_size = int(text.get("vocab_size") or np.iinfo(np.int64).max)
+        self.hidden_size = int(genai_decoder.get("hidden_size") or text["hidden_size"])
         eos = self.generation_defaults.get("eos_token_id", text.get("eos_token_id"))
         self.eos_ids = [int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None]
         if not self.eos_ids:
@@ -153,7 +154,7 @@ class CommunityVLModel:
         ids_name = self.names.embedding.input("input_ids")
         features_name = self.names.embedding.input("image_features")
         if features_name in embed_inputs:  # onnxruntime-genai style: the embedding graph merges itself
-            feats = features if features is not None else np.zeros((0, 1), np.float32)
+            feats = features if features is not None else np.zeros((0, self.hidden_size), np.float32)
             return self.embed_session.run([out_name], {ids_name: ids, features_name: feats})[0]
         # Placeholders are replaced only in the prompt; a generated image token is embedded as it is (as
         # transformers does), unless its id lies outside the vocabulary (Gemma 3), then as id 0.
