@@ -71,3 +71,19 @@ def test_bidirectional_image_attention_changes_the_output(gemma3, gemma3_causal,
     finite = np.isfinite(logits[0]) & np.isfinite(logits[1])  # folded extra end-of-sequence ids are -inf in both
     assert np.array_equal(finite, np.isfinite(logits[1]))
     assert np.abs(logits[0][finite] - logits[1][finite]).max() > 2e-5  # float noise between two graphs is ~1e-7
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_bound_cache_gives_the_same_tokens(gemma3, images, num_beams):
+    """The IOBinding path used on CUDA (cache kept on the device), run here with the cache bound on the CPU."""
+    from radfound.engine.families.decoder import NamedDecoder
+
+    plain = CommunityVLModel(gemma3[2], device="cpu")
+    bound = CommunityVLModel(gemma3[2], device="cpu")
+    d = plain.decoder
+    bound.decoder = NamedDecoder(d.session, plain.names, d.num_layers, d.kv, d.hd, plain.eos_ids, cache_device="cpu")
+    enc = plain.encode_images(images)
+    ids = plain.prompt_ids(enc, QUESTIONS[1])
+    expected = plain.generate_ids(ids, enc.image_features, max_new_tokens=12, num_beams=num_beams).token_ids
+    assert bound.generate_ids(ids, enc.image_features, max_new_tokens=12, num_beams=num_beams).token_ids == expected
+    assert len(expected) >= 6

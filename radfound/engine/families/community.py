@@ -34,7 +34,7 @@ from radfound.engine.families.images import study_images
 from radfound.engine.families.io_names import read_names
 from radfound.engine.generation import Generated, GenerationConfig, generate
 from radfound.engine.model import EncodedStudy
-from radfound.engine.providers import create_session, running_provider
+from radfound.engine.providers import CUDA, create_session, running_provider
 from radfound.engine.streaming import TextStream
 from radfound.errors import ModelError
 from radfound.registry.manifest import verify_model_dir
@@ -107,7 +107,8 @@ class CommunityVLModel:
         self.eos_ids = [int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None]
         if not self.eos_ids:
             raise ModelError("no eos_token_id in generation_config.json or config.json", self.model_dir)
-        self.decoder = NamedDecoder(decoder_session, self.names, layers, kv, head_dim, self.eos_ids)
+        cache_device = "cuda" if self.provider == CUDA else None  # keep the KV cache on the GPU
+        self.decoder = NamedDecoder(decoder_session, self.names, layers, kv, head_dim, self.eos_ids, cache_device)
         self._lock = threading.Lock()  # one generation at a time (the KV cache lives in the runner)
 
     # -- images -------------------------------------------------------------------------------
