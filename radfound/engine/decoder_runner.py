@@ -7,8 +7,10 @@
   the logits of single-token steps land in one reused host buffer. Not testable on a CPU-only machine
   (see docs/engine.md); selected only when the session really runs on CUDA.
 
-Both expose ``start(batch)``, ``step(embeds, attention_mask, position_ids) -> logits
-(B, V)`` of the last position, ``reorder(beam_indices)`` and ``length``.
+All expose ``start(batch)``, ``step(embeds, attention_mask, position_ids) -> logits
+(B, V)`` of the last position, ``reorder(beam_indices)`` and ``length``; a runner with
+``needs_capacity = True`` (:class:`InPlaceDecoder`) also takes ``start(batch, capacity=N)``,
+the most tokens the generation will hold.
 """
 
 from __future__ import annotations
@@ -94,3 +96,70 @@ class CudaDecoder(CpuDecoder):
             ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(v.numpy()[beam_indices]), "cuda", self.device_id)
             for v in self.past_values
         ]
+
+
+class InPlaceDecoder(CpuDecoder):
+    """Preallocated cache written in place (GroupQueryAttention's shared past/present buffer), via IOBinding.
+
+    For graphs built by ``radfound.export.gqa_decoder`` (model metadata ``radfound.kv_cache``):
+    ``past_key_values.*`` and ``present.*`` are bound to the same (B, kv, capacity, hd) buffer,
+    so no step allocates, concatenates or copies the cache. Logits are identical to the
+    growing-cache mode (tested). On CPU the buffers are numpy arrays shared with ORT; on CUDA
+    they are device OrtValues (reordering beams then goes through the host).
+    """
+
+    needs_capacity = True
+
+    def __init__(self, session, num_layers, num_kv_heads, head_dim, device: str = "cpu", device_id: int = 0,
+                 default_capacity: int = 1024):
+        super().__init__(session, num_layers, num_kv_heads, head_dim)
+        self.device, self.device_id = device, device_id
+        self.default_capacity = default_capacity
+        self.binding = session.io_binding()
+        self.buffers: list[ort.OrtValue] = []
+        self.arrays: list[np.ndarray] = []  # CPU only: the numpy memory behind self.buffers
+        self.capacity = 0
+        self.vocab = session.get_outputs()[0].shape[-1]
+        self._step_logits: ort.OrtValue | None = None
+
+    def _allocate(self, arrays: list[np.ndarray]) -> None:
+        if self.device == "cpu":
+            self.arrays = arrays
+            self.buffers = [ort.OrtValue.ortvalue_from_numpy(a) for a in arrays]  # shares the numpy memory
+        else:
+            self.arrays = []
+            self.buffers = [ort.OrtValue.ortvalue_from_numpy(a, self.device, self.device_id) for a in arrays]
+
+    def start(self, batch: int = 1, capacity: int | None = None) -> None:
+        self.capacity = max(int(capacity or self.default_capacity), 1)
+        shape = (batch, self.kv, self.capacity, self.hd)
+        self._allocate([np.zeros(shape, dtype=self.cache_dtype) for _ in range(2 * self.num_layers)])
+        self.length = 0
+
+    def step(self, embeds, attention_mask, position_ids):
+        if attention_mask.shape[1] > self.capacity:
+            raise ValueError(f"KV cache capacity {self.capacity} exceeded ({attention_mask.shape[1]} tokens)")
+        b = self.binding
+        b.clear_binding_inputs()
+        b.clear_binding_outputs()
+        b.bind_cpu_input("inputs_embeds", np.ascontiguousarray(embeds.astype(self.dtype, copy=False)))
+        b.bind_cpu_input("attention_mask", np.ascontiguousarray(attention_mask))
+        b.bind_cpu_input("position_ids", np.ascontiguousarray(position_ids))
+        if embeds.shape[1] == 1 and isinstance(self.vocab, int):  # logits bound first: get_outputs()[0]
+            shape = [embeds.shape[0], 1, self.vocab]
+            if self._step_logits is None or self._step_logits.shape() != shape:
+                self._step_logits = ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, "cpu", 0)
+            b.bind_ortvalue_output("logits", self._step_logits)
+        else:
+            b.bind_output("logits", "cpu")
+        for past, present, value in zip(self.past_names, self.output_names[1:], self.buffers):
+            b.bind_ortvalue_input(past, value)
+            b.bind_ortvalue_output(present, value)
+        self.session.run_with_iobinding(b)
+        self.length = attention_mask.shape[1]
+        logits = b.get_outputs()[0].numpy()
+        return logits[:, -1, :].astype(np.float32, copy=False)
+
+    def reorder(self, beam_indices: np.ndarray) -> None:
+        host = self.arrays if self.device == "cpu" else [v.numpy() for v in self.buffers]
+        self._allocate([np.ascontiguousarray(a[beam_indices]) for a in host])

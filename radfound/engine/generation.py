@@ -99,6 +99,14 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
     return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
 
 
+def _start(decoder, capacity: int) -> None:
+    """Reset the decoder's cache for one prompt; in-place runners preallocate ``capacity`` positions."""
+    if getattr(decoder, "needs_capacity", False):
+        decoder.start(1, capacity=capacity)
+    else:
+        decoder.start(1)
+
+
 def _check(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise GenerationCancelled("generation cancelled")
@@ -112,8 +120,8 @@ def generate(decoder, embed: EmbedFn, prompt_embeds: np.ndarray, cfg: Generation
     rng = np.random.default_rng(cfg.seed)
     t0 = time.perf_counter()
     _check(cancel)
-    decoder.start(1)
     n = prompt_embeds.shape[1]
+    _start(decoder, n + cfg.max_new_tokens)
     logits = decoder.step(prompt_embeds, np.ones((1, n), np.int64), np.arange(n, dtype=np.int64)[None])
     out: list[int] = []
     ttft = None
@@ -148,8 +156,8 @@ def beam_search(decoder, embed: EmbedFn, prompt_embeds: np.ndarray, cfg: Generat
     nb = cfg.num_beams
     t0 = time.perf_counter()
     _check(cancel)
-    decoder.start(1)
     n = prompt_embeds.shape[1]
+    _start(decoder, n + cfg.max_new_tokens)
     logits = decoder.step(prompt_embeds, np.ones((1, n), np.int64), np.arange(n, dtype=np.int64)[None])
     decoder.reorder(np.zeros(nb, dtype=np.int64))
     logits = np.repeat(logits, nb, axis=0)

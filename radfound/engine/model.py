@@ -19,7 +19,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from radfound.config import default_model_dir
-from radfound.engine.decoder_runner import CpuDecoder, CudaDecoder
+from radfound.engine.decoder_runner import CpuDecoder, CudaDecoder, InPlaceDecoder
 from radfound.engine.generation import Generated, GenerationConfig, generate
 from radfound.engine.providers import CUDA, create_session, running_provider
 from radfound.engine.streaming import TextStream
@@ -72,9 +72,14 @@ class RadFoundModel:
         decoder_session = create_session(self._graph("decoder_model_merged", suffix), device)
         self.provider = running_provider(decoder_session)
         text = self.config["text_config"]
-        runner = CudaDecoder if self.provider == CUDA else CpuDecoder
         hd = text["hidden_size"] // text["num_heads"]
-        self.decoder = runner(decoder_session, text["num_layers"], text["num_kv_heads"], hd)
+        shape = (decoder_session, text["num_layers"], text["num_kv_heads"], hd)
+        in_place = decoder_session.get_modelmeta().custom_metadata_map.get("radfound.kv_cache") == "gqa-shared-buffer"
+        if in_place:
+            self.decoder = InPlaceDecoder(*shape, device="cuda" if self.provider == CUDA else "cpu",
+                                          default_capacity=int(text["max_position_embeddings"]))
+        else:
+            self.decoder = (CudaDecoder if self.provider == CUDA else CpuDecoder)(*shape)
         self.image_token_id = int(self.config["image_token_id"])
         self.num_image_tokens = int(self.config["num_image_tokens"])
         self._lock = threading.Lock()  # one generation at a time per model (the KV cache is per model)
