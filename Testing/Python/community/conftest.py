@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 pytest.importorskip("transformers", reason="transformers (test-only dependency) builds the tiny community models")
 
-from tiny_models import GEMMA3_SEED, tiny_gemma3, tiny_idefics3  # noqa: E402
+from community_factories import GEMMA3_SEED, tiny_gemma3, tiny_idefics3  # noqa: E402
 
 from radfound.export.families import export_community  # noqa: E402
 

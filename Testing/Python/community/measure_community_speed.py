@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_models import IDEFICS3_SPECIALS, make_tokenizer  # noqa: E402
+from community_factories import IDEFICS3_SPECIALS, make_tokenizer  # noqa: E402
 
 
 def build(splitting: bool):

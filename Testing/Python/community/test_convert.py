@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
-from tiny_models import tiny_idefics3
+from community_factories import tiny_idefics3
 
 from radfound.engine.families import load_community_model
 from radfound.export.families import common
@@ -42,7 +42,7 @@ def test_convert_refuses_a_folder_without_tokenizer(tmp_path):
 
 
 def test_large_graphs_keep_weights_in_onnx_data(monkeypatch, tmp_path, images, gemma3):
-    from tiny_models import GEMMA3_SEED, tiny_gemma3
+    from community_factories import GEMMA3_SEED, tiny_gemma3
 
     from radfound.export.families import export_community
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tiny_models import tiny_gemma3, tiny_idefics3
+from community_factories import tiny_gemma3, tiny_idefics3
 from transformers import Gemma3Processor, Idefics3Processor, PreTrainedTokenizerFast
 
 from radfound.engine.families.gemma3 import Gemma3Family
