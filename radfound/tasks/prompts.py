@@ -38,9 +38,16 @@ _KIND_NAMES = {
 }
 
 
+def clean_user_text(text: str) -> str:
+    """User text with any special-token spelling removed: a question cannot add image slots or role turns."""
+    for token in SPECIAL_TOKENS:
+        text = text.replace(token, " ")
+    return text.strip()
+
+
 def chat(instruction: str, num_image_tokens: int) -> str:
     """The user turn with the visual placeholders, ending where the assistant's text begins."""
-    return f"{BOS}{USER}\n{IMAGE * num_image_tokens}\n{instruction.strip()}{ASSISTANT}\n"
+    return f"{BOS}{USER}\n{IMAGE * num_image_tokens}\n{clean_user_text(instruction)}{ASSISTANT}\n"
 
 
 def report_instruction(kind: str) -> str:
