@@ -4,8 +4,10 @@
   outputs become the next step's ``past_key_values.*`` inputs (no copies on CPU).
 - :class:`CudaDecoder`: IOBinding; ``present.*`` stay on the GPU as OrtValues and
   are bound as the next step's inputs, so the cache never round-trips to the host;
-  the logits of single-token steps land in one reused host buffer. Not testable on a CPU-only machine
-  (see docs/engine.md); selected only when the session really runs on CUDA.
+  the logits of single-token steps land in one reused host buffer. Not testable on a
+  CPU-only machine (see docs/engine.md); selected only when the session really runs on CUDA.
+- :class:`InPlaceDecoder`: for graphs built by ``radfound.export.gqa_decoder``: one
+  preallocated cache buffer bound as both past and present (CPU or CUDA).
 
 All expose ``start(batch)``, ``step(embeds, attention_mask, position_ids) -> logits
 (B, V)`` of the last position, ``reorder(beam_indices)`` and ``length``; a runner with
@@ -26,6 +28,7 @@ class CpuDecoder:
         self.past_names = [f"past_key_values.{i}.{k}" for i in range(num_layers) for k in ("key", "value")]
         self.output_names = ["logits"] + [f"present.{i}.{k}" for i in range(num_layers) for k in ("key", "value")]
         self.dtype = np.float16 if "float16" in session.get_inputs()[0].type else np.float32
+        self.logits_dtype = np.float16 if "float16" in session.get_outputs()[0].type else np.float32
         cache_input = next(i for i in session.get_inputs() if i.name == self.past_names[0])
         self.cache_dtype = np.float16 if "float16" in cache_input.type else np.float32
         self.past: list[np.ndarray] = []
@@ -78,7 +81,7 @@ class CudaDecoder(CpuDecoder):
         if embeds.shape[1] == 1 and isinstance(self.vocab, int):
             shape = [embeds.shape[0], 1, self.vocab]
             if self._step_logits is None or self._step_logits.shape() != shape:
-                self._step_logits = ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, "cpu", 0)
+                self._step_logits = ort.OrtValue.ortvalue_from_shape_and_type(shape, self.logits_dtype, "cpu", 0)
             b.bind_ortvalue_output("logits", self._step_logits)
         else:
             b.bind_output("logits", "cpu")
@@ -148,7 +151,7 @@ class InPlaceDecoder(CpuDecoder):
         if embeds.shape[1] == 1 and isinstance(self.vocab, int):  # logits bound first: get_outputs()[0]
             shape = [embeds.shape[0], 1, self.vocab]
             if self._step_logits is None or self._step_logits.shape() != shape:
-                self._step_logits = ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, "cpu", 0)
+                self._step_logits = ort.OrtValue.ortvalue_from_shape_and_type(shape, self.logits_dtype, "cpu", 0)
             b.bind_ortvalue_output("logits", self._step_logits)
         else:
             b.bind_output("logits", "cpu")
