@@ -6,14 +6,15 @@ new UIDs, accession numbers and dates), then ``run_batch`` queries it (QIDO-RS,
 modality CR), retrieves each study (WADO-RS), reads it, drafts it with the engine,
 writes SR/txt/json and stores the SR back (STOW-RS). Reported: wall time,
 studies per minute, and the summed seconds per stage (retrieve, decode, encode,
-generate, write, store); with several workers the stages overlap, so their sum
-exceeds the wall time. The SR count in the PACS is checked at the end.
+generate, write, store, plus wait_model: queued behind another worker's model call);
+with several workers the stages overlap, so their sum exceeds the wall time. The SR count in the PACS is checked at the end.
 
-Without ``--model`` the shipped default model is used if installed, else the
-random-weight ``tiny`` test model is built (needs torch): the drafting numbers are
-then those of a tiny model, the PACS/IO numbers are real either way.
+Without ``--model`` the shipped default model is used if installed, else a
+random-weight model is built (needs torch; ``--random-config tiny|small|base``,
+default tiny): its drafting cost is that architecture's (random weights rarely stop
+before ``--max-new-tokens``), the PACS/IO numbers are real either way.
 
-    python -m radfound.benchmarks.pacs --studies 200 [--workers 2] [--model DIR] [--json OUT]
+    python -m radfound.benchmarks.pacs --studies 200 [--workers 2] [--model DIR | --random-config small] [--json OUT]
 """
 
 from __future__ import annotations
@@ -28,19 +29,20 @@ from pathlib import Path
 from radfound.config import default_model_dir
 
 
-def _model_dir(arg: str | None, scratch: Path) -> tuple[Path, str]:
+def _model_dir(arg: str | None, random_config: str | None, scratch: Path) -> tuple[Path, str]:
     if arg:
         return Path(arg), "given"
-    if default_model_dir().is_dir():
+    if random_config is None and default_model_dir().is_dir():
         return default_model_dir(), "shipped default"
     from radfound.export.onnx_export import export_model  # torch: benchmarks may use it
     from radfound.modeling.checkpoint import build_model
 
-    model, tokenizer = build_model("tiny", seed=0)
-    return export_model(model, tokenizer, scratch / "radfound-tiny"), "tiny random-weight test model"
+    name = random_config or "tiny"
+    model, tokenizer = build_model(name, seed=0)
+    return export_model(model, tokenizer, scratch / f"radfound-{name}"), f"random-weight '{name}' architecture"
 
 
-def run(studies: int, workers: int, model: str | None, max_new_tokens: int) -> dict:
+def run(studies: int, workers: int, model: str | None, max_new_tokens: int, random_config: str | None = None) -> dict:
     from pydicom.data import get_testdata_file
 
     from radfound.pacs.batch import EngineDrafter, ServerSource, run_batch
@@ -52,7 +54,7 @@ def run(studies: int, workers: int, model: str | None, max_new_tokens: int) -> d
     source = Path(get_testdata_file("RG1_UNCR.dcm"))
     with tempfile.TemporaryDirectory(prefix="radfound-bench-pacs-") as tmp:
         scratch = Path(tmp)
-        model_dir, model_kind = _model_dir(model, scratch)
+        model_dir, model_kind = _model_dir(model, random_config, scratch)
         with OrthancServer(scratch / "orthanc") as pacs:
             t = time.perf_counter()
             for i in range(studies):
@@ -66,7 +68,8 @@ def run(studies: int, workers: int, model: str | None, max_new_tokens: int) -> d
                                 workers=workers, progress=True)
             srs = sum(len(client.search_instances(h.study_uid, modality="SR"))
                       for h in client.search_studies(modality="CR"))
-    stage_total = sum(summary.stage_seconds.values())
+    work = {k: v for k, v in summary.stage_seconds.items() if k != "wait_model"}  # queueing is not work
+    stage_total = sum(work.values())
     return {
         "studies": studies,
         "workers": workers,
@@ -82,8 +85,7 @@ def run(studies: int, workers: int, model: str | None, max_new_tokens: int) -> d
         "studies_per_min": round(summary.succeeded / summary.seconds * 60, 1) if summary.seconds else 0.0,
         "stage_s_total": {k: round(v, 1) for k, v in summary.stage_seconds.items()},
         "stage_s_per_study": {k: round(v / max(summary.succeeded, 1), 3) for k, v in summary.stage_seconds.items()},
-        "stage_share_pct": {k: round(100 * v / stage_total, 1) if stage_total else 0.0
-                            for k, v in summary.stage_seconds.items()},
+        "stage_share_pct": {k: round(100 * v / stage_total, 1) if stage_total else 0.0 for k, v in work.items()},
     }
 
 
@@ -92,11 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--studies", type=int, default=200)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--model", metavar="DIR")
+    p.add_argument("--random-config", choices=("tiny", "small", "base"),
+                   help="build a random-weight model of this architecture (needs torch) instead of --model")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--json", metavar="OUT", help="also write the result to this file")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    result = run(args.studies, args.workers, args.model, args.max_new_tokens)
+    result = run(args.studies, args.workers, args.model, args.max_new_tokens, args.random_config)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

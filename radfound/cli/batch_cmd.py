@@ -43,6 +43,8 @@ def run(args) -> int:
     from radfound.pacs.dicomweb import DicomWebClient
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # dicomweb-client's retry decorator logs a traceback per failed request; radfound.pacs logs one line
+    logging.getLogger("retrying").setLevel(logging.ERROR)
     query = any((args.since, args.until, args.modality, args.accession))
     if args.input and query:
         raise ConfigError("--since/--until/--modality/--accession query a server; they do not apply to --input")

@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 JOURNAL_NAME = "radfound-batch.sqlite"
 RETRIEVED_DIR = ".retrieved"
-STAGES = ("retrieve", "decode", "encode", "generate", "write", "store")
+#: Where a study's time goes; "wait_model" is time spent queued for the model behind other workers.
+STAGES = ("retrieve", "decode", "encode", "generate", "wait_model", "write", "store")
 
 Drafter = Callable[[Study], Draft]
 Reader = Callable[[list[Path]], Study]
@@ -298,8 +299,12 @@ def _draft_and_write(key: str, source, workdir: Path, paths: dict[str, Path], jo
     t = time.perf_counter()
     draft = drafter(study)
     draft_s = time.perf_counter() - t
-    timings["encode"] = min(draft.timings.encode_ms / 1000, draft_s)
-    timings["generate"] = draft_s - timings["encode"]
+    model_s = draft.timings.total_ms / 1000  # EngineDrafter: encode + generate, measured inside its lock
+    if not 0 < model_s <= draft_s:
+        model_s = draft_s
+    timings["encode"] = min(draft.timings.encode_ms / 1000, model_s)
+    timings["generate"] = model_s - timings["encode"]
+    timings["wait_model"] = draft_s - model_s
     t = time.perf_counter()
     sr = write_sr(draft, study, paths["sr"])
     sr_uid = str(pydicom.dcmread(sr, stop_before_pixels=True).SOPInstanceUID)
