@@ -6,7 +6,9 @@ import argparse
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", metavar="DIR", help="model folder (default: the shipped radfound-small)")
+    p.add_argument("--model", metavar="DIR|NAME",
+                   help="model folder or installed model name (default: the shipped radfound-small); "
+                   "community folders (MedGemma/Gemma 3, SmolVLM/Idefics3) work too")
     p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
                    help="auto: CUDA when it really works, else CPU (default)")
     p.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",

@@ -167,17 +167,25 @@ class RadFoundModel:
         return f"RadFoundModel({self.name!r} {self.version}, {self.provider}, {self.model_dir})"
 
 
-def load_model(model_dir: str | Path | None = None, device: str = "auto", precision: str = "auto") -> RadFoundModel:
-    """Load (and verify) a model folder; the default is the shipped ``radfound-small``.
+def load_model(model_dir: str | Path | None = None, device: str = "auto", precision: str = "auto"):
+    """Load (and verify) a model: a folder, an installed model's name, or None for the shipped ``radfound-small``.
 
-    ``precision="auto"`` takes fp32 on CPU (fp16 on CUDA) when the folder has it, else the other variants.
+    ``precision="auto"`` takes fp32 on CPU (fp16 on CUDA) when the folder has it, else the other
+    variants. A community folder (``config.json`` ``model_type`` gemma3 / idefics3 / smolvlm) is
+    handed to :func:`radfound.engine.families.load_community_model`; both expose the same API.
     """
-    path = Path(model_dir) if model_dir is not None else default_model_dir()
-    if not path.is_dir():
-        hint = ""
-        if model_dir is None:
-            hint = " (the default model is not installed; pass --model DIR, see docs/engine.md)"
-        raise ModelError(f"model folder not found{hint}", path)
+    from radfound.engine.families import is_community_model, load_community_model
+    from radfound.registry.store import resolve_model
+
+    path = Path(model_dir) if model_dir is not None and Path(model_dir).is_dir() else None
+    if path is None:
+        try:
+            path = resolve_model(model_dir)
+        except ModelError as exc:
+            raise ModelError(f"model folder not found: {exc.problem}", exc.path or model_dir) from None
+    config = path / "config.json"
+    if config.is_file() and is_community_model(_read_json(config)):
+        return load_community_model(path, device=device, precision=precision)
     return RadFoundModel(path, device=device, precision=precision)
 
 
