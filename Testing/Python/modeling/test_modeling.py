@@ -1,0 +1,80 @@
+"""The PyTorch model family: configs, sizes, causality, the inter-image context, checkpoints, tokenizer."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from radfound.benchmarks.engine import bytes_per_decode_step  # noqa: E402
+from radfound.modeling.checkpoint import build_model  # noqa: E402
+from radfound.modeling.configs import RadFoundConfig, get_config  # noqa: E402
+from radfound.modeling.tokenizer import BUILTIN_CORPUS, train_tokenizer  # noqa: E402
+
+
+def test_configs_round_trip_through_config_json():
+    for name in ("tiny", "small", "base"):
+        cfg = get_config(name)
+        assert RadFoundConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown model config"):
+        get_config("huge")
+
+
+@pytest.mark.parametrize("name", ["tiny", "small"])
+def test_decoder_size_formula_matches_the_real_module(name):
+    model, _ = build_model(name)
+    real = sum(p.numel() for p in model.decoder.parameters())
+    assert bytes_per_decode_step(model.config.to_dict(), 0) == 4 * real
+
+
+def test_base_is_a_one_billion_parameter_decoder():
+    params = bytes_per_decode_step(get_config("base").to_dict(), 0) / 4
+    assert 0.9e9 < params < 1.3e9
+
+
+def test_decoder_is_causal_and_padding_is_ignored():
+    model, _ = build_model("tiny", seed=1)
+    ids = torch.randint(7, 500, (1, 12))
+    feats = torch.zeros(0, model.config.text.hidden_size)
+    base = model(ids, feats)
+    changed = ids.clone()
+    changed[0, 8] = (changed[0, 8] + 1) % 500 + 7
+    after = model(changed, feats)
+    torch.testing.assert_close(after[0, :8], base[0, :8])  # the future never leaks backwards
+    assert not torch.allclose(after[0, 8:], base[0, 8:])
+    padded = torch.cat([ids, torch.zeros(1, 3, dtype=torch.long)], 1)
+    mask = torch.cat([torch.ones(1, 12, dtype=torch.long), torch.zeros(1, 3, dtype=torch.long)], 1)
+    torch.testing.assert_close(model(padded, feats, mask)[0, :12], base[0], rtol=1e-5, atol=1e-5)
+
+
+def test_views_see_each_other_through_the_context_module():
+    model, _ = build_model("tiny", seed=2)
+    s = model.config.vision.image_size
+    px = torch.randn(4, 1, s, s)
+    views = torch.tensor([4, 5, 6, 7])  # L-CC, L-MLO, R-CC, R-MLO
+    with torch.no_grad():
+        a = model.encode(px, views, torch.arange(4))
+        other = px.clone()
+        other[3] = torch.randn(1, s, s)  # change only the R-MLO image
+        b = model.encode(other, views, torch.arange(4))
+        swapped = model.encode(px, torch.tensor([6, 7, 4, 5]), torch.arange(4))  # same pixels, wrong labels
+        one = model.encode(px[:1], views[:1], torch.arange(1))
+    assert a.shape == one.shape == (model.config.vision.num_image_tokens, model.config.text.hidden_size)
+    assert not torch.allclose(a, b) and not torch.allclose(a, swapped)
+
+
+def test_tokenizer_trains_to_the_requested_size_and_round_trips_chinese():
+    tok = train_tokenizer(BUILTIN_CORPUS * 3, 400)
+    assert tok.get_vocab_size() <= 400
+    for text in ("FINDINGS: No pleural effusion.", "病变位于左肺上叶。", "mixed 混合 text <box>1,2,3,4</box>"):
+        assert tok.decode(tok.encode(text).ids, skip_special_tokens=True) == text
+    assert tok.token_to_id("<image>") == 4 and tok.token_to_id("<box>") is not None
+
+
+def test_build_model_is_deterministic_per_seed():
+    a, _ = build_model("tiny", seed=5)
+    b, _ = build_model("tiny", seed=5)
+    c, _ = build_model("tiny", seed=6)
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
