@@ -18,11 +18,14 @@ The journal holds UIDs, paths, reasons and timings: no patient names or IDs.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from radfound.errors import ConfigError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS studies (
@@ -53,12 +56,36 @@ class JournalRow:
     timings: dict
 
 
+def _lock_file(fh) -> bool:
+    """Non-blocking exclusive lock of an open file; released by the OS when the process dies."""
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
 class Journal:
-    """Thread-safe access to the batch journal file (one connection, one lock)."""
+    """Thread-safe access to the batch journal file (one connection, one lock).
+
+    One process at a time: a second batch on the same output folder would re-claim the
+    first one's ``running`` studies, so it is refused (``<journal>.lock``, held until exit).
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._owner = open(self.path.with_name(self.path.name + ".lock"), "a+")
+        if not _lock_file(self._owner):
+            self._owner.close()
+            raise ConfigError("another radfound batch is already using this output folder", self.path.parent)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -68,6 +95,7 @@ class Journal:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        self._owner.close()  # releases the process lock
 
     def __enter__(self) -> Journal:
         return self

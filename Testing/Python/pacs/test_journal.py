@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
+from radfound.errors import ConfigError
+from radfound.pacs.batch import JOURNAL_NAME, run_batch
 from radfound.pacs.journal import Journal
 
 
@@ -43,3 +47,13 @@ def test_failure_after_writing_resumes_with_store_only(tmp_path):
         j.fail("s", "late error")  # cannot un-finish a study
         assert j.get("s").state == "done"
         assert j.counts() == {"done": 1}
+
+
+def test_a_second_batch_on_the_same_folder_is_refused_until_the_first_ends(tmp_path):
+    first = Journal(tmp_path / JOURNAL_NAME)
+    (tmp_path / "empty-input").mkdir()
+    with pytest.raises(ConfigError, match="another radfound batch is already using this output folder"):
+        run_batch(tmp_path / "empty-input", tmp_path, drafter=lambda s: None, progress=False)
+    first.close()
+    summary = run_batch(tmp_path / "empty-input", tmp_path, drafter=lambda s: None, progress=False)
+    assert summary.total == 0
