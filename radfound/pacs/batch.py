@@ -112,7 +112,7 @@ class ServerSource:
 class EngineDrafter:
     """``drafter(study) -> Draft`` with the RadFound engine; records encode and generate time separately."""
 
-    def __init__(self, model_dir: str | Path | None = None, device: str = "auto", precision: str = "fp32", **gen):
+    def __init__(self, model_dir: str | Path | None = None, device: str = "auto", precision: str = "auto", **gen):
         from radfound.engine import load_model
 
         self.model = load_model(model_dir, device=device, precision=precision)
