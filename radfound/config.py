@@ -6,6 +6,8 @@ Environment variables (all optional):
   beside the repository root).
 - ``RADFOUND_MODELS``: per-user model store (default: the platform's user data dir).
 - ``RADFOUND_MAX_VOLUME_MB``: refuse volumes larger than this (default 2048).
+- ``RADFOUND_THREADS``: ONNX Runtime intra-op threads per session (default 0: ORT's choice,
+  one per physical core); e.g. 1 to leave the other cores to the viewer.
 """
 
 from __future__ import annotations
@@ -47,3 +49,8 @@ def models_store_dir() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("RadFound", appauthor=False)) / "models"
+
+
+def ort_threads() -> int:
+    """Intra-op threads for each ONNX Runtime session (0 = ORT's default)."""
+    return max(int(os.environ.get("RADFOUND_THREADS", "0") or 0), 0)
