@@ -14,6 +14,7 @@ import threading
 
 import pytest
 
+from outputs.validators import unexpected_warnings, validate_sr
 from pacs_helpers import chest_studies, fast_settings, upload_all
 from radfound.cli.main import build_parser
 from radfound.errors import ConfigError, PacsError
@@ -163,6 +164,8 @@ def test_folder_batch_without_a_server_opens_no_connection(tiny_model_dir, tmp_p
     assert rc == 0, capsys.readouterr().err
     assert "2 succeeded" in capsys.readouterr().out
     assert _CONNECTS == []
+    for sr in (tmp_path / "out").glob("*.sr.dcm"):
+        assert unexpected_warnings(validate_sr(sr)) == []
 
 
 def test_store_without_a_server_is_a_one_line_error(tmp_path, capsys):
@@ -193,3 +196,5 @@ def test_patient_names_and_ids_never_reach_logs_progress_or_journal(orthanc, pac
     for i in range(3):
         assert f"Patient{i:04d}" not in seen and f"RFPAT{i:06d}" not in seen
     assert os.environ.get("RADFOUND_DICOMWEB_PASSWORD") is None
+    for sr in out.glob("*.sr.dcm"):  # the SR is the one place the patient context belongs
+        assert unexpected_warnings(validate_sr(sr)) == []
