@@ -48,6 +48,9 @@ def run(args) -> int:
     query = any((args.since, args.until, args.modality, args.accession))
     if args.input and query:
         raise ConfigError("--since/--until/--modality/--accession query a server; they do not apply to --input")
+    if not args.input and not query:
+        raise ConfigError("give --since/--until, --modality or --accession to limit the query "
+                          "(a hospital PACS holds every study ever done there)")
     client = None
     if args.server or not args.input or args.store:  # only then is a server contacted at all
         client = DicomWebClient.from_config(args.server)

@@ -224,8 +224,8 @@ def test_batch_killed_with_sigkill_resumes_with_every_study_done_once(orthanc, p
     uids = source_uids(studies)
     out = tmp_path / "out"
     journal = out / JOURNAL_NAME
-    cmd = [sys.executable, "-m", "radfound.cli.main", "batch", "--server", orthanc.dicomweb_url, "--out", str(out),
-           "--store", "--model", str(tiny_model_dir), "--workers", "2", "--no-progress", "--max-new-tokens", "24"]
+    cmd = [sys.executable, "-m", "radfound.cli.main", "batch", "--server", orthanc.dicomweb_url, "--modality", "CR",
+           "--out", str(out), "--store", "--model", str(tiny_model_dir), "--workers", "2", "--no-progress", "--max-new-tokens", "24"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 
     for kill_after in (1, 4):

@@ -177,6 +177,14 @@ def test_store_without_a_server_is_a_one_line_error(tmp_path, capsys):
     assert rc != 0 and "no DICOMweb server configured" in err and len(err.strip().splitlines()) == 1
 
 
+def test_an_unfiltered_query_of_a_whole_pacs_is_refused(capsys):
+    from radfound.cli.main import main
+
+    rc = main(["batch", "--server", "https://pacs.example.org/dicom-web", "--out", "unused"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "limit the query" in err
+
+
 # -- no patient identifiers in logs ----------------------------------------------------------------
 def test_patient_names_and_ids_never_reach_logs_progress_or_journal(orthanc, pacs, tiny_model_dir, tmp_path,
                                                                     caplog, capsys):
