@@ -11,6 +11,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from radfound.config import ort_threads
 from radfound.errors import ModelError
 
 CUDA = "CUDAExecutionProvider"
@@ -47,6 +48,7 @@ def requested_providers(device: str) -> list:
 def session_options() -> ort.SessionOptions:
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = ort_threads()  # RADFOUND_THREADS; 0 lets ORT use one thread per physical core
     opts.log_severity_level = 3  # errors only: fallback notices are reported through .provider instead
     # No busy-waiting between ops: on a shared 2-core machine (or beside Slicer's UI) spinning threads steal
     # the CPU they wait for; measured 2-3x slower decode under load with spinning on (docs/engine.md).
