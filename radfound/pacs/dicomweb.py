@@ -12,6 +12,7 @@ credentials (they live in the requests session, not in URLs or log lines).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -160,10 +161,10 @@ class DicomWebClient:
         lo, hi = dicom_date(since), dicom_date(until)
         if lo or hi:
             filters["StudyDate"] = f"{lo}-{hi}"
-        if modality:
-            filters["ModalitiesInStudy"] = modality
         if accession:
             filters["AccessionNumber"] = accession
+        # The modality is matched here, not by the server: Orthanc 1.10 applies limit/offset before its
+        # ModalitiesInStudy filter, so paged results silently lose studies (2 of 5 found in a test).
         fields = ["StudyInstanceUID", "AccessionNumber", "ModalitiesInStudy", "StudyDate"]
         hits: list[StudyHit] = []
         seen: set[str] = set()
@@ -173,13 +174,16 @@ class DicomWebClient:
             if not uid or uid[0] in seen:
                 continue
             seen.add(uid[0])
-            hits.append(StudyHit(
+            hit = StudyHit(
                 study_uid=str(uid[0]),
                 accession=str((_value(item, _ACCESSION) or [""])[0]),
                 modalities=tuple(str(m) for m in _value(item, _MODALITIES)),
                 study_date=str((_value(item, _STUDY_DATE) or [""])[0]),
-            ))
-        log.info("QIDO-RS: %d studies match %s", len(hits), sorted(filters))
+            )
+            if modality and modality.upper() not in {m.upper() for m in hit.modalities}:
+                continue
+            hits.append(hit)
+        log.info("QIDO-RS: %d studies match %s", len(hits), sorted(filters) + (["modality"] if modality else []))
         return hits
 
     def search_instances(self, study_uid: str, *, modality: str | None = None) -> list[dict]:
@@ -191,14 +195,21 @@ class DicomWebClient:
     def _paged(self, what: str, search: Callable[..., list], **kwargs) -> list[dict]:
         """All results of a QIDO-RS search, page by page (limit/offset), each page retried on its own.
 
-        Not dicomweb-client's ``get_remaining``: it loops until an empty page, and a
-        server that ignores ``offset`` (Orthanc's plugin does, for some levels) makes that endless.
+        Not dicomweb-client's ``get_remaining``: it loops until an empty page, which never
+        came from Orthanc (an endless loop in a test). Here paging stops at a short page or a
+        page with nothing new.
         """
         results: list[dict] = []
+        seen: set[str] = set()
         offset = 0
         while True:
             page = self._call(what, lambda: search(limit=QIDO_PAGE, offset=offset, **kwargs))
-            new = [item for item in page if item not in results]
+            new = []
+            for item in page:
+                key = json.dumps(item, sort_keys=True)
+                if key not in seen:
+                    seen.add(key)
+                    new.append(item)
             results += new
             if len(page) < QIDO_PAGE or not new:
                 return results

@@ -27,6 +27,20 @@ def test_qido_filters_by_date_range_modality_and_accession(orthanc, pacs, tmp_pa
     assert pacs.search_studies(since="2030-01-01") == []
 
 
+def test_qido_paging_finds_every_study(orthanc, pacs, tmp_path, monkeypatch):
+    """Pages of 2: Orthanc 1.10 pages wrongly with a server-side ModalitiesInStudy filter (2 of 5 found);
+    the client filters the modality itself, so every study is found."""
+    import radfound.pacs.dicomweb as dicomweb
+
+    upload_all(orthanc, chest_studies(tmp_path, 5) + [ct_series()])
+    monkeypatch.setattr(dicomweb, "QIDO_PAGE", 2)
+    assert len(pacs.search_studies()) == 6
+    assert len(pacs.search_studies(modality="CR")) == 5
+    assert len(pacs.search_studies(modality="ct")) == 1
+    assert len(pacs.search_studies(since="2024-03-01", until="2024-03-05", modality="CR")) == 5
+    assert pacs.attempts >= 4 + 4 + 4  # really paged (4 requests of 2 for 6 studies)
+
+
 def test_wado_retrieves_every_instance_unchanged(orthanc, pacs, tmp_path):
     upload_all(orthanc, [ct_series()])
     sources = {str(pydicom.dcmread(p).SOPInstanceUID): pydicom.dcmread(p) for p in ct_series()}
