@@ -196,8 +196,8 @@ class DicomWebClient:
         """All results of a QIDO-RS search, page by page (limit/offset), each page retried on its own.
 
         Not dicomweb-client's ``get_remaining``: it loops until an empty page, which never
-        came from Orthanc (an endless loop in a test). Here paging stops at a short page or a
-        page with nothing new.
+        came from Orthanc (an endless loop in a test). Here paging stops at a short page; a full
+        page of repeats (a server ignoring offset) is an error rather than a silently short list.
         """
         results: list[dict] = []
         seen: set[str] = set()
@@ -211,8 +211,12 @@ class DicomWebClient:
                     seen.add(key)
                     new.append(item)
             results += new
-            if len(page) < QIDO_PAGE or not new:
+            if len(page) < QIDO_PAGE:
                 return results
+            if not new:  # a full page of repeats: the server ignores offset, so more may exist unseen
+                raise PacsError(f"{what}: the server ignores the QIDO-RS offset, so results past the first "
+                                f"{len(results)} cannot be listed; narrow the query (e.g. a shorter date range)",
+                                self.settings.url)
             offset += len(page)
 
     # -- WADO-RS -----------------------------------------------------------------------------------

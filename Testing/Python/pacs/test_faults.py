@@ -55,3 +55,35 @@ def test_client_errors_are_not_retried():
         with pytest.raises(PacsError, match="refused: HTTP 404"):
             client.retrieve_study("1.2.3", "unused")
     assert missing.hits == 1 and waits == []
+
+
+def test_a_server_ignoring_the_qido_offset_is_an_error_not_a_short_list(monkeypatch):
+    import http.server
+    import json
+    import threading
+
+    import radfound.pacs.dicomweb as dicomweb
+
+    body = json.dumps([{"0020000D": {"vr": "UI", "Value": [f"1.2.3.{i}"]}} for i in (1, 2)]).encode()
+
+    class SamePage(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):  # always the first page, whatever the offset
+            self.send_response(200)
+            self.send_header("Content-Type", "application/dicom+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SamePage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(dicomweb, "QIDO_PAGE", 2)
+        client, _ = client_of(f"http://127.0.0.1:{server.server_address[1]}")
+        with pytest.raises(PacsError, match="ignores the QIDO-RS offset"):
+            client.search_studies(since="2024-03-01")
+    finally:
+        server.shutdown()
+        server.server_close()
