@@ -20,6 +20,15 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
+#: Model metadata (key, value) of a decoder graph whose ``present`` may alias ``past`` (GroupQueryAttention's
+#: shared buffer); the exporter writes it, the engine then uses :class:`InPlaceDecoder`.
+IN_PLACE_METADATA = ("radfound.kv_cache", "gqa-shared-buffer")
+
+
+def supports_in_place_cache(session: ort.InferenceSession) -> bool:
+    key, value = IN_PLACE_METADATA
+    return session.get_modelmeta().custom_metadata_map.get(key) == value
+
 
 class CpuDecoder:
     def __init__(self, session: ort.InferenceSession, num_layers: int, num_kv_heads: int, head_dim: int):

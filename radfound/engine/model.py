@@ -19,7 +19,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from radfound.config import default_model_dir
-from radfound.engine.decoder_runner import CpuDecoder, CudaDecoder, InPlaceDecoder
+from radfound.engine.decoder_runner import CpuDecoder, CudaDecoder, InPlaceDecoder, supports_in_place_cache
 from radfound.engine.generation import Generated, GenerationConfig, generate
 from radfound.engine.providers import CUDA, create_session, running_provider
 from radfound.engine.streaming import TextStream
@@ -74,8 +74,7 @@ class RadFoundModel:
         text = self.config["text_config"]
         hd = text["hidden_size"] // text["num_heads"]
         shape = (decoder_session, text["num_layers"], text["num_kv_heads"], hd)
-        in_place = decoder_session.get_modelmeta().custom_metadata_map.get("radfound.kv_cache") == "gqa-shared-buffer"
-        if in_place:
+        if supports_in_place_cache(decoder_session):
             self.decoder = InPlaceDecoder(*shape, device="cuda" if self.provider == CUDA else "cpu",
                                           default_capacity=int(text["max_position_embeddings"]))
         else:

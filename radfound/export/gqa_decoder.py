@@ -27,13 +27,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from radfound.engine.decoder_runner import IN_PLACE_METADATA
 from radfound.export.onnx_export import EXTERNAL_DATA_BYTES, OPSET
 from radfound.modeling.model import RadFoundModel
 
 MS = "com.microsoft"
-#: Model metadata telling the engine that ``present`` may alias ``past`` (GroupQueryAttention's shared buffer):
-#: it then preallocates the cache once and lets every step write its new keys/values in place.
-CACHE_METADATA = {"radfound.kv_cache": "gqa-shared-buffer"}
 
 
 def _np(t) -> np.ndarray:
@@ -163,7 +161,7 @@ def build_gqa_decoder(model: RadFoundModel, path: str | Path, weights: str = "fp
     graph = helper.make_graph(g.nodes, "radfound_decoder_gqa", inputs, outputs, initializer=g.inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, 1)],
                               producer_name="radfound.export.gqa_decoder", ir_version=8)
-    helper.set_model_props(proto, CACHE_METADATA)
+    helper.set_model_props(proto, dict([IN_PLACE_METADATA]))  # present may alias past: the engine writes in place
     path = Path(path)
     big = sum(t.ByteSize() for t in g.inits) > EXTERNAL_DATA_BYTES
     onnx.save_model(proto, str(path), save_as_external_data=big, all_tensors_to_one_file=True,
