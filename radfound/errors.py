@@ -15,9 +15,10 @@ class RadFoundError(Exception):
     exit_code = 2
 
     def __init__(self, problem: str, path: str | Path | None = None):
-        self.problem = problem
+        # One line, whatever a library put in its exception text: the CLI prints it as is.
+        self.problem = " ".join(str(problem).split())
         self.path = str(path) if path is not None else None
-        super().__init__(f"{self.path}: {problem}" if self.path else problem)
+        super().__init__(f"{self.path}: {self.problem}" if self.path else self.problem)
 
 
 class StudyReadError(RadFoundError):

@@ -191,19 +191,33 @@ def mammo_study(insts: Sequence[Instance]) -> Study:
             "mammogram images found but none has a recognisable laterality and view: " + "; ".join(warnings),
             insts[0].path,
         )
-    chosen, choose_warnings = mammo.choose_views(candidates)
-    views, sources = [], []
-    for cand in chosen:
+    views, sources, chosen = [], [], []
+    for group in mammo.rank_views(candidates):
+        cand, pixels, windows = _first_decodable(group, warnings)
         inst = cand.item
-        pixels, windows = _frames(inst)
         src = inst.source()
         if inst.presentation_intent == "FOR PROCESSING":
             warnings.append(f"{cand.view}: only a FOR PROCESSING image is available ({inst.path.name})")
+        warnings += mammo.duplicate_warnings(cand, group)
         views.append(View(pixels[0], _spacing(inst), cand.view, cand.view[0], src, windows[0], inst.patient_orientation))
         sources.append(src)
+        chosen.append(cand)
+    warnings += mammo.missing_warnings([c.view for c in chosen])
     meta = _metadata(chosen[0].item)
     meta["modality"] = "MG"
-    return Study("mammo", views=views, metadata=meta, sources=sources, warnings=warnings + choose_warnings)
+    return Study("mammo", views=views, metadata=meta, sources=sources, warnings=warnings)
+
+
+def _first_decodable(group: Sequence[mammo.Candidate], warnings: list[str]):
+    """Decode the best image of one view, falling back to its next duplicate when it cannot be decoded."""
+    for i, cand in enumerate(group):
+        try:
+            pixels, windows = _frames(cand.item)
+            return cand, pixels, windows
+        except StudyReadError as exc:
+            if i == len(group) - 1:
+                raise
+            warnings.append(f"{cand.view}: {cand.label} cannot be decoded ({exc.problem}); used {group[i + 1].label}")
 
 
 def _volume_kind(modality: str) -> tuple[str, list[str]]:

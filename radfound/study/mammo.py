@@ -12,7 +12,10 @@ Laterality from Image Laterality (0020,0062), else Laterality (0020,0060).
 Duplicates (two images for one of L-CC, L-MLO, R-CC, R-MLO) are resolved by, in order:
 FOR PRESENTATION before FOR PROCESSING; the standard projection (CC, MLO) before
 another family member (XCCL, ML, ...); the larger image; the later instance
-(higher Instance Number: a retake is acquired after the first try). Each ignored
+(higher Instance Number: a retake is acquired after the first try). When the
+preferred image of a view cannot be decoded (e.g. a 12-bit lossy JPEG no installed
+decoder handles) the next duplicate in that order is used instead, with a warning;
+only when no image of the view decodes is the error raised. Each ignored
 duplicate is reported as a warning. Missing views are allowed; ``Study.missing_views``
 and a warning list them.
 """
@@ -89,26 +92,40 @@ class Candidate(Generic[T]):
     instance_number: int = 0
 
 
-def choose_views(candidates: Sequence[Candidate[T]]) -> tuple[list[Candidate[T]], list[str]]:
-    """One candidate per view in MAMMO_VIEWS order (duplicate rule above), plus warnings."""
-    warnings: list[str] = []
-    chosen: list[Candidate[T]] = []
+def rank_views(candidates: Sequence[Candidate[T]]) -> list[list[Candidate[T]]]:
+    """Candidates grouped per view in MAMMO_VIEWS order, each group best first (duplicate rule above)."""
     key: Callable[[Candidate[T]], tuple] = lambda c: (
         not c.for_processing,
         c.standard,
         c.pixels,
         c.instance_number,
     )
-    for view in MAMMO_VIEWS:
-        group = [c for c in candidates if c.view == view]
-        if not group:
-            continue
-        group.sort(key=key, reverse=True)
+    groups = [sorted((c for c in candidates if c.view == view), key=key, reverse=True) for view in MAMMO_VIEWS]
+    return [g for g in groups if g]
+
+
+def duplicate_warnings(kept: Candidate[T], group: Sequence[Candidate[T]]) -> list[str]:
+    """One warning per image of ``group`` not used for its view."""
+    return [
+        f"{kept.view}: ignored {'FOR PROCESSING' if other.for_processing and not kept.for_processing else 'duplicate'} "
+        f"image {other.label} (kept {kept.label})"
+        for other in group
+        if other is not kept
+    ]
+
+
+def missing_warnings(views: Sequence[str]) -> list[str]:
+    missing = [v for v in MAMMO_VIEWS if v not in set(views)]
+    if not missing:
+        return []
+    return [f"mammogram set is missing {', '.join(missing)}: the model is told which views are present"]
+
+
+def choose_views(candidates: Sequence[Candidate[T]]) -> tuple[list[Candidate[T]], list[str]]:
+    """One candidate per view in MAMMO_VIEWS order (duplicate rule above), plus warnings."""
+    chosen: list[Candidate[T]] = []
+    warnings: list[str] = []
+    for group in rank_views(candidates):
         chosen.append(group[0])
-        for other in group[1:]:
-            why = "FOR PROCESSING" if other.for_processing and not group[0].for_processing else "duplicate"
-            warnings.append(f"{view}: ignored {why} image {other.label} (kept {group[0].label})")
-    missing = [v for v in MAMMO_VIEWS if v not in {c.view for c in chosen}]
-    if missing:
-        warnings.append(f"mammogram set is missing {', '.join(missing)}: the model is told which views are present")
-    return chosen, warnings
+        warnings += duplicate_warnings(group[0], group)
+    return chosen, warnings + missing_warnings([c.view for c in chosen])

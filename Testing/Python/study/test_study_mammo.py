@@ -78,3 +78,26 @@ def test_unrecognised_views_are_reported(write_mammo, tmp_path):
 )
 def test_view_families(position, family):
     assert mammo.view_family(position) == family
+
+
+def test_real_folder_falls_back_to_the_decodable_duplicate(shared_data):
+    """The shared mammo folder holds one view twice: JPEG 2000 (decodable) and 12-bit lossy JPEG (no decoder does it)."""
+    folder = shared_data / "dicom" / "mammo"
+    study = read_study(folder)
+    assert study.kind == "mammo"
+    assert [v.view for v in study.views] == ["L-MLO"]
+    assert study.views[0].source.path.endswith("MG1_J2KI.dcm")
+    assert any("MG1_JPLY.dcm cannot be decoded" in w and "used MG1_J2KI.dcm" in w for w in study.warnings)
+    assert "L-MLO: ignored duplicate image MG1_JPLY.dcm (kept MG1_J2KI.dcm)" in study.warnings
+
+
+def test_undecodable_file_alone_is_one_readable_line(shared_data):
+    import subprocess
+    import sys
+
+    path = shared_data / "dicom" / "mammo" / "MG1_JPLY.dcm"
+    r = subprocess.run([sys.executable, "-m", "radfound.cli.main", "inspect", str(path)], capture_output=True, text=True)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "MG1_JPLY.dcm" in lines[0] and "cannot be decoded" in lines[0]
