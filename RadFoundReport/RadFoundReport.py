@@ -38,19 +38,6 @@ class RadFoundReport(ScriptedLoadableModule):
         self.parent.acknowledgementText = "RadFound is open source (Apache-2.0) and trained on openly licensed data."
 
 
-def ensureDependencies():
-    """Install missing Python packages after asking the user; False if they declined or it failed."""
-    from radfound.errors import DependencyError
-    from radfound.slicer.dependencies import ensure
-
-    try:
-        ensure(confirm=lambda message: slicer.util.confirmOkCancelDisplay(message, "RadFound"))
-    except DependencyError as exc:
-        slicer.util.errorDisplay(str(exc), windowTitle="RadFound")
-        return False
-    return True
-
-
 class RadFoundReportWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -59,29 +46,15 @@ class RadFoundReportWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
-        import qt
-
         from radfound.ui.report_panel import ReportPanel
+        from radfound.ui.slicer_module import setup_panel
 
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/RadFoundReport.ui"))
-        self.layout.addWidget(uiWidget)
-        self.layout.addStretch(1)
-        self.panel = ReportPanel(
-            uiWidget, slicer.mrmlScene,
-            show_error=lambda text: slicer.util.errorDisplay(text, windowTitle="RadFound"),
-            before_run=ensureDependencies,
-        )
-        self._refreshTimer = qt.QTimer()
-        self._refreshTimer.setSingleShot(True)
-        self._refreshTimer.setInterval(200)
-        self._refreshTimer.timeout.connect(self.panel.refresh)
-        for event in (slicer.mrmlScene.NodeAddedEvent, slicer.mrmlScene.NodeRemovedEvent, slicer.mrmlScene.EndCloseEvent):
-            self.addObserver(slicer.mrmlScene, event, lambda *_: self._refreshTimer.start())
+        self.panel = setup_panel(self, ReportPanel, "UI/RadFoundReport.ui")
 
     def cleanup(self):
-        self.removeObservers()
-        if self.panel is not None and self.panel.job is not None:
-            self.panel.job.cancel()
+        from radfound.ui.slicer_module import cleanup_panel
+
+        cleanup_panel(self)
 
 
 class RadFoundReportTest(ScriptedLoadableModuleTest):

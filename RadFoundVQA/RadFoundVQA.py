@@ -26,7 +26,7 @@ class RadFoundVQA(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = "RadFound VQA"
         self.parent.categories = ["RadFound"]
-        self.parent.dependencies = ["RadFoundReport"]  # shares its first-use package installer
+        self.parent.dependencies = []
         self.parent.contributors = ["RadFound project"]
         self.parent.helpText = (
             "Chat with the RadFound vision-language model about the loaded image: preset questions per modality, "
@@ -44,30 +44,15 @@ class RadFoundVQAWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
-        import qt
-        from RadFoundReport import ensureDependencies
-
         from radfound.ui.vqa_panel import VQAPanel
+        from radfound.ui.slicer_module import setup_panel
 
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/RadFoundVQA.ui"))
-        self.layout.addWidget(uiWidget)
-        self.layout.addStretch(1)
-        self.panel = VQAPanel(
-            uiWidget, slicer.mrmlScene,
-            show_error=lambda text: slicer.util.errorDisplay(text, windowTitle="RadFound"),
-            before_run=ensureDependencies,
-        )
-        self._refreshTimer = qt.QTimer()
-        self._refreshTimer.setSingleShot(True)
-        self._refreshTimer.setInterval(200)
-        self._refreshTimer.timeout.connect(self.panel.refresh)
-        for event in (slicer.mrmlScene.NodeAddedEvent, slicer.mrmlScene.NodeRemovedEvent, slicer.mrmlScene.EndCloseEvent):
-            self.addObserver(slicer.mrmlScene, event, lambda *_: self._refreshTimer.start())
+        self.panel = setup_panel(self, VQAPanel, "UI/RadFoundVQA.ui")
 
     def cleanup(self):
-        self.removeObservers()
-        if self.panel is not None and self.panel.job is not None:
-            self.panel.job.cancel()
+        from radfound.ui.slicer_module import cleanup_panel
+
+        cleanup_panel(self)
 
 
 class RadFoundVQATest(ScriptedLoadableModuleTest):
