@@ -79,6 +79,7 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
     ckpt = save_checkpoint(out / "checkpoint.pt", model, tok, preprocessor_config=pre,
                            generation_config={"max_new_tokens": 96}, meta=meta)
     summary["checkpoint"] = str(ckpt)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")  # kept if export fails
     if export:
         from radfound.export.onnx_export import export_model
 
