@@ -10,6 +10,7 @@ def register(subparsers) -> None:
     p.add_argument("--config", default="small", help="training config name (small, tiny) or JSON file")
     p.add_argument("--out", type=Path, default=Path("runs/radfound-small"), help="output folder")
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget (overrides the config)")
+    p.add_argument("--init", type=Path, default=None, help="continue from this checkpoint (weights and tokenizer)")
     p.add_argument("--no-export", action="store_true", help="stop at the checkpoint, do not export ONNX")
     p.set_defaults(func=run)
 
@@ -28,5 +29,5 @@ def run(args) -> int:
             fh.write(msg + "\n")
             fh.flush()
 
-        train(cfg, args.out, minutes=args.minutes, export=not args.no_export, log=log)
+        train(cfg, args.out, minutes=args.minutes, export=not args.no_export, init=args.init, log=log)
     return 0

@@ -17,7 +17,8 @@ from radfound.training.samples import build_pool
 LICENCE = "Apache-2.0 (weights); trained on VQA-RAD (CC0 1.0) and SLAKE (CC BY 4.0, Liu et al., ISBI 2021)"
 
 
-def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: bool = True, log=print) -> dict:
+def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: bool = True, init=None,
+          log=print) -> dict:
     """Run the whole recipe of ``cfg`` into ``out`` and return the training summary."""
     from radfound.modeling.checkpoint import build_model, save_checkpoint
     from radfound.modeling.tokenizer import train_tokenizer
@@ -35,8 +36,14 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
     mcfg = model_config(cfg)
     side = mcfg.vision.image_size
     pool = build_pool(cfg, side, log=log)
-    tok = train_tokenizer(pool.texts, mcfg.text.vocab_size)
-    model, tok = build_model(mcfg, seed=seed, tokenizer=tok)
+    if init is not None:  # continue from a checkpoint: its weights and tokenizer, this config's stages
+        from radfound.modeling.checkpoint import load_checkpoint
+
+        model, tok, _ = load_checkpoint(init)
+        log(f"continuing from {init}")
+    else:
+        tok = train_tokenizer(pool.texts, mcfg.text.vocab_size)
+        model, tok = build_model(mcfg, seed=seed, tokenizer=tok)
     model.to(device).train()
     log(f"training on {device}")
     n_params = sum(p.numel() for p in model.parameters())
@@ -51,10 +58,12 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
                      "preprocessing": next(iter(pool.inputs.values())).source}
     log(f"data and model ready after {(time.monotonic() - t0) / 60:.1f} min; {budget / 60:.1f} min left for the stages")
     s = stages["pretrain"]
-    summary["pretrain"] = pretrain_vision(model, pool, s, budget * s["share"], rng, wd, log)
+    if s["share"] > 0:
+        summary["pretrain"] = pretrain_vision(model, pool, s, budget * s["share"], rng, wd, log)
     s = stages["align"]
-    summary["align"] = train_language(model, pool, batcher, s, budget * s["share"], rng, wd,
-                                      {"caption": 0.7, "phantom": 0.3}, "align", log)
+    if s["share"] > 0:
+        summary["align"] = train_language(model, pool, batcher, s, budget * s["share"], rng, wd,
+                                          {"caption": 0.7, "phantom": 0.3}, "align", log)
     s = stages["instruct"]
     summary["instruct"] = train_language(model, pool, batcher, s, budget * s["share"], rng, wd,
                                          s["mixture"], "instruct", log)
@@ -79,6 +88,7 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
     ckpt = save_checkpoint(out / "checkpoint.pt", model, tok, preprocessor_config=pre,
                            generation_config={"max_new_tokens": 96}, meta=meta)
     summary["checkpoint"] = str(ckpt)
+    summary["init"] = str(init) if init else None
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")  # kept if export fails
     if export:
         from radfound.export.onnx_export import export_model
@@ -87,5 +97,5 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
                      preprocessor_config=pre, overwrite=True)
         summary["model_dir"] = str(out / "model")
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    log(f"done in {summary['minutes']} min: {json.dumps({k: summary[k] for k in ('pretrain', 'align', 'instruct')})}")
+    log(f"done in {summary['minutes']} min: {json.dumps({k: summary.get(k) for k in ('pretrain', 'align', 'instruct')})}")
     return summary
