@@ -51,6 +51,8 @@ def read(paths: list[str]):
     return read_study(paths if len(paths) > 1 else paths[0])
 
 
-def timing_line(model, timings) -> str:
-    return (f"Model: {model.name} {model.version} ({model.provider}); encode {timings.encode_ms:.0f} ms, "
-            f"first token {timings.ttft_ms:.0f} ms, {timings.tokens_per_s:.1f} tokens/s, {timings.new_tokens} tokens")
+def timing_line(model, timings, *, with_model: bool = True) -> str:
+    """One line of timings, led by the model and provider unless the text above already names them."""
+    lead = f"Model: {model.name} {model.version} ({model.provider}); " if with_model else "Timings: "
+    return (f"{lead}encode {timings.encode_ms:.0f} ms, first token {timings.ttft_ms:.0f} ms, "
+            f"{timings.tokens_per_s:.1f} tokens/s, {timings.new_tokens} tokens")

@@ -45,8 +45,8 @@ def run(args) -> int:
         print("\n")
         print(timing_line(model, draft.timings))
     else:
-        print(draft_text(draft), end="")
-        print(timing_line(model, draft.timings))
+        print(draft_text(draft), end="")  # ends with the model line
+        print(timing_line(model, draft.timings, with_model=False))
     if args.sr:
         print(f"DICOM SR written to {args.sr}", file=sys.stderr)
     return 0

@@ -38,6 +38,14 @@ def test_report_human_readable_streams_with_the_notice(tiny_model_dir, cxr_path)
     assert "Model: radfound-tiny" in r.stdout
 
 
+def test_report_human_readable_names_the_model_once(tiny_model_dir, cxr_path):
+    r = radfound("report", cxr_path, "--model", tiny_model_dir, "--max-new-tokens", 6)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(PRELIMINARY_NOTICE)
+    assert r.stdout.count("Model: radfound-tiny") == 1
+    assert "Timings: encode" in r.stdout and "first token" in r.stdout
+
+
 def test_report_writes_a_dicom_sr(tiny_model_dir, cxr_path, tmp_path):
     pydicom = pytest.importorskip("pydicom")
     sr = tmp_path / "draft.dcm"
