@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from radfound.config import PRELIMINARY_NOTICE, default_model_dir
+from radfound.config import PRELIMINARY_NOTICE
 
 
 def radfound(*args):
@@ -70,9 +70,8 @@ def test_ask_human_readable_has_the_notice(tiny_model_dir, cxr_path):
     assert PRELIMINARY_NOTICE in r.stdout and "Q: Is there a pneumothorax?" in r.stdout
 
 
-@pytest.mark.skipif(default_model_dir().is_dir(), reason="the default model is installed in this checkout")
-def test_missing_default_model_is_one_clear_line(cxr_path):
-    r = radfound("ask", cxr_path, "Is there a pneumothorax?")
+def test_missing_model_folder_is_one_clear_line(cxr_path, tmp_path):
+    r = radfound("ask", cxr_path, "Is there a pneumothorax?", "--model", tmp_path / "no-such-model")
     assert r.returncode == 2
     assert "model folder not found" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
