@@ -7,47 +7,35 @@ preliminary notice, with the execution provider that actually ran it.
 
 from __future__ import annotations
 
-from radfound.config import PRELIMINARY_NOTICE
 from radfound.slicer.mammo_views import assemble_view_set
 from radfound.slicer.report_logic import RadFoundReportLogic
 from radfound.study.model import MAMMO_VIEWS
-from radfound.ui.inputs import InputControls, volume_nodes
-from radfound.ui.messages import user_message
-from radfound.ui.qt import QtCore, QtGui, child, prop
+from radfound.ui.inputs import volume_nodes
+from radfound.ui.job_panel import JobPanel
+from radfound.ui.qt import QtGui, child, prop
 
-POLL_MS = 30
 _VIEW_COMBOS = dict(zip(MAMMO_VIEWS, ("lccComboBox", "lmloComboBox", "rccComboBox", "rmloComboBox")))
 
 
-class ReportPanel:
-    """Controller of a loaded ``RadFoundReport.ui`` widget. ``show_error(text)`` displays a message."""
+class ReportPanel(JobPanel):
+    """Controller of a loaded ``RadFoundReport.ui`` widget."""
+
+    run_label = "Generate draft"
 
     def __init__(self, widget, scene, logic: RadFoundReportLogic | None = None, show_error=None, before_run=None):
-        self.widget = widget
-        self.scene = scene
-        self.logic = logic or RadFoundReportLogic()
-        self.show_error = show_error or (lambda text: None)
-        self.before_run = before_run  # e.g. install missing packages with consent; False cancels the run
-        self.inputs = InputControls(widget, scene)
-        self.generate_button = child(widget, "generateButton")
+        super().__init__(widget, scene, logic or RadFoundReportLogic(), "generateButton", show_error, before_run)
+        self.generate_button = self.run_button
         self.text = child(widget, "draftTextEdit")
         self.save_button = child(widget, "saveButton")
         self.rating = child(widget, "ratingComboBox")
-        self.provider_label = child(widget, "providerLabel")
-        self.status = child(widget, "statusLabel")
         self.mammo_box = child(widget, "mammoGroupBox")
         self.view_combos = {code: child(widget, name) for code, name in _VIEW_COMBOS.items()}
-        child(widget, "preliminaryLabel").setText(PRELIMINARY_NOTICE)
         self.rating.addItem("(no rating)", 0)
         for score in range(1, 6):
             self.rating.addItem(str(score), score)
-        self.job = None
         self.draft = None
         self.draft_node = None  # the node and view set the current draft belongs to
         self.draft_views = None
-        self.timer = QtCore.QTimer()
-        self.timer.setInterval(POLL_MS)
-        self.timer.timeout.connect(self._drain)
         self.generate_button.clicked.connect(lambda *_: self.on_generate())
         self.save_button.clicked.connect(lambda *_: self.on_save())
         self.inputs.listeners.append(self.refresh_views)
@@ -90,72 +78,43 @@ class ReportPanel:
         return views
 
     # ---- generate / cancel ---------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        return self.job is not None and self.job.running
-
     def on_generate(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-            self.status.setText("Cancelling...")
-            return
-        node = self.inputs.node()
-        if node is None:
+        self.run_or_cancel()
+
+    def ready(self) -> bool:
+        if self.inputs.node() is None:
             self.show_error("Load an image first (File > Add Data or the DICOM module).")
-            return
-        if self.before_run is not None and not self.before_run():
-            return
-        self.logic.model_name = self.inputs.model_name()
-        self.logic.device = self.inputs.device_name()
-        views = self.view_set()
-        try:
-            self.job = self.logic.draft(node, kind=self.inputs.kind(), view_set=views, blocking=False)
-        except Exception as exc:  # noqa: BLE001 - a message; a bug's traceback is logged
-            self._fail(exc)
-            return
+            return False
+        return True
+
+    def start_job(self):
+        node, views = self.inputs.node(), self.view_set()
+        job = self.logic.draft(node, kind=self.inputs.kind(), view_set=views, blocking=False)
         self.draft, self.draft_node, self.draft_views = None, node, views
         self.text.setPlainText("")
         self.text.setReadOnly(True)
         self.save_button.setEnabled(False)
-        self.generate_button.setText("Cancel")
         self.status.setText("Generating (loading the model the first time)...")
-        self.timer.start()
+        return job
 
-    def _drain(self) -> None:
-        if self.job is None:
-            self.timer.stop()
-            return
-        for event in self.job.poll():
-            if event.kind == "text":
-                self.text.moveCursor(QtGui.QTextCursor.End)
-                self.text.insertPlainText(event.value)
-            elif event.kind == "done":
-                self._finish(event.value)
-            elif event.kind == "cancelled":
-                self._end("Cancelled: the partial draft is kept for reference and cannot be saved.")
-            elif event.kind == "error":
-                self._fail(event.value)
+    def on_text(self, text: str) -> None:
+        self.text.moveCursor(QtGui.QTextCursor.End)
+        self.text.insertPlainText(text)
 
-    def _finish(self, draft) -> None:
+    def on_done(self, draft) -> None:
         self.draft = draft
         self.text.setPlainText(draft.text)
-        self.provider_label.setText(f"Model: {draft.model}   Provider: {draft.provider}")
         t = draft.timings
         self._end(f"Draft ready in {t.total_ms / 1000:.2f} s ({t.new_tokens} tokens, {t.tokens_per_s:.0f} tokens/s). "
                   "Edit it, then Save.")
         self.save_button.setEnabled(True)
 
-    def _fail(self, exc: BaseException) -> None:
-        message = user_message(exc)
-        self._end(f"Error: {message}")
-        self.show_error(message)
+    def on_cancelled(self) -> None:
+        self._end("Cancelled: the partial draft is kept for reference and cannot be saved.")
 
     def _end(self, status: str) -> None:
-        self.timer.stop()
-        self.job = None
+        super()._end(status)
         self.text.setReadOnly(False)
-        self.generate_button.setText("Generate draft")
-        self.status.setText(status)
 
     # ---- save ----------------------------------------------------------------------------------
     def on_save(self):

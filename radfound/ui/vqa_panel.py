@@ -7,40 +7,27 @@ runs in a worker thread; Save writes the conversation as a text node.
 
 from __future__ import annotations
 
-from radfound.config import PRELIMINARY_NOTICE
 from radfound.slicer.vqa_logic import RadFoundVQALogic
-from radfound.ui.inputs import InputControls
-from radfound.ui.messages import user_message
-from radfound.ui.qt import QtCore, QtGui, child, prop
+from radfound.ui.job_panel import JobPanel
+from radfound.ui.qt import QtGui, child, prop
 
-POLL_MS = 30
 PRESET_PROMPT = "Preset questions..."
 
 
-class VQAPanel:
+class VQAPanel(JobPanel):
     """Controller of a loaded ``RadFoundVQA.ui`` widget."""
 
+    run_label = "Ask"
+
     def __init__(self, widget, scene, logic: RadFoundVQALogic | None = None, show_error=None, before_run=None):
-        self.widget = widget
-        self.scene = scene
-        self.logic = logic or RadFoundVQALogic()
-        self.show_error = show_error or (lambda text: None)
-        self.before_run = before_run  # e.g. install missing packages with consent; False cancels the run
-        self.inputs = InputControls(widget, scene)
+        super().__init__(widget, scene, logic or RadFoundVQALogic(), "askButton", show_error, before_run)
+        self.ask_button = self.run_button
         self.history = child(widget, "historyTextEdit")
         self.presets = child(widget, "presetComboBox")
         self.question = child(widget, "questionLineEdit")
-        self.ask_button = child(widget, "askButton")
         self.save_button = child(widget, "saveButton")
         self.clear_button = child(widget, "clearButton")
-        self.provider_label = child(widget, "providerLabel")
-        self.status = child(widget, "statusLabel")
-        child(widget, "preliminaryLabel").setText(PRELIMINARY_NOTICE)
-        self.job = None
         self.job_node = None
-        self.timer = QtCore.QTimer()
-        self.timer.setInterval(POLL_MS)
-        self.timer.timeout.connect(self._drain)
         self.ask_button.clicked.connect(lambda *_: self.on_ask())
         self.question.returnPressed.connect(lambda *_: self.on_ask())
         self.presets.activated.connect(lambda index, *_: self._use_preset(index))
@@ -74,67 +61,39 @@ class VQAPanel:
         self.history.setPlainText("".join(f"Q: {a.question}\nA: {a.answer}\n\n" for a in answers))
         self.save_button.setEnabled(bool(answers))
 
-    @property
-    def running(self) -> bool:
-        return self.job is not None and self.job.running
-
     def on_ask(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-            self.status.setText("Cancelling...")
-            return
-        node = self.inputs.node()
-        question = prop(self.question, "text").strip()
+        self.run_or_cancel()
+
+    def ready(self) -> bool:
+        node, question = self.inputs.node(), prop(self.question, "text").strip()
         if node is None or not question:
             self.show_error("Load an image and type a question first." if node is None else "Type a question first.")
-            return
-        if self.before_run is not None and not self.before_run():
-            return
-        self.logic.model_name = self.inputs.model_name()
-        self.logic.device = self.inputs.device_name()
-        try:
-            self.job = self.logic.ask(node, question, kind=self.inputs.kind(), blocking=False)
-        except Exception as exc:  # noqa: BLE001 - a message; a bug's traceback is logged
-            self._fail(exc)
-            return
+            return False
+        return True
+
+    def start_job(self):
+        node, question = self.inputs.node(), prop(self.question, "text").strip()
+        job = self.logic.ask(node, question, kind=self.inputs.kind(), blocking=False)
         self.job_node = node
         self.history.moveCursor(QtGui.QTextCursor.End)
         self.history.insertPlainText(f"Q: {question}\nA: ")
         self.question.setText("")
-        self.ask_button.setText("Cancel")
         self.status.setText("Answering (the first question also encodes the image)...")
-        self.timer.start()
+        return job
 
-    def _drain(self) -> None:
-        if self.job is None:
-            self.timer.stop()
-            return
-        for event in self.job.poll():
-            if event.kind == "text":
-                self.history.moveCursor(QtGui.QTextCursor.End)
-                self.history.insertPlainText(event.value)
-            elif event.kind == "done":
-                answer = event.value
-                self.provider_label.setText(f"Model: {answer.model}   Provider: {answer.provider}")
-                self._end(f"Answered in {answer.timings.total_ms / 1000:.2f} s.")
-                self.show_history()
-            elif event.kind == "cancelled":
-                self._end("Cancelled.")
-                self.show_history()
-            elif event.kind == "error":
-                self._fail(event.value)
+    def on_text(self, text: str) -> None:
+        self.history.moveCursor(QtGui.QTextCursor.End)
+        self.history.insertPlainText(text)
 
-    def _fail(self, exc: BaseException) -> None:
-        message = user_message(exc)
-        self._end(f"Error: {message}")
-        self.show_history()
-        self.show_error(message)
+    def on_done(self, answer) -> None:
+        self._end(f"Answered in {answer.timings.total_ms / 1000:.2f} s.")
+
+    def on_cancelled(self) -> None:
+        self._end("Cancelled.")
 
     def _end(self, status: str) -> None:
-        self.timer.stop()
-        self.job = None
-        self.ask_button.setText("Ask")
-        self.status.setText(status)
+        super()._end(status)
+        self.show_history()
 
     def on_clear(self) -> None:
         node = self.inputs.node()

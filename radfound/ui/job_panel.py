@@ -1,0 +1,108 @@
+"""What both panels share: inputs, the preliminary notice, and one model job at a time.
+
+A job runs in a worker thread (radfound.slicer.jobs); a QTimer on the main thread
+drains its events, so scene, VTK and Qt objects are only touched on the main thread.
+The run button becomes Cancel while a job runs. Subclasses say what a run starts
+(``start_job``) and what streamed text, a result and a cancellation do.
+"""
+
+from __future__ import annotations
+
+from radfound.config import PRELIMINARY_NOTICE
+from radfound.ui.inputs import InputControls
+from radfound.ui.messages import user_message
+from radfound.ui.qt import QtCore, child
+
+POLL_MS = 30
+
+
+class JobPanel:
+    """Base controller of a loaded module .ui: ``show_error(text)`` displays a message,
+    ``before_run()`` (e.g. install missing packages with consent) returning False cancels a run."""
+
+    run_label = "Run"
+
+    def __init__(self, widget, scene, logic, run_button: str, show_error=None, before_run=None):
+        self.widget = widget
+        self.scene = scene
+        self.logic = logic
+        self.show_error = show_error or (lambda text: None)
+        self.before_run = before_run
+        self.inputs = InputControls(widget, scene)
+        self.run_button = child(widget, run_button)
+        self.provider_label = child(widget, "providerLabel")
+        self.status = child(widget, "statusLabel")
+        child(widget, "preliminaryLabel").setText(PRELIMINARY_NOTICE)
+        self.job = None
+        self.timer = QtCore.QTimer()
+        self.timer.setInterval(POLL_MS)
+        self.timer.timeout.connect(self._drain)
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def run_or_cancel(self) -> None:
+        """Cancel the running job, or check the inputs and start one (``start_job``)."""
+        if self.job is not None:
+            self.job.cancel()
+            self.status.setText("Cancelling...")
+            return
+        if not self.ready():
+            return
+        if self.before_run is not None and not self.before_run():
+            return
+        self.logic.model_name = self.inputs.model_name()
+        self.logic.device = self.inputs.device_name()
+        try:
+            self.job = self.start_job()
+        except Exception as exc:  # noqa: BLE001 - a message; a bug's traceback is logged
+            self._fail(exc)
+            return
+        self.run_button.setText("Cancel")
+        self.timer.start()
+
+    def _drain(self) -> None:
+        if self.job is None:
+            self.timer.stop()
+            return
+        for event in self.job.poll():
+            if event.kind == "text":
+                self.on_text(event.value)
+            elif event.kind == "done":
+                result = event.value
+                self.provider_label.setText(f"Model: {result.model}   Provider: {result.provider}")
+                self.on_done(result)
+            elif event.kind == "cancelled":
+                self.on_cancelled()
+            elif event.kind == "error":
+                self._fail(event.value)
+
+    def _fail(self, exc: BaseException) -> None:
+        message = user_message(exc)
+        self._end(f"Error: {message}")
+        self.show_error(message)
+
+    def _end(self, status: str) -> None:
+        self.timer.stop()
+        self.job = None
+        self.run_button.setText(self.run_label)
+        self.status.setText(status)
+
+    # ---- what a subclass says ------------------------------------------------------------------
+    def ready(self) -> bool:
+        """True when the inputs allow a run; otherwise show why and return False."""
+        raise NotImplementedError
+
+    def start_job(self):
+        """Start the model job (non-blocking) and prepare the panel for its stream."""
+        raise NotImplementedError
+
+    def on_text(self, text: str) -> None:
+        raise NotImplementedError
+
+    def on_done(self, result) -> None:
+        raise NotImplementedError
+
+    def on_cancelled(self) -> None:
+        raise NotImplementedError
