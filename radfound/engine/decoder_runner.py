@@ -30,6 +30,16 @@ def supports_in_place_cache(session: ort.InferenceSession) -> bool:
     return session.get_modelmeta().custom_metadata_map.get(key) == value
 
 
+def bind_step_inputs(binding, dtype, embeds, attention_mask, position_ids):
+    """Clear an IOBinding and bind one decoder step's host inputs (the cache is bound by the caller)."""
+    binding.clear_binding_inputs()
+    binding.clear_binding_outputs()
+    binding.bind_cpu_input("inputs_embeds", np.ascontiguousarray(embeds.astype(dtype, copy=False)))
+    binding.bind_cpu_input("attention_mask", np.ascontiguousarray(attention_mask))
+    binding.bind_cpu_input("position_ids", np.ascontiguousarray(position_ids))
+    return binding
+
+
 class CpuDecoder:
     def __init__(self, session: ort.InferenceSession, num_layers: int, num_kv_heads: int, head_dim: int):
         self.session = session
@@ -79,12 +89,7 @@ class CudaDecoder(CpuDecoder):
         self.length = 0
 
     def step(self, embeds, attention_mask, position_ids):
-        b = self.binding
-        b.clear_binding_inputs()
-        b.clear_binding_outputs()
-        b.bind_cpu_input("inputs_embeds", np.ascontiguousarray(embeds.astype(self.dtype, copy=False)))
-        b.bind_cpu_input("attention_mask", np.ascontiguousarray(attention_mask))
-        b.bind_cpu_input("position_ids", np.ascontiguousarray(position_ids))
+        b = bind_step_inputs(self.binding, self.dtype, embeds, attention_mask, position_ids)
         for name, value in zip(self.past_names, self.past_values):
             b.bind_ortvalue_input(name, value)
         if embeds.shape[1] == 1 and isinstance(self.vocab, int):
@@ -151,12 +156,7 @@ class InPlaceDecoder(CpuDecoder):
     def step(self, embeds, attention_mask, position_ids):
         if attention_mask.shape[1] > self.capacity:
             raise ValueError(f"KV cache capacity {self.capacity} exceeded ({attention_mask.shape[1]} tokens)")
-        b = self.binding
-        b.clear_binding_inputs()
-        b.clear_binding_outputs()
-        b.bind_cpu_input("inputs_embeds", np.ascontiguousarray(embeds.astype(self.dtype, copy=False)))
-        b.bind_cpu_input("attention_mask", np.ascontiguousarray(attention_mask))
-        b.bind_cpu_input("position_ids", np.ascontiguousarray(position_ids))
+        b = bind_step_inputs(self.binding, self.dtype, embeds, attention_mask, position_ids)
         if embeds.shape[1] == 1 and isinstance(self.vocab, int):  # logits bound first: get_outputs()[0]
             shape = [embeds.shape[0], 1, self.vocab]
             if self._step_logits is None or self._step_logits.shape() != shape:
