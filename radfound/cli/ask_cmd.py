@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from radfound.cli.generation_args import add_model_args, generation_kwargs, load, read, timing_line
+from radfound.cli.generation_args import add_model_args, generation_kwargs, load, read, start_stream, timing_line
 from radfound.config import PRELIMINARY_NOTICE
 
 
@@ -24,16 +24,12 @@ def run(args) -> int:
 
     study = read(args.paths)
     model = load(args)
-    stream = args.stream and not args.json
-    if stream:
-        print(PRELIMINARY_NOTICE + "\n", flush=True)
-    answer = answer_question(model, study, args.question,
-                             on_text=(lambda d: print(d, end="", flush=True)) if stream else None,
-                             **generation_kwargs(args))
+    on_text = start_stream(args)
+    answer = answer_question(model, study, args.question, on_text=on_text, **generation_kwargs(args))
     if args.json:
         print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
         return 0
-    if stream:
+    if on_text:
         print("\n")
     else:
         print(f"{PRELIMINARY_NOTICE}\n\nQ: {answer.question}\nA: {answer.answer}\n")

@@ -51,6 +51,16 @@ def read(paths: list[str]):
     return read_study(paths if len(paths) > 1 else paths[0])
 
 
+def start_stream(args: argparse.Namespace):
+    """With --stream (and not --json): print the preliminary notice now and return the per-token printer."""
+    if not args.stream or args.json:
+        return None
+    from radfound.config import PRELIMINARY_NOTICE
+
+    print(PRELIMINARY_NOTICE + "\n", flush=True)
+    return lambda delta: print(delta, end="", flush=True)
+
+
 def timing_line(model, timings, *, with_model: bool = True) -> str:
     """One line of timings, led by the model and provider unless the text above already names them."""
     lead = f"Model: {model.name} {model.version} ({model.provider}); " if with_model else "Timings: "

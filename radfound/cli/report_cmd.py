@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from radfound.cli.generation_args import add_model_args, generation_kwargs, load, read, timing_line
+from radfound.cli.generation_args import add_model_args, generation_kwargs, load, read, start_stream, timing_line
 from radfound.config import PRELIMINARY_NOTICE
 
 
@@ -26,11 +26,8 @@ def run(args) -> int:
 
     study = read(args.paths)
     model = load(args)
-    stream = args.stream and not args.json
-    if stream:
-        print(PRELIMINARY_NOTICE + "\n", flush=True)
-    draft = draft_report(model, study, on_text=(lambda d: print(d, end="", flush=True)) if stream else None,
-                         **generation_kwargs(args))
+    on_text = start_stream(args)
+    draft = draft_report(model, study, on_text=on_text, **generation_kwargs(args))
     sr_uid = None
     if args.sr:
         from radfound.outputs.sr import write_sr
@@ -41,7 +38,7 @@ def run(args) -> int:
         record = draft_json(draft, study, sr_uid=sr_uid)
         print(json.dumps(record, indent=2, ensure_ascii=False))
         return 0
-    if stream:
+    if on_text:
         print("\n")
         print(timing_line(model, draft.timings))
     else:
