@@ -45,6 +45,21 @@ class StageClock:
         return self.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min((p - self.warmup) / (1 - self.warmup), 1))))
 
 
+
+def optimizer_step(opt, params, loss, clock, losses: list[float], log, stage: str, *, show_lr: bool = True) -> None:
+    """One update at the clock's learning rate (grad-norm clipped to 1), with the mean loss logged every 25 steps."""
+    for g in opt.param_groups:
+        g["lr"] = clock.rate()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    clock.step += 1
+    losses.append(float(loss.detach()))
+    if clock.step % 25 == 0:
+        lr = f" lr {clock.rate():.2e}" if show_lr else ""
+        log(f"{stage} step {clock.step} loss {sum(losses[-25:]) / len(losses[-25:]):.4f}{lr}")
+
 def _optimizer(params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     params = [p for p in params if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
@@ -86,16 +101,7 @@ def pretrain_vision(model, pool: Pool, stage: dict, seconds: float, rng: random.
         target = F.unfold(px, kernel_size=p, stride=p).transpose(1, 2)  # (N, L, p*p)
         target = (target - target.mean(-1, keepdim=True)) / (target.std(-1, keepdim=True) + 1e-4)
         loss = ((pred - target) ** 2).mean(-1)[masked].mean()
-        for g in opt.param_groups:
-            g["lr"] = clock.rate()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        clock.step += 1
-        losses.append(float(loss.detach()))
-        if clock.step % 25 == 0:
-            log(f"pretrain step {clock.step} loss {sum(losses[-25:]) / len(losses[-25:]):.4f}")
+        optimizer_step(opt, params, loss, clock, losses, log, "pretrain", show_lr=False)
     return {"steps": clock.step, "final_loss": round(sum(losses[-20:]) / max(len(losses[-20:]), 1), 4)}
 
 
@@ -171,14 +177,5 @@ def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: fl
             mine = by_study[task][key]
             rows += rng.sample(mine, min(stage["rows_per_study"], len(mine)))
         loss = lm_loss(model, pool, batcher, rows)
-        for g in opt.param_groups:
-            g["lr"] = clock.rate()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        clock.step += 1
-        losses.append(float(loss.detach()))
-        if clock.step % 25 == 0:
-            log(f"{name} step {clock.step} loss {sum(losses[-25:]) / len(losses[-25:]):.4f} lr {clock.rate():.2e}")
+        optimizer_step(opt, params, loss, clock, losses, log, name)
     return {"steps": clock.step, "final_loss": round(sum(losses[-20:]) / max(len(losses[-20:]), 1), 4)}
