@@ -4,7 +4,8 @@ Geometry (documented in docs/training.md): 24 axial slices of 80 x 80 voxels,
 spacing (3.0, 1.5, 1.5) mm, identity direction in LPS: column index i runs to the
 patient's left (shown on the viewer's right, radiological convention), row index j
 runs posterior, slice index k runs superior. Tissues in Hounsfield units: air -1000,
-fat -100, muscle 45, thyroid 110 (iodine-rich), nodule 35 (hypodense), bone 350/800.
+fat -100, muscle 45, thyroid 110 (iodine-rich), nodule 20 (hypodense) inside a 2 mm rim of
+thyroid (a nodule enlarges its lobe), bone 350/800.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ SLICES, ROWS, COLS = 24, 80, 80
 SPACING = (3.0, 1.5, 1.5)  # (slice, row, col) mm
 THYROID_SLICES = (6, 18)  # inferior..superior extent of the lobes
 POLES = ("lower pole", "mid", "upper pole")
+NODULE_HU = 20.0  # hypodense (colloid/cystic-like) against 110 HU thyroid
+RIM_MM = 2.0  # thyroid tissue around a nodule: nodules sit inside an enlarged lobe, not in the strap muscles
 
 
 def _ellipse(rr, cc, r0, c0, ra, ca):
@@ -63,14 +66,15 @@ def make_neck_ct(seed: int) -> Phantom:
     findings: list[PhantomFinding] = []
     kk = np.arange(SLICES, dtype=np.float32)[:, None, None]
     for side, pole in chosen:
-        size = float(rng.uniform(5, 14))
+        size = float(rng.uniform(8, 16))  # reportable incidental nodules (ACR: work-up from 10-15 mm)
         rad = size / 2
         third = (k1 - k0) / 3
         kc = k0 + third * (POLES.index(pole) + 0.5) + rng.uniform(-0.7, 0.7)
         col = cx + (-11 if side == "right" else 11) + rng.uniform(-1.5, 1.5)  # patient right = low i
         row = 30 + rng.uniform(-1.5, 1.5)
         dist = np.sqrt(((kk - kc) * SPACING[0]) ** 2 + ((rr - row) * SPACING[1]) ** 2 + ((cc - col) * SPACING[2]) ** 2)
-        vol = np.where(dist <= rad, 35.0, vol)
+        vol = np.where(dist <= rad + RIM_MM, 110.0, vol)  # the nodule expands its lobe: a rim of thyroid
+        vol = np.where(dist <= rad, NODULE_HU, vol)
         rp = rad / SPACING[1]
         findings.append(
             PhantomFinding(
