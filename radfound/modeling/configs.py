@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field, fields
 class VisionConfig:
     image_size: int = 224  # square model-input side S (pixels)
     patch_size: int = 16
+    stem: str = "patch"  # "patch": one linear 16x16 patch projection (ViT); "conv": stride-2 3x3 convolutions
+    summary_pool: str = "mean"  # per-image summary token: "mean" of its patches, or "mean_max" (+ projected max)
     num_channels: int = 1
     hidden_size: int = 256
     num_layers: int = 6  # ViT layers, run per image (local patch features)

@@ -7,7 +7,7 @@ from torch import nn
 
 from radfound.modeling.configs import RadFoundConfig
 from radfound.modeling.decoder import Decoder
-from radfound.modeling.vision import StudyEncoder
+from radfound.modeling.vision import ConvStem, StudyEncoder
 
 
 class RadFoundModel(nn.Module):
@@ -31,6 +31,8 @@ class RadFoundModel(nn.Module):
                 if getattr(m, "bias", None) is not None:
                     nn.init.zeros_(m.bias)
         nn.init.normal_(self.vision.pos_embed, std=std)
+        if isinstance(self.vision.patch_embed, ConvStem):
+            self.vision.patch_embed.reset_parameters()  # the conv stem's own init
         nn.init.normal_(self.vision.queries, std=std)
 
     def encode(self, pixel_values, view_ids, positions) -> torch.Tensor:

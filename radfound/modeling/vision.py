@@ -2,8 +2,10 @@
 
 Following the RadFound design, scaled down:
 
-1. a ViT runs on every image of the study and keeps its local patch features;
-2. each image gets a view embedding (PA/AP/LAT, the four mammogram views, AXIAL)
+1. a ViT runs on every image of the study and keeps its local patch features (its tokens come from
+   one linear patch projection, or from a small convolutional stem: ``stem = "conv"``);
+2. each image gets a summary token (the mean of its patch tokens, plus a projection of their max
+   with ``summary_pool = "mean_max"``, so a small local finding is not averaged away) and a view embedding (PA/AP/LAT, the four mammogram views, AXIAL)
    and a slice-position embedding (CT slices / slabs); a small transformer over
    one summary token per image lets the views see each other (e.g. left vs right
    breast symmetry, neighbouring CT slabs), and its output is added back to every
@@ -67,6 +69,35 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+class ConvStem(nn.Sequential):
+    """Early convolutions instead of the single patch projection (Xiao et al., 2021, "Early convolutions
+    help transformers see better"): stride-2 3x3 convolutions down to patch_size/2, then a 2x2 stride-2
+    projection to the token width, so the tokens are still one per patch. Local texture detectors
+    (a calcification cluster, a hypodense nodule a few pixels wide) learn far faster from little data
+    than a linear 16x16 projection does."""
+
+    def __init__(self, channels: int, dim: int, patch_size: int):
+        halvings = patch_size.bit_length() - 2  # 16 -> 3 convs (to /8), then the 2x2 projection
+        if patch_size < 4 or patch_size & (patch_size - 1):
+            raise ValueError(f"the conv stem needs a power-of-two patch_size >= 4, got {patch_size}")
+        widths = [max(dim // 2 ** (halvings - i), 8) for i in range(halvings)]
+        layers: list[nn.Module] = []
+        c = channels
+        for w in widths:
+            layers += [nn.Conv2d(c, w, 3, 2, 1), nn.GELU()]
+            c = w
+        layers.append(nn.Conv2d(c, dim, 2, 2))
+        super().__init__(*layers)
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """He-style init so the signal survives several small-fan-in convolutions (0.02 would vanish)."""
+        for m in self:
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
+
 class StudyEncoder(nn.Module):
     """(pixel_values (N,1,S,S), view_ids (N,), positions (N,)) -> image_features (K, text_hidden)."""
 
@@ -74,10 +105,19 @@ class StudyEncoder(nn.Module):
         super().__init__()
         d, eps = cfg.hidden_size, cfg.layer_norm_eps
         self.cfg = cfg
-        self.patch_embed = nn.Conv2d(cfg.num_channels, d, cfg.patch_size, cfg.patch_size)
+        if cfg.stem == "conv":
+            self.patch_embed = ConvStem(cfg.num_channels, d, cfg.patch_size)
+        elif cfg.stem == "patch":
+            self.patch_embed = nn.Conv2d(cfg.num_channels, d, cfg.patch_size, cfg.patch_size)
+        else:
+            raise ValueError(f"vision stem must be 'patch' or 'conv', got {cfg.stem!r}")
         self.pos_embed = nn.Parameter(torch.zeros(1, cfg.num_patches, d))
         self.blocks = nn.ModuleList(Block(d, cfg.num_heads, cfg.intermediate_size, eps) for _ in range(cfg.num_layers))
         self.norm = nn.LayerNorm(d, eps=eps)
+        if cfg.summary_pool not in ("mean", "mean_max"):
+            raise ValueError(f"summary_pool must be 'mean' or 'mean_max', got {cfg.summary_pool!r}")
+        # max over patches: a finding a few patches wide reaches the image's summary undiluted
+        self.max_proj = nn.Linear(d, d) if cfg.summary_pool == "mean_max" else None
         self.view_embed = nn.Embedding(cfg.num_views, d)
         self.position_embed = nn.Embedding(cfg.max_positions, d)
         self.context = nn.ModuleList(
@@ -90,13 +130,20 @@ class StudyEncoder(nn.Module):
         self.out_norm = nn.LayerNorm(d, eps=eps)
         self.proj = nn.Linear(d, text_hidden)
 
-    def forward(self, pixel_values: torch.Tensor, view_ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    def forward(self, pixel_values: torch.Tensor, view_ids: torch.Tensor, positions: torch.Tensor,
+                return_patches: bool = False):
+        """The study's K visual tokens; with ``return_patches`` also the per-image patch tokens (N, L, d),
+        which training supervises directly (radfound.training.concepts); the exported graph returns tokens only."""
         x = self.patch_embed(pixel_values).flatten(2).transpose(1, 2) + self.pos_embed  # (N, L, d)
         for blk in self.blocks:
             x = blk(x)
         x = self.norm(x)
+        patches = x
         study = self.view_embed(view_ids) + self.position_embed(positions.clamp(0, self.cfg.max_positions - 1))
-        summary = (x.mean(dim=1) + study).unsqueeze(0)  # (1, N, d): one token per image
+        pooled = x.mean(dim=1)
+        if self.max_proj is not None:
+            pooled = pooled + self.max_proj(x.amax(dim=1))
+        summary = (pooled + study).unsqueeze(0)  # (1, N, d): one token per image
         for blk in self.context:
             summary = blk(summary)
         x = x + (summary[0] + study).unsqueeze(1)  # every patch knows its view and the other views
@@ -104,4 +151,5 @@ class StudyEncoder(nn.Module):
         q = self.queries
         for blk in self.resampler:
             q = blk(q, memory)
-        return self.proj(self.out_norm(q))[0]  # (K, text_hidden)
+        tokens = self.proj(self.out_norm(q))[0]  # (K, text_hidden)
+        return (tokens, patches) if return_patches else tokens

@@ -115,3 +115,23 @@ def test_greedy_tokens_identical_to_torch_for_20_random_prompts(exported):
         cfg = GenerationConfig(max_new_tokens=16, eos_token_id=eos)
         ours = generate(engine.decoder, engine.embed, embeds, cfg, TextStream(engine.tokenizer)).token_ids
         assert ours == [t for t in ref if t != eos], f"seed {SEED}, prompt {trial}"
+
+
+def test_conv_stem_vision_encoder_parity(tmp_path):
+    """The convolutional stem (``stem = "conv"``, used by the shipped small model) exports exactly too."""
+    from dataclasses import replace
+
+    from radfound.modeling.configs import get_config
+
+    cfg = get_config("tiny")
+    cfg = replace(cfg, vision=replace(cfg.vision, stem="conv"))
+    torch_model, tok = build_model(cfg, seed=SEED % 1000)
+    engine = load_model(export_model(torch_model, tok, tmp_path / "m", fast_decoder=False), device="cpu")
+    rng = np.random.default_rng(SEED)
+    for n in (1, 4):
+        px = rng.standard_normal((n, 1, cfg.vision.image_size, cfg.vision.image_size)).astype(np.float32)
+        views, pos = rng.integers(0, 9, n), rng.integers(0, 300, n)
+        ours = engine.encode_inputs(px, views, pos).image_features
+        with torch.no_grad():
+            ref = torch_model.encode(torch.from_numpy(px), torch.from_numpy(views), torch.from_numpy(pos)).numpy()
+        assert rel_err(ours, ref) < RTOL, f"seed {SEED}, {n} images"

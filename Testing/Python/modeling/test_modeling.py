@@ -78,3 +78,25 @@ def test_build_model_is_deterministic_per_seed():
     sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_conv_stem_keeps_one_token_per_patch_and_a_live_signal():
+    from dataclasses import replace
+
+    from radfound.modeling.vision import ConvStem
+
+    cfg = get_config("tiny")
+    conv = replace(cfg, vision=replace(cfg.vision, stem="conv"))
+    model, _ = build_model(conv, seed=0)
+    assert isinstance(model.vision.patch_embed, ConvStem)
+    px = torch.randn(3, 1, cfg.vision.image_size, cfg.vision.image_size)
+    tokens = model.vision.patch_embed(px).flatten(2).transpose(1, 2)
+    assert tokens.shape == (3, cfg.vision.num_patches, cfg.vision.hidden_size)
+    assert 0.1 < float(tokens.detach().std()) < 10  # He init: the signal neither vanishes nor explodes
+    # and it is really convolutional: a change in one corner leaves the far corner's token alone
+    moved = px.clone()
+    moved[..., :4, :4] += 5
+    after = model.vision.patch_embed(moved).flatten(2).transpose(1, 2)
+    assert torch.allclose(after[:, -1], tokens[:, -1]) and not torch.allclose(after[:, 0], tokens[:, 0])
+    with pytest.raises(ValueError, match="stem"):
+        build_model(replace(cfg, vision=replace(cfg.vision, stem="cnn")), seed=0)
