@@ -25,6 +25,7 @@ class Inputs:
     positions: np.ndarray  # (N,) int64
     to_input: Callable[[float, float, int], tuple[float, float]]  # original (x, y, view) -> model-input pixels
     source: str  # "shared" or "fallback"
+    slabs: list[tuple[int, int]] | None = None  # CT: [first, last) slice range of each input image
 
 
 def _resize(img: np.ndarray, side: int) -> np.ndarray:
@@ -74,5 +75,6 @@ def study_inputs(study: Study, side: int, preprocess_config: dict | None = None)
     def to_input(x: float, y: float, view: int = 0) -> tuple[float, float]:
         return tuple(transforms[view].to_input(x, y))  # type: ignore[return-value]
 
+    slabs = [t.slices for t in transforms] if all(t.slices for t in transforms) else None
     return Inputs(np.asarray(mi.pixel_values, np.float32), np.asarray(mi.view_ids, np.int64),
-                  np.asarray(mi.positions, np.int64), to_input, "shared")
+                  np.asarray(mi.positions, np.int64), to_input, "shared", slabs)

@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from radfound.tasks.prompts import EOS, chat
+from radfound.training.augment import augment_study
+from radfound.training.concepts import ConceptHead, ConceptTargets
 from radfound.training.samples import Pool
 
 
@@ -74,8 +76,10 @@ def _tensor(pool: Pool, key: str, device):
             torch.from_numpy(inp.positions).to(device))
 
 
-def pretrain_vision(model, pool: Pool, stage: dict, seconds: float, rng: random.Random, weight_decay: float, log) -> dict:
-    """SimMIM-style masked image modelling on every image: predict normalised pixels of masked patches."""
+def pretrain_vision(model, pool: Pool, stage: dict, seconds: float, rng: random.Random, weight_decay: float, log,
+                    augment: dict | None = None, gen: torch.Generator | None = None) -> dict:
+    """SimMIM-style masked image modelling on every image: predict normalised pixels of masked patches
+    (of the augmented image when ``augment`` is given)."""
     vision = model.vision
     p = vision.cfg.patch_size
     d = vision.cfg.hidden_size
@@ -91,9 +95,14 @@ def pretrain_vision(model, pool: Pool, stage: dict, seconds: float, rng: random.
     while not clock.done():
         batch = rng.sample(images, min(stage["batch_images"], len(images)))
         px = torch.from_numpy(np.stack([pool.inputs[k].pixel_values[i] for k, i in batch])).to(device)
-        x = vision.patch_embed(px).flatten(2).transpose(1, 2)
-        n, length, _ = x.shape
-        masked = torch.rand(n, length, device=device) < stage.get("mask_ratio", 0.5)
+        if augment:
+            px = torch.cat([augment_study(px[j:j + 1], augment, gen) for j in range(px.shape[0])])
+        n, side = px.shape[0], px.shape[-1] // p
+        masked = torch.rand(n, side * side, device=device) < stage.get("mask_ratio", 0.5)
+        # masked patches are blanked in pixel space too, so a conv stem's receptive field cannot peek into them
+        hidden = masked.reshape(n, 1, side, 1, side, 1).expand(n, 1, side, p, side, p).reshape(px.shape)
+        x = vision.patch_embed(px.masked_fill(hidden, 0.0)).flatten(2).transpose(1, 2)
+        length = x.shape[1]
         x = torch.where(masked[..., None], mask_token.expand(n, length, d), x) + vision.pos_embed
         for blk in vision.blocks:
             x = blk(x)
@@ -102,6 +111,28 @@ def pretrain_vision(model, pool: Pool, stage: dict, seconds: float, rng: random.
         target = (target - target.mean(-1, keepdim=True)) / (target.std(-1, keepdim=True) + 1e-4)
         loss = ((pred - target) ** 2).mean(-1)[masked].mean()
         optimizer_step(opt, params, loss, clock, losses, log, "pretrain", show_lr=False)
+    return {"steps": clock.step, "final_loss": round(sum(losses[-20:]) / max(len(losses[-20:]), 1), 4)}
+
+
+def pretrain_concepts(model, pool: Pool, concepts: ConceptTargets, head: ConceptHead, stage: dict, seconds: float,
+                      rng: random.Random, weight_decay: float, log, augment: dict | None = None,
+                      gen: torch.Generator | None = None) -> dict:
+    """Supervised vision pretraining: the study encoder (all of it, up to the K visual tokens) and the
+    concept head learn the known facts of each study, before any text. Batches draw half their studies
+    from the phantoms and half from the real images, so the rare synthetic pathways are not drowned."""
+    keys = list(concepts.targets)
+    groups = [[k for k in keys if k.startswith("phantom:")], [k for k in keys if not k.startswith("phantom:")]]
+    groups = [g for g in groups if g]
+    params = list(model.vision.parameters()) + list(head.parameters())
+    opt = _optimizer(params, stage["lr"], weight_decay)
+    clock = StageClock(seconds, stage.get("max_steps"), stage["lr"])
+    losses: list[float] = []
+    per_group = max(stage["batch_studies"] // len(groups), 1)
+    while not clock.done():
+        batch = [k for g in groups for k in rng.sample(g, min(per_group, len(g)))]
+        patches: dict = {}
+        feats = encode_studies(model, pool, batch, augment, gen, patches=patches, patch_keys=concepts.patches)
+        optimizer_step(opt, params, concept_loss(concepts, head, feats, patches), clock, losses, log, "concepts")
     return {"steps": clock.step, "final_loss": round(sum(losses[-20:]) / max(len(losses[-20:]), 1), 4)}
 
 
@@ -137,11 +168,39 @@ class Batcher:
         return ids, attn, labels
 
 
-def lm_loss(model, pool: Pool, batcher: Batcher, rows: list[tuple[str, str, str]]) -> torch.Tensor:
+def encode_studies(model, pool: Pool, keys, augment: dict | None = None, gen: torch.Generator | None = None,
+                   geometric: bool = True, patches: dict | None = None,
+                   patch_keys=frozenset()) -> dict[str, torch.Tensor]:
+    """The K visual tokens of each study in ``keys`` (encoded once each), augmented when ``augment`` is given.
+
+    Studies in ``patch_keys`` also put their patch tokens into ``patches`` (for the dense finding loss);
+    they are never moved geometrically, so their patch targets stay where the findings are."""
+    device = model.embed_tokens.weight.device
+    feats = {}
+    for key in dict.fromkeys(keys):
+        px, views, positions = _tensor(pool, key, device)
+        dense = patches is not None and key in patch_keys
+        if augment:
+            px = augment_study(px, augment, gen, geometric and not dense)
+        if dense:
+            feats[key], patches[key] = model.vision(px, views, positions, return_patches=True)
+        else:
+            feats[key] = model.encode(px, views, positions)
+    return feats
+
+
+def concept_loss(concepts: ConceptTargets, head: ConceptHead, feats: dict, patches: dict) -> torch.Tensor | None:
+    """Study-level concept loss plus the dense finding-patch loss, over whatever of the two applies."""
+    parts = [x for x in (concepts.loss(head, feats), concepts.patch_loss(head, patches)) if x is not None]
+    return sum(parts) if parts else None
+
+
+def lm_loss(model, pool: Pool, batcher: Batcher, rows: list[tuple[str, str, str]],
+            feats: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
     """Next-token loss on the targets of rows (study key, instruction, target); each study encoded once."""
     device = model.embed_tokens.weight.device
-    keys = list(dict.fromkeys(k for k, _, _ in rows))
-    feats = {k: model.encode(*_tensor(pool, k, device)) for k in keys}
+    if feats is None:
+        feats = encode_studies(model, pool, [k for k, _, _ in rows])
     ids, attn, labels = (t.to(device) for t in batcher([(i, t) for _, i, t in rows]))
     embeds = model.embed_tokens(ids)
     first = int((ids[0] == model.image_token_id).nonzero()[0, 0])
@@ -155,19 +214,27 @@ def lm_loss(model, pool: Pool, batcher: Batcher, rows: list[tuple[str, str, str]
 
 
 def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: float, rng: random.Random,
-                   weight_decay: float, mixture: dict[str, float], name: str, log) -> dict:
+                   weight_decay: float, mixture: dict[str, float], name: str, log, *, augment: dict | None = None,
+                   gen: torch.Generator | None = None, concepts: ConceptTargets | None = None,
+                   concept_head: ConceptHead | None = None, concept_weight: float = 0.0) -> dict:
     """Alignment / instruction tuning: each batch is one task drawn by ``mixture`` (so rows have similar
-    lengths and little padding), made of whole studies with several rows per study."""
+    lengths and little padding), made of whole studies with several rows per study. With ``augment`` the
+    studies are augmented (no geometry for grounding rows); with ``concepts`` the concept loss of the
+    batch's studies is added, times ``concept_weight``."""
     by_study: dict[str, dict[str, list]] = {t: defaultdict(list) for t in mixture}
     for task in mixture:
         for key, ins, tgt in pool.samples.get(task, []):
             by_study[task][key].append((key, ins, tgt))
     tasks = [t for t in mixture if by_study[t]]
     weights = [mixture[t] for t in tasks]
+    use_concepts = concepts is not None and concept_head is not None and concept_weight > 0
     params = [p for p in model.parameters() if p.requires_grad]
+    if use_concepts:
+        params += list(concept_head.parameters())
     opt = _optimizer(params, stage["lr"], weight_decay)
     clock = StageClock(seconds, stage.get("max_steps"), stage["lr"])
     losses: list[float] = []
+    concept_losses: list[float] = []
     keys = {t: list(by_study[t]) for t in tasks}
     while not clock.done():
         rows = []
@@ -176,6 +243,20 @@ def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: fl
             key = rng.choice(keys[task])
             mine = by_study[task][key]
             rows += rng.sample(mine, min(stage["rows_per_study"], len(mine)))
-        loss = lm_loss(model, pool, batcher, rows)
+        patches: dict = {}
+        feats = encode_studies(model, pool, [k for k, _, _ in rows], augment, gen, geometric=task != "grounding",
+                               patches=patches if use_concepts else None,
+                               patch_keys=concepts.patches if use_concepts else frozenset())
+        loss = lm_loss(model, pool, batcher, rows, feats)
+        if use_concepts:
+            extra = concept_loss(concepts, concept_head, feats, patches)
+            if extra is not None:
+                concept_losses.append(float(extra.detach()))
+                loss = loss + concept_weight * extra
         optimizer_step(opt, params, loss, clock, losses, log, name)
-    return {"steps": clock.step, "final_loss": round(sum(losses[-20:]) / max(len(losses[-20:]), 1), 4)}
+        if use_concepts and clock.step % 100 == 0 and concept_losses:
+            log(f"{name} step {clock.step} concept loss {sum(concept_losses[-100:]) / len(concept_losses[-100:]):.4f}")
+    out = {"steps": clock.step, "final_loss": round(sum(losses[-20:]) / max(len(losses[-20:]), 1), 4)}
+    if concept_losses:
+        out["final_concept_loss"] = round(sum(concept_losses[-20:]) / len(concept_losses[-20:]), 4)
+    return out

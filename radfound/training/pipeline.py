@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from radfound.training.concepts import ConceptHead, ConceptTargets
 from radfound.training.config import model_config, with_minutes
-from radfound.training.loop import Batcher, pretrain_vision, train_language
+from radfound.training.loop import Batcher, pretrain_concepts, pretrain_vision, train_language
 from radfound.training.samples import build_pool
 
 LICENCE = "Apache-2.0 (weights); trained on VQA-RAD (CC0 1.0) and SLAKE (CC BY 4.0, Liu et al., ISBI 2021)"
@@ -35,7 +36,7 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
     t0 = time.monotonic()
     mcfg = model_config(cfg)
     side = mcfg.vision.image_size
-    pool = build_pool(cfg, side, log=log)
+    pool = build_pool(cfg, side, log=log, patch=mcfg.vision.patch_size)
     if init is not None:  # continue from a checkpoint: its weights and tokenizer, this config's stages
         from radfound.modeling.checkpoint import load_checkpoint
 
@@ -57,16 +58,30 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
                      "pool": pool.counts(), "device": device,
                      "preprocessing": next(iter(pool.inputs.values())).source}
     log(f"data and model ready after {(time.monotonic() - t0) / 60:.1f} min; {budget / 60:.1f} min left for the stages")
+    gen = torch.Generator().manual_seed(seed)
+    extras = {"augment": cfg.get("augment"), "gen": gen}
     s = stages["pretrain"]
     if s["share"] > 0:
-        summary["pretrain"] = pretrain_vision(model, pool, s, budget * s["share"], rng, wd, log)
+        summary["pretrain"] = pretrain_vision(model, pool, s, budget * s["share"], rng, wd, log, **extras)
+    weight = float(cfg.get("concept_weight", 0.0))
+    if weight > 0:
+        concepts = ConceptTargets(pool.facts, patches=pool.patches if cfg.get("finding_patches", True) else None)
+        head = ConceptHead(mcfg.vision.num_image_tokens, mcfg.text.hidden_size, len(concepts),
+                           mcfg.vision.hidden_size).to(device)
+        extras.update(concepts=concepts, concept_head=head, concept_weight=weight)
+        summary["concepts"] = {"names": len(concepts), "studies": len(concepts.targets)}
+        log(f"concept supervision: {len(concepts)} concepts on {len(concepts.targets)} studies, weight {weight}")
+    s = stages.get("concepts", {"share": 0})
+    if s["share"] > 0 and weight > 0:
+        summary["concepts_stage"] = pretrain_concepts(model, pool, extras["concepts"], extras["concept_head"], s,
+                                                      budget * s["share"], rng, wd, log, cfg.get("augment"), gen)
     s = stages["align"]
     if s["share"] > 0:
         summary["align"] = train_language(model, pool, batcher, s, budget * s["share"], rng, wd,
-                                          {"caption": 0.7, "phantom": 0.3}, "align", log)
+                                          {"caption": 0.7, "phantom": 0.3}, "align", log, **extras)
     s = stages["instruct"]
     summary["instruct"] = train_language(model, pool, batcher, s, budget * s["share"], rng, wd,
-                                         s["mixture"], "instruct", log)
+                                         s["mixture"], "instruct", log, **extras)
     model.cpu().eval()
     summary["minutes"] = round((time.monotonic() - t0) / 60, 2)
     data = cfg["data"]

@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from radfound.tasks.prompts import grounding_prompt, report_instruction, report_target
+from radfound.training.concepts import finding_patches, phantom_facts, slake_facts
 from radfound.training.data.grounding import box_text, slake_grounding_pairs
 from radfound.training.data.images import load_image_study
 from radfound.training.data.slake_reports import derive_reports
@@ -31,6 +32,8 @@ class Pool:
     # task -> [(study key, instruction, target)]
     texts: list[str] = field(default_factory=list)  # all text, for the tokenizer
     pretrain_keys: list[str] = field(default_factory=list)
+    facts: dict[str, dict[str, float]] = field(default_factory=dict)  # study key -> known concepts (concepts.py)
+    patches: dict = field(default_factory=dict)  # study key -> (N, L) finding-patch targets (phantoms)
 
     def add(self, task: str, key: str, instruction: str, target: str) -> None:
         self.samples[task].append((key, instruction, target))
@@ -45,7 +48,7 @@ def _grounding_instruction(target: str) -> str:
     return grounding_prompt(target, 0).split("\n", 2)[-1].rsplit("<|assistant|>", 1)[0].strip()
 
 
-def build_pool(cfg: dict, side: int, log=print) -> Pool:
+def build_pool(cfg: dict, side: int, log=print, patch: int = 16) -> Pool:
     data = cfg["data"]
     pool = Pool()
     images = all_images()
@@ -65,8 +68,11 @@ def build_pool(cfg: dict, side: int, log=print) -> Pool:
     for it in vqa_items + slake_items:
         pool.add("vqa", str(it.image), it.question, it.answer)
 
-    for rep in derive_reports(slake_items):
+    reports = derive_reports(slake_items)
+    organ_vocab = {o.lower() for rep in reports for o in rep.organs}
+    for rep in reports:
         key = str(rep.image)
+        pool.facts[key] = slake_facts(rep, organ_vocab)
         pool.add("caption", key, CAPTION_INSTRUCTION, rep.caption)
         if rep.has_report:
             pool.add("report", key, report_instruction("image"), report_target(rep.findings, rep.impression))
@@ -82,6 +88,8 @@ def build_pool(cfg: dict, side: int, log=print) -> Pool:
             pool.inputs[key] = inputs
             pool.pretrain_keys.append(key)
             pool.add("phantom", key, report_instruction(kind), report_target(ph.findings_text, ph.impression))
+            pool.facts[key] = phantom_facts(kind, ph.findings)
+            pool.patches[key] = finding_patches([b for f in ph.findings for b in f.boxes], inputs, side, patch)
             if kind == "mammo":
                 for ftype in ("mass", "calcifications"):
                     corners = [b for f in ph.findings if f.finding == ftype for b in f.boxes]

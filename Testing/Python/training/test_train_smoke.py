@@ -18,6 +18,9 @@ def test_tiny_training_exports_a_model_the_engine_loads(shared_data, tmp_path):
     assert summary["pool"]["vqa"] > 0 and summary["pool"]["phantom"] == 8 and summary["pool"]["grounding"] > 0
     # The tiny config bounds every stage by steps (2, 2, 3), so the run is short and its step counts exact.
     assert [summary[s]["steps"] for s in ("pretrain", "align", "instruct")] == [2, 2, 3]
+    # tiny turns on augmentation and concept supervision: the phantoms and SLAKE images carry concepts
+    assert summary["concepts"]["names"] > 0 and summary["concepts"]["studies"] >= 8
+    assert summary["concepts_stage"]["steps"] == 2 and summary["instruct"]["final_concept_loss"] > 0
     assert (out / "checkpoint.pt").is_file() and (out / "train_log.txt").is_file()
 
     from radfound.engine import load_model
