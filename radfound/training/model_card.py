@@ -91,6 +91,7 @@ def write_card(model_dir: Path, run_dir: Path, ev: Path) -> Path:
         size=f"{size / 1e6:.1f}",
         minutes=summary.get("minutes", "?"),
         pretrain=summary.get("pretrain"), align=summary.get("align"), instruct=summary.get("instruct"),
+        concepts=summary.get("concepts_stage"),
         pool=summary.get("pool"),
         results=results_markdown(ev),
         notice=PRELIMINARY_NOTICE,
@@ -109,16 +110,17 @@ CARD = """# RadFound-small {version}
 **Intended use**: preliminary drafts of radiology findings/impressions and answers to questions
 about chest X-rays, mammogram sets, CT volumes and other radiology images, for research and for a
 radiologist to verify, edit and sign. **Not a medical device**; not validated for clinical use; not
-for screening, triage or diagnosis without a radiologist. It is a small model trained in about an
-hour on a 2-core CPU: expect frequent errors, and see the numbers below.
+for screening, triage or diagnosis without a radiologist. It is a small model trained in an hour
+and a half on a 2-core CPU: expect frequent errors, and see the numbers below.
 
 ## Architecture
 RadFound vision-language model (`radfound.modeling`), {params} M parameters, fp32 ONNX
 (onnx-community layout: `onnx/vision_encoder.onnx`, `onnx/embed_tokens.onnx`,
 `onnx/decoder_model_merged.onnx`), {size} MB in all:
-ViT encoder (128 px input, 16 px patches, width 160, 3 layers) run on every view / CT slab, view and
-slab-position embeddings with an inter-image context layer, a perceiver resampler to 8 visual
-tokens, and a LLaMA-style decoder (width 256, 3 layers, grouped-query attention 4/2 heads, RoPE,
+ViT encoder (128 px input; a convolutional stem of three stride-2 3x3 convolutions makes one token
+per 16 px patch; width 160, 3 layers) run on every view / CT slab, a per-image summary token (mean
+and projected max of its patches) with view and slab-position embeddings and an inter-image context
+layer, a perceiver resampler to 8 visual tokens, and a LLaMA-style decoder (width 256, 3 layers, grouped-query attention 4/2 heads, RoPE,
 SwiGLU) with a 3,072-token byte-level BPE tokenizer (English and Chinese). Preprocessing parameters
 are in `preprocessor_config.json` (CT: 8 axial slabs).
 
@@ -139,10 +141,13 @@ Training pool: {pool}.
 
 ## Recipe
 `radfound train --config small` (radfound/training/configs/small.json, seed 1234), {minutes} min on a
-shared 2-core CPU: (1) masked image modelling on every training image and phantom view
-({pretrain}); (2) image-text alignment on captions and phantom reports ({align}); (3) instruction
-tuning on VQA, captions, reports, grounding and phantom reports ({instruct}). Steps and final
-losses are from `summary.json` of that run.
+2-core CPU: (1) masked image modelling on every training image and phantom view ({pretrain});
+(2) supervised vision pretraining on the known facts of each study (SLAKE modality, region, organs,
+normal/abnormal; phantom finding slots) and on which patches hold a phantom finding ({concepts});
+(3) image-text alignment on captions and phantom reports ({align}); (4) instruction tuning on VQA,
+captions, reports, grounding and phantom reports, the concept losses kept on at half weight
+({instruct}). Every study is augmented (scale, small rotation and shift, contrast; never flipped).
+Steps and final losses are from `summary.json` of that run; docs/training.md has the details.
 
 ## Evaluation
 Commands and definitions: docs/evaluation.md. Baselines are image-blind (fitted on the train
