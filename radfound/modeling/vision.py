@@ -77,9 +77,9 @@ class ConvStem(nn.Sequential):
     than a linear 16x16 projection does."""
 
     def __init__(self, channels: int, dim: int, patch_size: int):
-        halvings = patch_size.bit_length() - 2  # 16 -> 3 convs (to /8), then the 2x2 projection
         if patch_size < 4 or patch_size & (patch_size - 1):
             raise ValueError(f"the conv stem needs a power-of-two patch_size >= 4, got {patch_size}")
+        halvings = patch_size.bit_length() - 2  # 16 -> 3 convs (to /8), then the 2x2 projection
         widths = [max(dim // 2 ** (halvings - i), 8) for i in range(halvings)]
         layers: list[nn.Module] = []
         c = channels

@@ -62,6 +62,12 @@ def optimizer_step(opt, params, loss, clock, losses: list[float], log, stage: st
         lr = f" lr {clock.rate():.2e}" if show_lr else ""
         log(f"{stage} step {clock.step} loss {sum(losses[-25:]) / len(losses[-25:]):.4f}{lr}")
 
+def final_mean(values: list[float]) -> float:
+    """A stage's reported final loss: the mean of its last 20 steps (0.0 for a stage that took none)."""
+    tail = values[-20:]
+    return round(sum(tail) / max(len(tail), 1), 4)
+
+
 def _optimizer(params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     params = [p for p in params if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
@@ -111,7 +117,7 @@ def pretrain_vision(model, pool: Pool, stage: dict, seconds: float, rng: random.
         target = (target - target.mean(-1, keepdim=True)) / (target.std(-1, keepdim=True) + 1e-4)
         loss = ((pred - target) ** 2).mean(-1)[masked].mean()
         optimizer_step(opt, params, loss, clock, losses, log, "pretrain", show_lr=False)
-    return {"steps": clock.step, "final_loss": round(sum(losses[-20:]) / max(len(losses[-20:]), 1), 4)}
+    return {"steps": clock.step, "final_loss": final_mean(losses)}
 
 
 def pretrain_concepts(model, pool: Pool, concepts: ConceptTargets, head: ConceptHead, stage: dict, seconds: float,
@@ -133,7 +139,7 @@ def pretrain_concepts(model, pool: Pool, concepts: ConceptTargets, head: Concept
         patches: dict = {}
         feats = encode_studies(model, pool, batch, augment, gen, patches=patches, patch_keys=concepts.patches)
         optimizer_step(opt, params, concept_loss(concepts, head, feats, patches), clock, losses, log, "concepts")
-    return {"steps": clock.step, "final_loss": round(sum(losses[-20:]) / max(len(losses[-20:]), 1), 4)}
+    return {"steps": clock.step, "final_loss": final_mean(losses)}
 
 
 class Batcher:
@@ -256,7 +262,7 @@ def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: fl
         optimizer_step(opt, params, loss, clock, losses, log, name)
         if use_concepts and clock.step % 100 == 0 and concept_losses:
             log(f"{name} step {clock.step} concept loss {sum(concept_losses[-100:]) / len(concept_losses[-100:]):.4f}")
-    out = {"steps": clock.step, "final_loss": round(sum(losses[-20:]) / max(len(losses[-20:]), 1), 4)}
+    out = {"steps": clock.step, "final_loss": final_mean(losses)}
     if concept_losses:
-        out["final_concept_loss"] = round(sum(concept_losses[-20:]) / len(concept_losses[-20:]), 4)
+        out["final_concept_loss"] = final_mean(concept_losses)
     return out
