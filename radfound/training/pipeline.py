@@ -13,7 +13,7 @@ import torch
 from radfound.training.concepts import ConceptHead, ConceptTargets
 from radfound.training.config import model_config, with_minutes
 from radfound.training.loop import Batcher, pretrain_concepts, pretrain_vision, train_language
-from radfound.training.samples import build_pool
+from radfound.training.samples import build_pool, phantom_counts
 
 LICENCE = "Apache-2.0 (weights); trained on VQA-RAD (CC0 1.0) and SLAKE (CC BY 4.0, Liu et al., ISBI 2021)"
 
@@ -55,7 +55,7 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
     batcher = Batcher(tok, mcfg.vision.num_image_tokens, int(cfg.get("max_target_tokens", 96)))
     wd = float(cfg.get("weight_decay", 0.05))
     summary: dict = {"config": cfg.get("config_path"), "seed": seed, "parameters": n_params,
-                     "pool": pool.counts(), "device": device,
+                     "pool": pool.counts(), "phantoms": phantom_counts(cfg["data"]), "device": device,
                      "preprocessing": next(iter(pool.inputs.values())).source}
     log(f"data and model ready after {(time.monotonic() - t0) / 60:.1f} min; {budget / 60:.1f} min left for the stages")
     gen = torch.Generator().manual_seed(seed)
@@ -94,7 +94,7 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
             "training_data": {
                 "vqa-rad": f"train.json, part '{data.get('vqarad_part', 'train')}' (held-out images excluded)",
                 "slake": f"{'+'.join(data.get('slake_splits', ['train']))} (en+zh), derived captions/reports/boxes",
-                "phantoms": f"{data.get('phantoms_per_kind', 0)} synthetic mammo 4-view sets and neck CT volumes",
+                "phantoms": "{mammo} synthetic mammo 4-view sets and {ct} neck CT volumes".format(**phantom_counts(data)),
             },
             "seed": seed,
         },

@@ -48,6 +48,18 @@ def _grounding_instruction(target: str) -> str:
     return grounding_prompt(target, 0).split("\n", 2)[-1].rsplit("<|assistant|>", 1)[0].strip()
 
 
+def phantom_counts(data: dict) -> dict[str, int]:
+    """Phantoms to generate per kind: ``phantoms_per_kind`` is one number for both kinds or a
+    ``{"mammo": n, "ct": m}`` mapping (procedural data is free, so the kind that overfits gets more)."""
+    value = data.get("phantoms_per_kind", 0)
+    if isinstance(value, dict):
+        unknown = set(value) - {"mammo", "ct"}
+        if unknown:
+            raise ValueError(f"phantoms_per_kind: unknown phantom kind(s) {sorted(unknown)}; use mammo and ct")
+        return {kind: int(value.get(kind, 0)) for kind in ("mammo", "ct")}
+    return {"mammo": int(value), "ct": int(value)}
+
+
 def build_pool(cfg: dict, side: int, log=print, patch: int = 16) -> Pool:
     data = cfg["data"]
     pool = Pool()
@@ -80,9 +92,9 @@ def build_pool(cfg: dict, side: int, log=print, patch: int = 16) -> Pool:
         for target, answer in slake_grounding_pairs(rep.boxes, inputs.to_input, side):
             pool.add("grounding", key, _grounding_instruction(target), answer)
 
-    n = int(data.get("phantoms_per_kind", 0))
+    counts = phantom_counts(data)
     for kind in ("mammo", "ct"):
-        for ph in make_phantoms(kind, n, seed=int(data.get("phantom_seed", 1))):
+        for ph in make_phantoms(kind, counts[kind], seed=int(data.get("phantom_seed", 1))):
             key = f"phantom:{kind}:{ph.seed}"
             inputs = study_inputs(ph.study, side, cfg.get("preprocess"))
             pool.inputs[key] = inputs

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from radfound.eval.findings import extract_findings, truth_set
 from radfound.study.model import MAMMO_VIEWS
 from radfound.training.phantoms import make_mammo_set, make_neck_ct, make_phantoms
+from radfound.training.samples import phantom_counts
 
 
 def test_same_seed_same_phantom_other_seed_differs():
@@ -51,3 +53,11 @@ def test_normal_ct_report_says_so():
     normal = next(p for p in make_phantoms("ct", 20, seed=5) if not p.findings)
     assert "Normal thyroid gland." in normal.impression
     assert make_neck_ct(normal.seed).report == normal.report
+
+
+def test_phantom_counts_one_number_or_per_kind():
+    assert phantom_counts({"phantoms_per_kind": 4}) == {"mammo": 4, "ct": 4}
+    assert phantom_counts({"phantoms_per_kind": {"mammo": 1500}}) == {"mammo": 1500, "ct": 0}
+    assert phantom_counts({}) == {"mammo": 0, "ct": 0}
+    with pytest.raises(ValueError, match="xray"):
+        phantom_counts({"phantoms_per_kind": {"xray": 3}})
