@@ -16,6 +16,8 @@ def register(sub) -> None:
     add_model_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (answer, model, provider, timings)")
     p.add_argument("--stream", action="store_true", help="print the answer as it is generated")
+    p.add_argument("--free-text", action="store_true",
+                   help="answer a yes/no question in free text instead of choosing Yes or No")
     p.set_defaults(func=run)
 
 
@@ -25,7 +27,8 @@ def run(args) -> int:
     study = read(args.paths)
     model = load(args)
     on_text = start_stream(args)
-    answer = answer_question(model, study, args.question, on_text=on_text, **generation_kwargs(args))
+    answer = answer_question(model, study, args.question, on_text=on_text, closed=not args.free_text,
+                             **generation_kwargs(args))
     if args.json:
         print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
         return 0

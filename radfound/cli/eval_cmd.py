@@ -33,6 +33,8 @@ def register(subparsers) -> None:
     v.add_argument("--baseline-train", type=Path, default=None,
                    help="question file the baselines are fitted on (default: the dataset's train.json)")
     v.add_argument("--baselines-only", action="store_true", help="skip the model, print the baselines")
+    v.add_argument("--free-text", action="store_true",
+                   help="answer English yes/no questions by free generation instead of choosing Yes or No")
     v.add_argument("--predictions", type=Path, default=None, help="write per-question predictions (JSON lines)")
     v.add_argument("--json", action="store_true", help="print one JSON object")
     v.set_defaults(func=run_vqa)
@@ -110,9 +112,10 @@ def run_vqa(args) -> int:
     if not args.baselines_only:
         from radfound.eval.predictors import ModelPredictor
 
-        predictor = ModelPredictor(args.model, device=args.device)
+        predictor = ModelPredictor(args.model, device=args.device, closed=not args.free_text)
         metrics, rows = evaluate_model(items, predictor, read_study, progress=_progress("images"))
-        result["model"] = {"name": predictor.name, "provider": predictor.model.provider, **metrics}
+        result["model"] = {"name": predictor.name, "provider": predictor.model.provider,
+                           "yes_no": "free text" if args.free_text else "Yes or No, by probability", **metrics}
         if args.predictions:
             with open(args.predictions, "w", encoding="utf-8") as fh:
                 for row in rows:

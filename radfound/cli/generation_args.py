@@ -64,5 +64,7 @@ def start_stream(args: argparse.Namespace):
 def timing_line(model, timings, *, with_model: bool = True) -> str:
     """One line of timings, led by the model and provider unless the text above already names them."""
     lead = f"Model: {model.name} {model.version} ({model.provider}); " if with_model else "Timings: "
+    if not timings.tokens_per_s:  # one token, or a yes/no answer chosen by scoring: no decode rate to show
+        return f"{lead}encode {timings.encode_ms:.0f} ms, answer {timings.total_ms:.0f} ms"
     return (f"{lead}encode {timings.encode_ms:.0f} ms, first token {timings.ttft_ms:.0f} ms, "
             f"{timings.tokens_per_s:.1f} tokens/s, {timings.new_tokens} tokens")

@@ -150,6 +150,31 @@ def generate(decoder, embed: EmbedFn, prompt_embeds: np.ndarray, cfg: Generation
     return Generated(out, text, _timings(t0, ttft, decode_steps, len(out)), stopped_by)
 
 
+def score_continuations(decoder, embed: EmbedFn, prompt_embeds: np.ndarray, continuations: list[list[int]],
+                        cancel: threading.Event | None = None) -> list[float]:
+    """Total log-probability of each token sequence right after the prompt (closed-question answers).
+
+    The prompt runs once per continuation: they are a few short answers, so this costs a few
+    prompt passes and saves nothing worth a shared-cache branch."""
+    n = prompt_embeds.shape[1]
+    scores = []
+    for ids in continuations:
+        if not ids:
+            raise ModelError("cannot score an empty continuation")
+        _check(cancel)
+        _start(decoder, n + len(ids))
+        logits = decoder.step(prompt_embeds, np.ones((1, n), np.int64), np.arange(n, dtype=np.int64)[None])
+        total = 0.0
+        for i, tok in enumerate(ids):
+            total += float(log_softmax(logits[0])[tok])
+            if i + 1 < len(ids):
+                length = decoder.length
+                logits = decoder.step(embed(np.array([[tok]], np.int64)), np.ones((1, length + 1), np.int64),
+                                      np.array([[length]], np.int64))
+        scores.append(total)
+    return scores
+
+
 def beam_search(decoder, embed: EmbedFn, prompt_embeds: np.ndarray, cfg: GenerationConfig, stream: TextStream,
                 cancel: threading.Event | None = None) -> Generated:
     """Beam search (early stopping once ``num_beams`` hypotheses ended); the text is streamed once, at the end."""

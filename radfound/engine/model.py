@@ -20,7 +20,7 @@ from tokenizers import Tokenizer
 
 from radfound.config import default_model_dir
 from radfound.engine.decoder_runner import CpuDecoder, CudaDecoder, InPlaceDecoder, supports_in_place_cache
-from radfound.engine.generation import Generated, GenerationConfig, generate
+from radfound.engine.generation import Generated, GenerationConfig, generate, score_continuations
 from radfound.engine.providers import CUDA, create_session, running_provider
 from radfound.engine.streaming import TextStream
 from radfound.errors import ModelError
@@ -161,6 +161,15 @@ class RadFoundModel:
             result = generate(self.decoder, self.embed, embeds, cfg, stream, cancel)
         result.timings.encode_ms = encoded.encode_ms
         return result
+
+    def score(self, encoded: EncodedStudy, prompt: str, answers: list[str], *,
+              cancel: threading.Event | None = None) -> list[float]:
+        """Log-probability of each complete answer (its tokens, then end-of-text) after ``prompt``."""
+        embeds = self.prompt_embeds(prompt, encoded)
+        eos = self.generation_config().eos_token_id
+        ids = [self.tokenizer.encode(a, add_special_tokens=False).ids + [eos] for a in answers]
+        with self._lock:
+            return score_continuations(self.decoder, self.embed, embeds, ids, cancel)
 
     def __repr__(self) -> str:
         return f"RadFoundModel({self.name!r} {self.version}, {self.provider}, {self.model_dir})"

@@ -16,11 +16,13 @@ from radfound.tasks.prompts import chat, parse_report, report_instruction, strip
 class ModelPredictor:
     """Wraps a loaded model folder (``radfound.engine.load_model``)."""
 
-    def __init__(self, model_dir: str | Path | None = None, device: str = "auto", max_new_tokens: int = 32):
+    def __init__(self, model_dir: str | Path | None = None, device: str = "auto", max_new_tokens: int = 32,
+                 closed: bool = True):
         from radfound.engine import load_model
 
         self.model = load_model(model_dir, device=device)
         self.max_new_tokens = max_new_tokens
+        self.closed = closed  # English yes/no questions: choose Yes or No (radfound.tasks.vqa)
         self.name = f"{self.model.name} {self.model.version}".strip()
 
     def encode(self, study: Study):
@@ -47,7 +49,8 @@ class ModelPredictor:
             out = self.model.generate(encoded, chat(question, self.model.num_image_tokens),
                                       max_new_tokens=self.max_new_tokens)
             return strip_boxes(out.text).strip()
-        return strip_boxes(answer_question(self.model, encoded, question, max_new_tokens=self.max_new_tokens).answer)
+        return strip_boxes(answer_question(self.model, encoded, question, closed=self.closed,
+                                          max_new_tokens=self.max_new_tokens).answer)
 
     def report(self, encoded, max_new_tokens: int = 160) -> str:
         try:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from radfound.engine import load_model
-from radfound.engine.generation import beam_search, generate
+from radfound.engine.generation import beam_search, generate, log_softmax, score_continuations
 from radfound.engine.streaming import TextStream
 from radfound.errors import GenerationCancelled, ModelError
 from radfound.tasks.prompts import report_prompt, vqa_prompt
@@ -101,22 +101,43 @@ def test_beam_search_scores_at_least_greedy(model, encoded):
     beam = model.generate(encoded, report_prompt("cxr", model.num_image_tokens), max_new_tokens=n, num_beams=4,
                           length_penalty=0.0)
 
-    def logprob(tokens):
-        from radfound.engine.generation import log_softmax
-
-        model.decoder.start(1)
-        k = embeds.shape[1]
-        logits = model.decoder.step(embeds, np.ones((1, k), np.int64), np.arange(k)[None])
-        total = 0.0
-        for tok in tokens:
-            total += float(log_softmax(logits[0])[tok])
-            length = model.decoder.length
-            logits = model.decoder.step(model.embed(np.array([[tok]])), np.ones((1, length + 1), np.int64),
-                                        np.array([[length]]))
-        return total
-
     if len(beam.token_ids) == len(greedy.token_ids) == n:
-        assert logprob(beam.token_ids) >= logprob(greedy.token_ids) - 1e-6
+        assert _logprob(model, embeds, beam.token_ids) >= _logprob(model, embeds, greedy.token_ids) - 1e-6
+
+
+def _logprob(model, embeds, tokens):
+    """Reference: sum of the step-wise log-probabilities of ``tokens`` after the prompt, from a fresh cache."""
+    model.decoder.start(1)
+    k = embeds.shape[1]
+    logits = model.decoder.step(embeds, np.ones((1, k), np.int64), np.arange(k)[None])
+    total = 0.0
+    for tok in tokens:
+        total += float(log_softmax(logits[0])[tok])
+        length = model.decoder.length
+        logits = model.decoder.step(model.embed(np.array([[tok]])), np.ones((1, length + 1), np.int64),
+                                    np.array([[length]]))
+    return total
+
+
+def test_scored_answers_are_their_log_probabilities_whatever_the_order(model, encoded):
+    """Closed-question scoring: each continuation from a fresh cache, so order and neighbours do not matter."""
+    prompt = vqa_prompt("Is there a pleural effusion?", model.num_image_tokens)
+    embeds = model.prompt_embeds(prompt, encoded)
+    greedy = model.generate(encoded, prompt, max_new_tokens=3).token_ids
+    seqs = [greedy[:1], [5, 9, 11], greedy[:3], [40]]
+    scores = score_continuations(model.decoder, model.embed, embeds, seqs)
+    backwards = score_continuations(model.decoder, model.embed, embeds, seqs[::-1])
+    np.testing.assert_allclose(scores, backwards[::-1], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(scores, [_logprob(model, embeds, q) for q in seqs], rtol=0, atol=1e-5)
+    assert all(s < 0 for s in scores)
+    singles = [greedy[:1]] + [[t] for t in range(7, 40) if t != greedy[0]]
+    assert int(np.argmax(score_continuations(model.decoder, model.embed, embeds, singles))) == 0  # greedy's pick
+
+
+def test_scoring_an_empty_answer_is_refused(model, encoded):
+    embeds = model.prompt_embeds(vqa_prompt("Is it?", model.num_image_tokens), encoded)
+    with pytest.raises(ModelError, match="empty"):
+        score_continuations(model.decoder, model.embed, embeds, [[]])
 
 
 def test_max_new_tokens_is_respected(model, encoded):

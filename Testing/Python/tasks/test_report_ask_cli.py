@@ -70,6 +70,15 @@ def test_ask_human_readable_has_the_notice(tiny_model_dir, cxr_path):
     assert PRELIMINARY_NOTICE in r.stdout and "Q: Is there a pneumothorax?" in r.stdout
 
 
+def test_ask_yes_no_gets_yes_or_no_unless_free_text(tiny_model_dir, cxr_path):
+    q = "Is there a pneumothorax?"
+    closed = json.loads(radfound("ask", cxr_path, q, "--model", tiny_model_dir, "--json").stdout)
+    free = radfound("ask", cxr_path, q, "--model", tiny_model_dir, "--json", "--free-text", "--max-new-tokens", 4)
+    assert free.returncode == 0, free.stderr
+    assert closed["answer"] in ("Yes", "No")
+    assert json.loads(free.stdout)["timings"]["new_tokens"] == 4  # random weights: generation ran to the limit
+
+
 def test_missing_model_folder_is_one_clear_line(cxr_path, tmp_path):
     r = radfound("ask", cxr_path, "Is there a pneumothorax?", "--model", tmp_path / "no-such-model")
     assert r.returncode == 2

@@ -11,7 +11,8 @@ from radfound.study.reader import read_study
 from radfound.tasks.boxes import boxes_from_text
 from radfound.tasks.report import draft_report
 from radfound.tasks.results import Answer, Draft
-from radfound.tasks.vqa import answer_question, locate
+from radfound.tasks.prompts import strip_boxes, vqa_prompt
+from radfound.tasks.vqa import YES_NO, answer_question, is_yes_no_question, locate
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +75,38 @@ def test_boxes_in_model_input_coordinates_map_back_to_the_original_view(model, c
     assert box.x0 == pytest.approx(cols * 0.25, abs=tol) and box.x1 == pytest.approx(cols * 0.75, abs=tol)
     assert box.y0 == pytest.approx(rows * 0.25, abs=tol) and box.y1 == pytest.approx(rows * 0.75, abs=tol)
     assert boxes_from_text("lesion <box>3:1,2,3,4</box>", enc.inputs) == []  # no view 3 in a 1-view study
+
+
+def test_yes_no_question_gets_the_more_probable_of_yes_and_no(model, cxr):
+    enc = model.encode(cxr)
+    q = "Is there a pleural effusion?"
+    streamed: list[str] = []
+    answer = answer_question(model, enc, q, on_text=streamed.append)
+    spellings = [s for forms in YES_NO.values() for s in forms]
+    scores = dict(zip(spellings, model.score(enc, vqa_prompt(q, model.num_image_tokens), spellings)))
+    expected = max(YES_NO, key=lambda a: max(scores[s] for s in YES_NO[a]))
+    assert answer.answer == expected and streamed == [expected]
+    assert answer.boxes == [] and answer.timings.total_ms > 0
+
+
+def test_free_text_and_chinese_questions_are_generated(model, cxr):
+    enc = model.encode(cxr)
+    for q, closed in (("Is there a pleural effusion?", False), ("心脏大小正常吗？", True), ("What organ is this?", True)):
+        free = model.generate(enc, vqa_prompt(q, model.num_image_tokens), max_new_tokens=8).text
+        assert answer_question(model, enc, q, closed=closed, max_new_tokens=8).answer == (strip_boxes(free) or free.strip())
+
+
+@pytest.mark.parametrize("question, yes_no", [
+    ("Is the heart enlarged?", True),
+    ("are the lungs clear?", True),
+    ("Does the liver look normal?", True),
+    ("Was contrast given?", True),
+    ("Is the lesion on the left or right?", False),
+    ("Is this a CT or an MRI?", False),
+    ("Which organ is abnormal, heart or lung?", False),
+    ("What modality is this?", False),
+    ("Island of tissue present?", False),
+    ("心脏大小正常吗？", False),
+])
+def test_which_questions_count_as_yes_no(question, yes_no):
+    assert is_yes_no_question(question) is yes_no
