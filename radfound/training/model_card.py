@@ -153,7 +153,8 @@ Steps and final losses are from `summary.json` of that run; docs/training.md has
 
 ## Evaluation
 Commands and definitions: docs/evaluation.md. Baselines are image-blind (fitted on the train
-files minus the evaluated images).
+files minus the evaluated images). English yes/no questions are answered Yes or No by comparing
+their probabilities (as `radfound ask` does); other questions are generated greedily.
 
 {results}
 ## Limitations
