@@ -118,13 +118,13 @@ def test_greedy_tokens_identical_to_torch_for_20_random_prompts(exported):
 
 
 def test_conv_stem_vision_encoder_parity(tmp_path):
-    """The convolutional stem (``stem = "conv"``, used by the shipped small model) exports exactly too."""
+    """The shipped small model's vision options (conv stem, mean + max image summary) export exactly too."""
     from dataclasses import replace
 
     from radfound.modeling.configs import get_config
 
     cfg = get_config("tiny")
-    cfg = replace(cfg, vision=replace(cfg.vision, stem="conv"))
+    cfg = replace(cfg, vision=replace(cfg.vision, stem="conv", summary_pool="mean_max"))
     torch_model, tok = build_model(cfg, seed=SEED % 1000)
     engine = load_model(export_model(torch_model, tok, tmp_path / "m", fast_decoder=False), device="cpu")
     rng = np.random.default_rng(SEED)

@@ -100,3 +100,15 @@ def test_conv_stem_keeps_one_token_per_patch_and_a_live_signal():
     assert torch.allclose(after[:, -1], tokens[:, -1]) and not torch.allclose(after[:, 0], tokens[:, 0])
     with pytest.raises(ValueError, match="stem"):
         build_model(replace(cfg, vision=replace(cfg.vision, stem="cnn")), seed=0)
+
+
+def test_mean_max_summary_adds_a_max_projection_and_unknown_pools_fail():
+    """``summary_pool = "mean_max"`` adds the projection of the max over patches; "mean" has none; others fail."""
+    from dataclasses import replace
+
+    cfg = get_config("tiny")
+    model, _ = build_model(replace(cfg, vision=replace(cfg.vision, summary_pool="mean_max")), seed=0)
+    assert model.vision.max_proj is not None
+    assert build_model(cfg, seed=0)[0].vision.max_proj is None  # default "mean": old models load unchanged
+    with pytest.raises(ValueError, match="summary_pool"):
+        build_model(replace(cfg, vision=replace(cfg.vision, summary_pool="max")), seed=0)

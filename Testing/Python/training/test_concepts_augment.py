@@ -114,3 +114,24 @@ def test_finding_patches_mark_the_patches_that_hold_the_finding():
     marked_slabs = {i for i in range(8) if marks[i].any()}
     assert marked_slabs and all(inp.slabs[i][0] <= k + 1 and k - 1 < inp.slabs[i][1] for i in marked_slabs)
     assert any(inp.slabs[i][0] <= k < inp.slabs[i][1] for i in marked_slabs)
+
+
+def test_patch_loss_is_class_balanced_over_finding_and_background_patches():
+    """One finding patch among 16: a read-out that says "no finding" everywhere must still pay for the miss."""
+    marks = np.zeros((1, 16), np.float32)
+    marks[0, 5] = 1.0
+    t = ConceptTargets({"p": {"mammo:right mass": 1.0}}, min_count=1, patches={"p": marks})
+    head = ConceptHead(2, 3, len(t), patch_dim=1)
+    with torch.no_grad():
+        head.patch.weight.fill_(1.0)
+        head.patch.bias.zero_()
+    right = torch.full((1, 16, 1), -8.0)
+    right[0, 5, 0] = 8.0  # logit +8 on the finding patch, -8 elsewhere
+    all_background = torch.full((1, 16, 1), -8.0)
+    with torch.no_grad():
+        good = float(t.patch_loss(head, {"p": right}))
+        miss = float(t.patch_loss(head, {"p": all_background}))
+    assert good < 0.01
+    assert miss > 3.5  # about half of BCE(-8 | 1) = 8: an unbalanced mean over 16 patches would give 0.5
+    assert t.patch_loss(head, {"other": right}) is None
+    assert t.patch_loss(ConceptHead(2, 3, len(t)), {"p": right}) is None  # no patch read-out configured
