@@ -129,7 +129,6 @@ class ConceptTargets:
         bce = F.binary_cross_entropy_with_logits(logits, value, reduction="none")
         return (bce * mask).sum() / mask.sum().clamp(min=1.0)
 
-
     def patch_loss(self, head: "ConceptHead", patches: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """Class-balanced BCE of the finding-patch read-out (mean over finding patches and over the others,
         averaged: findings cover a few patches of hundreds); None when no study in ``patches`` has targets."""

@@ -62,6 +62,7 @@ def optimizer_step(opt, params, loss, clock, losses: list[float], log, stage: st
         lr = f" lr {clock.rate():.2e}" if show_lr else ""
         log(f"{stage} step {clock.step} loss {sum(losses[-25:]) / len(losses[-25:]):.4f}{lr}")
 
+
 def final_mean(values: list[float]) -> float:
     """A stage's reported final loss: the mean of its last 20 steps (0.0 for a stage that took none)."""
     tail = values[-20:]

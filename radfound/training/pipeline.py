@@ -74,7 +74,7 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
     s = stages.get("concepts", {"share": 0})
     if s["share"] > 0 and weight > 0:
         summary["concepts_stage"] = pretrain_concepts(model, pool, extras["concepts"], extras["concept_head"], s,
-                                                      budget * s["share"], rng, wd, log, cfg.get("augment"), gen)
+                                                      budget * s["share"], rng, wd, log, extras["augment"], gen)
     s = stages["align"]
     if s["share"] > 0:
         summary["align"] = train_language(model, pool, batcher, s, budget * s["share"], rng, wd,
