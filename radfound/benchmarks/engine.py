@@ -10,6 +10,10 @@ For each config (tiny, small, base) a model is built with seed 0, exported with
   timed with its default thread count and with 1 thread, and the faster one is compared;
 - ``int8_*``: the same for the dynamically quantised decoder/vision variant (not the same
   weights: int8 MatMul weights, so a quarter of the bytes per token; reported separately);
+- ``yes_no_ms``: an English yes/no question answered by scoring (``radfound.tasks.vqa``): the VQA
+  prompt spliced with the encoded image, then the log-probability of each of the four spellings
+  of Yes and No (one prompt pass each); compare with ``ttft_ms - encode_ms`` for a free answer's
+  first token;
 - ``peak_rss_mb``: peak resident memory of a fresh process that loads the model folder,
   encodes and generates (the engine alone, no torch);
 - ``bandwidth_floor_ms``: bytes read per decode step (decoder weights + KV cache) over the
@@ -134,6 +138,18 @@ def _ort_round(model, image: np.ndarray, prompt_ids: np.ndarray, new_tokens: int
             "decode_ms_per_token": out.timings.decode_ms_per_token}
 
 
+def _ort_yes_no(model, image: np.ndarray) -> float:
+    """Milliseconds for RadFoundModel.score over Yes/yes/No/no after an already encoded image."""
+    from radfound.tasks.prompts import vqa_prompt
+    from radfound.tasks.vqa import YES_NO
+
+    enc = model.encode_inputs(image, [1], [0], kind="cxr")
+    spellings = [s for forms in YES_NO.values() for s in forms]
+    t0 = time.perf_counter()
+    model.score(enc, vqa_prompt("Is the heart enlarged?", model.num_image_tokens), spellings)
+    return (time.perf_counter() - t0) * 1e3
+
+
 def _worker(model_dir: str, device: str, new_tokens: int) -> dict:
     """Fresh-process run for peak RSS: load, encode, generate; prints JSON."""
     from radfound.engine import load_model
@@ -240,11 +256,12 @@ def bench_config(name: str, *, quick: bool, device: str = "auto", new_tokens: in
         threads = sorted({torch.get_num_threads(), 1}, reverse=True)  # torch's default, and 1 (less contention)
         for n in threads:
             _torch_round(tmodel, image, ids, 4, n)
-        ort_runs, int8_runs, torch_runs = [], [], {n: [] for n in threads}
+        ort_runs, int8_runs, torch_runs, yes_no = [], [], {n: [] for n in threads}, []
         if int8 is not None:
             _ort_round(int8, image, ids, 4)
         for _ in range(rounds):  # alternate so that load on the machine affects both alike
             ort_runs.append(_ort_round(model, image, ids, new_tokens))
+            yes_no.append(_ort_yes_no(model, image))
             if int8 is not None:
                 int8_runs.append(_ort_round(int8, image, ids, new_tokens))
             for n in threads:
@@ -285,6 +302,7 @@ def bench_config(name: str, *, quick: bool, device: str = "auto", new_tokens: in
         "encode_ms": round(med(ort_runs, "encode_ms"), 2),
         "decode_ms_per_token": round(ort_decode, 3),
         "tokens_per_s": round(1e3 / ort_decode, 1),
+        "yes_no_ms": round(statistics.median(yes_no), 2),
         "peak_rss_mb": round(isolated["peak_rss_mb"], 1),
         "torch_ttft_ms": torch_ttft,
         "torch_decode_ms_per_token": torch_decode,  # the faster of torch's default threads and 1 thread

@@ -154,25 +154,29 @@ def score_continuations(decoder, embed: EmbedFn, prompt_embeds: np.ndarray, cont
                         cancel: threading.Event | None = None) -> list[float]:
     """Total log-probability of each token sequence right after the prompt (closed-question answers).
 
-    The prompt runs once per continuation: they are a few short answers, so this costs a few
-    prompt passes and saves nothing worth a shared-cache branch."""
-    n = prompt_embeds.shape[1]
-    scores = []
-    for ids in continuations:
-        if not ids:
-            raise ModelError("cannot score an empty continuation")
-        _check(cancel)
-        _start(decoder, n + len(ids))
-        logits = decoder.step(prompt_embeds, np.ones((1, n), np.int64), np.arange(n, dtype=np.int64)[None])
-        total = 0.0
-        for i, tok in enumerate(ids):
-            total += float(log_softmax(logits[0])[tok])
-            if i + 1 < len(ids):
-                length = decoder.length
-                logits = decoder.step(embed(np.array([[tok]], np.int64)), np.ones((1, length + 1), np.int64),
-                                      np.array([[length]], np.int64))
-        scores.append(total)
-    return scores
+    The prompt is prefilled once and its cache copied to one row per continuation (as beam search
+    does); the rows then step together, shorter ones padded with their own last token, whose
+    log-probabilities are never counted (attention is causal, so padding cannot change earlier ones)."""
+    if not continuations or any(not ids for ids in continuations):
+        raise ModelError("cannot score an empty continuation")
+    _check(cancel)
+    k, n = len(continuations), prompt_embeds.shape[1]
+    longest = max(len(ids) for ids in continuations)
+    _start(decoder, n + longest)
+    logits = decoder.step(prompt_embeds, np.ones((1, n), np.int64), np.arange(n, dtype=np.int64)[None])
+    decoder.reorder(np.zeros(k, dtype=np.int64))
+    logits = np.repeat(logits, k, axis=0)
+    tokens = np.array([ids + ids[-1:] * (longest - len(ids)) for ids in continuations], np.int64)
+    counted = np.array([[i < len(ids) for i in range(longest)] for ids in continuations])
+    totals = np.zeros(k)
+    for i in range(longest):
+        totals += np.where(counted[:, i], log_softmax(logits)[np.arange(k), tokens[:, i]], 0.0)
+        if i + 1 < longest:
+            _check(cancel)
+            length = decoder.length
+            logits = decoder.step(embed(tokens[:, i:i + 1]), np.ones((k, length + 1), np.int64),
+                                  np.full((k, 1), length, np.int64))
+    return [float(t) for t in totals]
 
 
 def beam_search(decoder, embed: EmbedFn, prompt_embeds: np.ndarray, cfg: GenerationConfig, stream: TextStream,

@@ -7,9 +7,9 @@ import pytest
 
 from radfound.engine import load_model
 from radfound.engine.decoder_runner import CpuDecoder, InPlaceDecoder
-from radfound.engine.generation import generate
+from radfound.engine.generation import generate, score_continuations
 from radfound.engine.streaming import TextStream
-from radfound.tasks.prompts import report_prompt
+from radfound.tasks.prompts import report_prompt, vqa_prompt
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,20 @@ def test_in_place_and_growing_cache_agree(model, options):
         mask = np.ones((1, length + e.shape[1]), np.int64)
         pos = np.arange(length, length + e.shape[1])[None]
         np.testing.assert_array_equal(model.decoder.step(e, mask, pos), growing.step(e, mask, pos))
+
+
+def test_scored_answers_agree_between_in_place_and_growing_cache(model):
+    """Closed-answer scoring copies the prefilled cache to one row per answer: both cache kinds must agree."""
+    t = model.config["text_config"]
+    growing = CpuDecoder(model.decoder.session, t["num_layers"], t["num_kv_heads"],
+                         t["hidden_size"] // t["num_heads"])
+    s = model.config["vision_config"]["image_size"]
+    enc = model.encode_inputs(np.random.default_rng(3).standard_normal((1, 1, s, s)).astype(np.float32), [1], [0])
+    embeds = model.prompt_embeds(vqa_prompt("Is there a mass?", model.num_image_tokens), enc)
+    answers = [[17, 2], [5, 9, 11, 2], [40], [23, 2]]  # unequal lengths: the short ones are padded
+    a = score_continuations(model.decoder, model.embed, embeds, answers)
+    b = score_continuations(growing, model.embed, embeds, answers)
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
 
 def test_capacity_overflow_is_refused(model):
