@@ -7,6 +7,7 @@ truncated SR, text or JSON file that a re-run would mistake for a finished one.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
@@ -29,6 +30,22 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_parts(path: str | Path) -> int:
+    """Delete the temp files a killed writer left beside ``path``; returns how many.
+
+    SIGKILL skips ``atomic_path``'s clean-up, so its ``.<name>.*.part`` stays behind.
+    Call this only while no other writer can be writing ``path`` (the batch holds
+    its journal's lock).
+    """
+    target = Path(path)
+    if not target.parent.is_dir():
+        return 0
+    stale = list(target.parent.glob(f".{glob.escape(target.name)}.*.part"))
+    for part in stale:
+        part.unlink(missing_ok=True)
+    return len(stale)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:

@@ -27,6 +27,7 @@ from pydicom.errors import InvalidDicomError
 from tqdm import tqdm
 
 from radfound.errors import ConfigError, PacsError, RadFoundError
+from radfound.outputs.atomic import remove_stale_parts
 from radfound.outputs.sr import write_sr
 from radfound.outputs.text import write_json, write_text
 from radfound.pacs.dicomweb import DicomWebClient
@@ -201,6 +202,7 @@ def run_batch(
     keys = source.study_keys()
     with Journal(out / JOURNAL_NAME) as journal:
         journal.add(keys)
+        _sweep_killed_run(out, keys)
         done_before = {r.key for r in journal.rows(keys) if r.state == "done"}
         todo = [k for k in keys if k not in done_before]
         summary.skipped = len(keys) - len(todo)
@@ -257,12 +259,28 @@ def run_batch(
                 f.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            shutil.rmtree(out / RETRIEVED_DIR, ignore_errors=True)  # every worker has ended: nothing in use
             bar.close()
     if summary.stopped:
         log.error("batch stopped early: %s", summary.stopped)
     summary.seconds = time.perf_counter() - started
     log.info("batch summary: %s", summary)
     return summary
+
+
+def _sweep_killed_run(out: Path, keys: list[str]) -> None:
+    """Remove what a previous run killed mid-study left: temp ``.part`` files and retrieved images.
+
+    Safe because this run holds the journal's lock, so no other batch writes into ``out``.
+    Retrieved images hold patient data, so they must not outlive the run that fetched them.
+    """
+    removed = sum(remove_stale_parts(p) for key in keys for p in output_paths(out, key).values())
+    retrieved = out / RETRIEVED_DIR
+    if retrieved.exists():
+        shutil.rmtree(retrieved, ignore_errors=True)
+        removed += 1
+    if removed:
+        log.info("removed %d leftovers of an interrupted run from %s", removed, out)
 
 
 def _process(key: str, source, out: Path, journal: Journal, drafter: Drafter, reader: Reader,

@@ -19,7 +19,7 @@ from outputs.validators import unexpected_warnings, validate_sr
 from pacs_helpers import chest_studies, ct_series, fast_settings, upload_all
 from radfound.config import PRELIMINARY_NOTICE
 from radfound.errors import PacsError
-from radfound.pacs.batch import JOURNAL_NAME, EngineDrafter, ServerSource, output_paths, run_batch
+from radfound.pacs.batch import JOURNAL_NAME, RETRIEVED_DIR, EngineDrafter, ServerSource, output_paths, run_batch
 from radfound.pacs.dicomweb import DicomWebClient
 from radfound.pacs.journal import Journal
 from radfound.pacs.orthanc import free_port
@@ -78,6 +78,7 @@ def assert_each_study_done_once(out: Path, pacs: DicomWebClient, uids: dict[str,
                     for se in s.ReferencedSeriesSequence for i in se.ReferencedSOPSequence}
         assert evidence == images
     assert not list(out.rglob("*.part"))
+    assert not (out / RETRIEVED_DIR).exists()  # retrieved images (patient data) never outlive a run
 
 
 def test_round_trip_query_draft_store_find_back(orthanc, pacs, engine, tmp_path):
@@ -120,6 +121,28 @@ def test_folder_batch_records_a_failing_study_and_goes_on(engine, tmp_path):
         assert unexpected_warnings(validate_sr(sr)) == []
     assert len(list((tmp_path / "out").glob("*.sr.dcm"))) == 3
     assert not output_paths(tmp_path / "out", broken_uid)["sr"].exists()
+
+
+def test_rerun_removes_what_a_killed_run_left_behind(engine, tmp_path):
+    """SIGKILL skips every clean-up: the next run deletes the stale temp files and retrieved images it finds."""
+    src, out = tmp_path / "src", tmp_path / "out"
+    (study,) = chest_studies(src, 1)
+    uid = str(pydicom.dcmread(study[0], stop_before_pixels=True).StudyInstanceUID)
+    out.mkdir()
+    stale = [out / f".{uid}.txt.k1ll3d.part", out / f".{uid}.sr.dcm.x7q2.part"]
+    for part in stale:
+        part.write_text("half a draft")
+    (out / RETRIEVED_DIR / uid).mkdir(parents=True)
+    (out / RETRIEVED_DIR / uid / "image.dcm").write_bytes(study[0].read_bytes())
+    unrelated = out / ".notes.txt.keep.part"  # not one of the batch's outputs: not ours to delete
+    unrelated.write_text("someone else's")
+
+    summary = run_batch(src, out, engine, progress=False)
+    assert summary.succeeded == 1
+    assert not any(p.exists() for p in stale)
+    assert not (out / RETRIEVED_DIR).exists()
+    assert unrelated.exists()
+    assert output_paths(out, uid)["txt"].read_text().strip()
 
 
 def test_real_mammogram_round_trip_through_orthanc(orthanc, pacs, engine, tmp_path, shared_data):
