@@ -21,7 +21,7 @@ from torch import nn
 from radfound.tasks.prompts import EOS, chat
 from radfound.training.augment import augment_study
 from radfound.training.concepts import ConceptHead, ConceptTargets
-from radfound.training.samples import Pool
+from radfound.training.samples import GROUNDING_TASKS, Pool
 
 
 class StageClock:
@@ -61,6 +61,30 @@ def optimizer_step(opt, params, loss, clock, losses: list[float], log, stage: st
     if clock.step % 25 == 0:
         lr = f" lr {clock.rate():.2e}" if show_lr else ""
         log(f"{stage} step {clock.step} loss {sum(losses[-25:]) / len(losses[-25:]):.4f}{lr}")
+
+
+class WeightEMA:
+    """An exponential moving average of a model's parameters (torch's ``AveragedModel``), copied back at the end.
+
+    Averaging the last ~1/(1-decay) steps' weights smooths the noise of small batches on small data,
+    a cheap guard against ending on one lucky or unlucky step.
+    """
+
+    def __init__(self, model: nn.Module, decay: float):
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"ema_decay must be between 0 and 1 (got {decay})")
+        self.decay = decay
+        self.average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
+
+    def update(self, model: nn.Module) -> None:
+        self.average.update_parameters(model)
+
+    def copy_to(self, model: nn.Module) -> None:
+        with torch.no_grad():
+            for mine, averaged in zip(model.parameters(), self.average.module.parameters()):
+                mine.copy_(averaged)
 
 
 def final_mean(values: list[float]) -> float:
@@ -227,7 +251,8 @@ def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: fl
     """Alignment / instruction tuning: each batch is one task drawn by ``mixture`` (so rows have similar
     lengths and little padding), made of whole studies with several rows per study. With ``augment`` the
     studies are augmented (no geometry for grounding rows); with ``concepts`` the concept loss of the
-    batch's studies is added, times ``concept_weight``."""
+    batch's studies is added, times ``concept_weight``. With ``stage["ema_decay"]`` the model ends the
+    stage with an exponential moving average of its weights over the stage's steps (see ``WeightEMA``)."""
     by_study: dict[str, dict[str, list]] = {t: defaultdict(list) for t in mixture}
     for task in mixture:
         for key, ins, tgt in pool.samples.get(task, []):
@@ -243,6 +268,7 @@ def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: fl
     losses: list[float] = []
     concept_losses: list[float] = []
     keys = {t: list(by_study[t]) for t in tasks}
+    ema = WeightEMA(model, float(stage["ema_decay"])) if stage.get("ema_decay") else None
     while not clock.done():
         rows = []
         task = rng.choices(tasks, weights)[0]  # one task per batch: similar lengths, little padding
@@ -251,7 +277,7 @@ def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: fl
             mine = by_study[task][key]
             rows += rng.sample(mine, min(stage["rows_per_study"], len(mine)))
         patches: dict = {}
-        feats = encode_studies(model, pool, [k for k, _, _ in rows], augment, gen, geometric=task != "grounding",
+        feats = encode_studies(model, pool, [k for k, _, _ in rows], augment, gen, geometric=task not in GROUNDING_TASKS,
                                patches=patches if use_concepts else None,
                                patch_keys=concepts.patches if use_concepts else frozenset())
         loss = lm_loss(model, pool, batcher, rows, feats)
@@ -261,9 +287,14 @@ def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: fl
                 concept_losses.append(float(extra.detach()))
                 loss = loss + concept_weight * extra
         optimizer_step(opt, params, loss, clock, losses, log, name)
+        if ema is not None:
+            ema.update(model)
         if use_concepts and clock.step % 100 == 0 and concept_losses:
             log(f"{name} step {clock.step} concept loss {sum(concept_losses[-100:]) / len(concept_losses[-100:]):.4f}")
     out = {"steps": clock.step, "final_loss": final_mean(losses)}
+    if ema is not None:
+        ema.copy_to(model)
+        out["ema_decay"] = ema.decay
     if concept_losses:
         out["final_concept_loss"] = final_mean(concept_losses)
     return out

@@ -2,8 +2,10 @@
 
 Tasks: ``vqa`` (VQA-RAD + SLAKE questions, answered in the question's language),
 ``caption`` and ``report`` (derived from SLAKE, see slake_reports), ``grounding``
-(SLAKE organ/lesion boxes, phantom mammogram boxes) and ``phantom`` (templated
-mammography and neck CT reports). Studies are preprocessed once and shared by all
+(SLAKE organ/lesion boxes), ``phantom_grounding`` (phantom mammogram mass and
+calcification boxes: a task of its own, so the many phantoms do not crowd SLAKE's
+boxes out of the grounding share) and ``phantom`` (templated mammography and neck
+CT reports). Studies are preprocessed once and shared by all
 their samples.
 """
 
@@ -20,6 +22,9 @@ from radfound.training.data.slake_reports import derive_reports
 from radfound.training.data.vqa import all_images, slake, vqarad
 from radfound.training.inputs import Inputs, study_inputs
 from radfound.training.phantoms import make_phantoms
+
+#: Tasks whose targets are boxes: their studies are never moved geometrically by augmentation.
+GROUNDING_TASKS = frozenset({"grounding", "phantom_grounding"})
 
 #: The instruction used for captions (image-text alignment stage and caption evaluation).
 CAPTION_INSTRUCTION = "Describe this image in one sentence."
@@ -106,7 +111,7 @@ def build_pool(cfg: dict, side: int, log=print, patch: int = 16) -> Pool:
                 for ftype in ("mass", "calcifications"):
                     corners = [b for f in ph.findings if f.finding == ftype for b in f.boxes]
                     if corners:
-                        pool.add("grounding", key, _grounding_instruction(ftype),
+                        pool.add("phantom_grounding", key, _grounding_instruction(ftype),
                                  box_text(ftype, corners, inputs.to_input, side))
     log(f"training pool: {pool.counts()} over {len(pool.inputs)} studies")
     return pool

@@ -16,6 +16,9 @@ def test_tiny_training_exports_a_model_the_engine_loads(shared_data, tmp_path):
     assert main(["train", "--config", "tiny", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["pool"]["vqa"] > 0 and summary["pool"]["phantom"] == 8 and summary["pool"]["grounding"] > 0
+    # phantom mammogram boxes are their own task, so they cannot crowd SLAKE's boxes out of "grounding"
+    assert 0 < summary["pool"]["phantom_grounding"] <= 2 * 4
+    assert summary["instruct"]["ema_decay"] == 0.9  # the instruction stage ends on its weight average
     # The tiny config bounds every stage by steps (2, 2, 3), so the run is short and its step counts exact.
     assert [summary[s]["steps"] for s in ("pretrain", "align", "instruct")] == [2, 2, 3]
     # tiny turns on augmentation and concept supervision: the phantoms and SLAKE images carry concepts
