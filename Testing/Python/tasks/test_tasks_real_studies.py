@@ -12,7 +12,7 @@ from radfound.tasks.boxes import boxes_from_text
 from radfound.tasks.report import draft_report
 from radfound.tasks.results import Answer, Draft
 from radfound.tasks.prompts import strip_boxes, vqa_prompt
-from radfound.tasks.vqa import YES_NO, answer_question, is_yes_no_question, locate
+from radfound.tasks.vqa import YES_NO, answer_question, closed_options, is_yes_no_question, locate
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +110,34 @@ def test_free_text_and_chinese_questions_are_generated(model, cxr):
 ])
 def test_which_questions_count_as_yes_no(question, yes_no):
     assert is_yes_no_question(question) is yes_no
+
+
+@pytest.mark.parametrize("question, options", [
+    ("Is the heart enlarged?", ["Yes", "No"]),
+    ("Is the abnormality focal or diffuse?", ["Focal", "Diffuse"]),
+    ("Is this a CT or an MRI?", ["CT", "MRI"]),  # articles skipped, acronyms not lower-cased
+    ("Are the calcifications superior or inferior to the diaphragm?", ["Superior", "Inferior"]),
+    ("Is the mass more or less dense than the brain?", ["More", "Less", "Less dense", "More dense"]),
+    ("Was this image taken with or without contrast?", ["With", "Without", "Without contrast", "With contrast"]),
+    ("Is this a T1 weighted or T2 weighted MRI image?", ["T1", "T2", "T1 weighted", "T2 weighted"]),
+    ("Is there a mass, or an effusion?", ["Mass", "Effusion"]),
+    ("What is denser, the mass or the tissue?", None),  # not auxiliary-first: answered freely
+    ("Is it this or that or the other?", None),  # more than one "or"
+    ("Or is it?", None),
+    ("心脏大小正常吗？", None),
+])
+def test_closed_options_are_what_the_question_offers(question, options):
+    found = closed_options(question)
+    assert (None if found is None else list(found)) == options
+
+
+def test_choice_question_gets_the_most_probable_offered_option(model, cxr):
+    enc = model.encode(cxr)
+    q = "Is the opacity on the left or right side?"
+    options = closed_options(q)
+    assert set(options) == {"Left", "Right", "Right side", "Left side"}
+    spellings = [s for forms in options.values() for s in forms]
+    scores = dict(zip(spellings, model.score(enc, vqa_prompt(q, model.num_image_tokens), spellings)))
+    expected = max(options, key=lambda a: max(scores[s] for s in options[a]))
+    answer = answer_question(model, enc, q)
+    assert answer.answer == expected and answer.answer in options
