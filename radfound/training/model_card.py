@@ -81,6 +81,10 @@ def results_markdown(ev: Path) -> str:
     return "\n".join(lines)
 
 
+def _ema_text(decay) -> str:
+    return f", ending on the moving average of its weights (decay {decay})" if decay else ""
+
+
 def write_card(model_dir: Path, run_dir: Path, ev: Path) -> Path:
     summary = _load(run_dir / "summary.json") or {}
     manifest = read_manifest(model_dir)
@@ -93,6 +97,7 @@ def write_card(model_dir: Path, run_dir: Path, ev: Path) -> Path:
         minutes=summary.get("minutes", "?"),
         pretrain=summary.get("pretrain"), align=summary.get("align"), instruct=summary.get("instruct"),
         concepts=summary.get("concepts_stage"),
+        ema=_ema_text((summary.get("instruct") or {}).get("ema_decay")),
         pool=summary.get("pool"),
         n_mammo=counts["mammo"], n_ct=counts["ct"],
         results=results_markdown(ev),
@@ -147,14 +152,15 @@ Training pool: {pool}.
 (2) supervised vision pretraining on the known facts of each study (SLAKE modality, region, organs,
 normal/abnormal; phantom finding slots) and on which patches hold a phantom finding ({concepts});
 (3) image-text alignment on captions and phantom reports ({align}); (4) instruction tuning on VQA,
-captions, reports, grounding and phantom reports, the concept losses kept on at half weight
-({instruct}). Every study is augmented (scale, small rotation and shift, contrast; never flipped).
+captions, reports, grounding (SLAKE boxes and phantom mammogram boxes, each with its own share) and
+phantom reports, the concept losses kept on at half weight ({instruct}){ema}. Every study is augmented (scale, small rotation and shift, contrast; never flipped).
 Steps and final losses are from `summary.json` of that run; docs/training.md has the details.
 
 ## Evaluation
 Commands and definitions: docs/evaluation.md. Baselines are image-blind (fitted on the train
-files minus the evaluated images). English yes/no questions are answered Yes or No by comparing
-their probabilities (as `radfound ask` does); other questions are generated greedily.
+files minus the evaluated images). English yes/no questions are answered Yes or No, and English
+choice questions ("left or right?") with one of the options they offer, by comparing the answers'
+probabilities (as `radfound ask` does); other questions are generated greedily.
 
 {results}
 ## Limitations

@@ -21,12 +21,14 @@ def test_card_is_in_the_manifest_and_carries_the_numbers(shared_data, tiny_model
     (ev / "slake_val.json").write_text(json.dumps(result), encoding="utf-8")
     run = tmp_path / "run"
     run.mkdir()
-    (run / "summary.json").write_text(json.dumps({"parameters": 1_234_567, "minutes": 1.5}), encoding="utf-8")
+    summary = {"parameters": 1_234_567, "minutes": 1.5, "instruct": {"steps": 3, "ema_decay": 0.999}}
+    (run / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
 
     card = write_card(model, run, ev).read_text(encoding="utf-8")
     manifest = verify_model_dir(model)  # raises if the card were unlisted or the hashes stale
     assert "MODEL_CARD.md" in manifest["files"]
     assert "CC BY 4.0" in card and "CC0" in card and "Not a medical device" in card.replace("**", "")
     assert "synthetic images, not patient data" in card and "1.23 M parameters" in card
+    assert "moving average of its weights (decay 0.999)" in card  # the recipe says how the weights ended
     prior = result["baselines"]["question_prior"]["by_lang"]["en"]["overall"]
     assert f"| question_prior | {100 * prior:.1f} |" in card
