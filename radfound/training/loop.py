@@ -244,19 +244,27 @@ def lm_loss(model, pool: Pool, batcher: Batcher, rows: list[tuple[str, str, str]
     return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
 
 
+def rows_by_study(pool: Pool, mixture: dict[str, float]) -> dict[str, dict[str, list]]:
+    """Mixture task -> study key -> its rows; a key "a+b" pools tasks a and b under one share, in that order."""
+    by_study: dict[str, dict[str, list]] = {t: defaultdict(list) for t in mixture}
+    for task in mixture:
+        for part in task.split("+"):
+            for key, ins, tgt in pool.samples.get(part, []):
+                by_study[task][key].append((key, ins, tgt))
+    return by_study
+
+
 def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: float, rng: random.Random,
                    weight_decay: float, mixture: dict[str, float], name: str, log, *, augment: dict | None = None,
                    gen: torch.Generator | None = None, concepts: ConceptTargets | None = None,
                    concept_head: ConceptHead | None = None, concept_weight: float = 0.0) -> dict:
     """Alignment / instruction tuning: each batch is one task drawn by ``mixture`` (so rows have similar
-    lengths and little padding), made of whole studies with several rows per study. With ``augment`` the
+    lengths and little padding), made of whole studies with several rows per study. A mixture key
+    "a+b" draws from the union of tasks a and b under one share. With ``augment`` the
     studies are augmented (no geometry for grounding rows); with ``concepts`` the concept loss of the
     batch's studies is added, times ``concept_weight``. With ``stage["ema_decay"]`` the model ends the
     stage with an exponential moving average of its weights over the stage's steps (see ``WeightEMA``)."""
-    by_study: dict[str, dict[str, list]] = {t: defaultdict(list) for t in mixture}
-    for task in mixture:
-        for key, ins, tgt in pool.samples.get(task, []):
-            by_study[task][key].append((key, ins, tgt))
+    by_study = rows_by_study(pool, mixture)
     tasks = [t for t in mixture if by_study[t]]
     weights = [mixture[t] for t in tasks]
     use_concepts = concepts is not None and concept_head is not None and concept_weight > 0
@@ -277,7 +285,7 @@ def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: fl
             mine = by_study[task][key]
             rows += rng.sample(mine, min(stage["rows_per_study"], len(mine)))
         patches: dict = {}
-        feats = encode_studies(model, pool, [k for k, _, _ in rows], augment, gen, geometric=task not in GROUNDING_TASKS,
+        feats = encode_studies(model, pool, [k for k, _, _ in rows], augment, gen, geometric=not (GROUNDING_TASKS & set(task.split("+"))),
                                patches=patches if use_concepts else None,
                                patch_keys=concepts.patches if use_concepts else frozenset())
         loss = lm_loss(model, pool, batcher, rows, feats)

@@ -1,0 +1,33 @@
+"""The instruction mixture: tasks kept apart, or pooled under one share with "a+b" (how 0.3.0 drew boxes)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+
+from radfound.training.loop import rows_by_study  # noqa: E402
+from radfound.training.samples import Pool  # noqa: E402
+
+
+def _pool() -> Pool:
+    pool = Pool()
+    pool.add("grounding", "slake:1", "Where is the liver?", "Liver <box>1,2,3,4</box>")
+    pool.add("grounding", "slake:2", "Where is the heart?", "Heart <box>5,6,7,8</box>")
+    pool.add("phantom_grounding", "phantom:mammo:7", "Where is the mass?", "Mass <box>0:1,1,2,2</box>")
+    pool.add("phantom_grounding", "phantom:mammo:7", "Where are the calcifications?", "Calcifications <box>1:3,3,4,4</box>")
+    return pool
+
+
+def test_separate_tasks_keep_their_own_studies():
+    by = rows_by_study(_pool(), {"grounding": 0.1, "phantom_grounding": 0.03})
+    assert list(by["grounding"]) == ["slake:1", "slake:2"]
+    assert list(by["phantom_grounding"]) == ["phantom:mammo:7"] and len(by["phantom_grounding"]["phantom:mammo:7"]) == 2
+
+
+def test_a_pooled_share_draws_from_both_tasks_in_order():
+    by = rows_by_study(_pool(), {"grounding+phantom_grounding": 0.1, "vqa": 0.6})
+    assert list(by) == ["grounding+phantom_grounding", "vqa"]
+    assert list(by["grounding+phantom_grounding"]) == ["slake:1", "slake:2", "phantom:mammo:7"]
+    assert by["grounding+phantom_grounding"]["phantom:mammo:7"][1][1] == "Where are the calcifications?"
+    assert not by["vqa"]  # a task with no rows is empty, and train_language leaves it out
