@@ -18,10 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from radfound.errors import ConfigError
 from radfound.tasks.prompts import EOS, chat
 from radfound.training.augment import augment_study
 from radfound.training.concepts import ConceptHead, ConceptTargets
-from radfound.training.samples import GROUNDING_TASKS, Pool
+from radfound.training.samples import GROUNDING_TASKS, TASKS, Pool
 
 
 class StageClock:
@@ -245,7 +246,12 @@ def lm_loss(model, pool: Pool, batcher: Batcher, rows: list[tuple[str, str, str]
 
 
 def rows_by_study(pool: Pool, mixture: dict[str, float]) -> dict[str, dict[str, list]]:
-    """Mixture task -> study key -> its rows; a key "a+b" pools tasks a and b under one share, in that order."""
+    """Mixture task -> study key -> its rows; a key "a+b" pools tasks a and b under one share, in that order.
+
+    An unknown task name is a ConfigError (a typo would otherwise leave that share silently empty)."""
+    unknown = sorted({part for task in mixture for part in task.split("+")} - set(TASKS))
+    if unknown:
+        raise ConfigError(f"unknown task(s) {unknown} in the training mixture; tasks are {list(TASKS)}")
     by_study: dict[str, dict[str, list]] = {t: defaultdict(list) for t in mixture}
     for task in mixture:
         for part in task.split("+"):

@@ -23,6 +23,8 @@ from radfound.training.data.vqa import all_images, slake, vqarad
 from radfound.training.inputs import Inputs, study_inputs
 from radfound.training.phantoms import make_phantoms
 
+#: Every task the pool can hold: the names a training mixture may use.
+TASKS = ("vqa", "caption", "report", "grounding", "phantom_grounding", "phantom")
 #: Tasks whose targets are boxes: their studies are never moved geometrically by augmentation.
 GROUNDING_TASKS = frozenset({"grounding", "phantom_grounding"})
 

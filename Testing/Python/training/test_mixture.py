@@ -6,6 +6,8 @@ import pytest
 
 pytest.importorskip("torch")
 
+from radfound.errors import ConfigError  # noqa: E402
+from radfound.training.config import CONFIG_DIR, load_train_config  # noqa: E402
 from radfound.training.loop import rows_by_study  # noqa: E402
 from radfound.training.samples import Pool  # noqa: E402
 
@@ -31,3 +33,14 @@ def test_a_pooled_share_draws_from_both_tasks_in_order():
     assert list(by["grounding+phantom_grounding"]) == ["slake:1", "slake:2", "phantom:mammo:7"]
     assert by["grounding+phantom_grounding"]["phantom:mammo:7"][1][1] == "Where are the calcifications?"
     assert not by["vqa"]  # a task with no rows is empty, and train_language leaves it out
+
+
+def test_an_unknown_task_name_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"unknown task\(s\) \['grounding_phantom'\]"):
+        rows_by_study(_pool(), {"vqa": 0.6, "grounding+grounding_phantom": 0.1})
+
+
+def test_every_shipped_config_names_known_tasks():
+    for path in sorted(CONFIG_DIR.glob("*.json")):
+        cfg = load_train_config(str(path))
+        rows_by_study(Pool(), cfg["stages"]["instruct"]["mixture"])  # raises on a typo
