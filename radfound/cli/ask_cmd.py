@@ -17,7 +17,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object (answer, model, provider, timings)")
     p.add_argument("--stream", action="store_true", help="print the answer as it is generated")
     p.add_argument("--free-text", action="store_true",
-                   help="answer a closed question in free text instead of choosing Yes/No or one of its offered options")
+                   help="answer a closed question in free text instead of choosing Yes/No or an offered option")
     p.set_defaults(func=run)
 
 

@@ -34,7 +34,8 @@ def register(subparsers) -> None:
                    help="question file the baselines are fitted on (default: the dataset's train.json)")
     v.add_argument("--baselines-only", action="store_true", help="skip the model, print the baselines")
     v.add_argument("--free-text", action="store_true",
-                   help="answer English closed questions by free generation instead of choosing Yes/No or an offered option")
+                   help="answer English closed questions by free generation instead of choosing Yes/No or "
+                        "an offered option")
     v.add_argument("--predictions", type=Path, default=None, help="write per-question predictions (JSON lines)")
     v.add_argument("--json", action="store_true", help="print one JSON object")
     v.set_defaults(func=run_vqa)
@@ -114,8 +115,8 @@ def run_vqa(args) -> int:
 
         predictor = ModelPredictor(args.model, device=args.device, closed=not args.free_text)
         metrics, rows = evaluate_model(items, predictor, read_study, progress=_progress("images"))
-        result["model"] = {"name": predictor.name, "provider": predictor.model.provider,
-                           "yes_no": "free text" if args.free_text else "Yes/No or an offered option, by probability", **metrics}
+        closed = "free text" if args.free_text else "Yes/No or an offered option, by probability"
+        result["model"] = {"name": predictor.name, "provider": predictor.model.provider, "yes_no": closed, **metrics}
         if args.predictions:
             with open(args.predictions, "w", encoding="utf-8") as fh:
                 for row in rows:

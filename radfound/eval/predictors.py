@@ -23,7 +23,7 @@ class ModelPredictor:
 
         self.model = load_model(model_dir, device=device)
         self.max_new_tokens = max_new_tokens
-        self.closed = closed  # English yes/no questions: choose Yes or No (radfound.tasks.vqa)
+        self.closed = closed  # English closed questions: choose Yes/No or an offered option (radfound.tasks.vqa)
         self.name = f"{self.model.name} {self.model.version}".strip()
 
     def encode(self, study: Study):

@@ -29,11 +29,11 @@ _YES_NO_START = re.compile(
 _CHOICE = re.compile(r"\bor\b", re.IGNORECASE)
 #: The spellings compared for each closed answer (the training data writes both cases).
 YES_NO = {"Yes": ("Yes", "yes"), "No": ("No", "no")}
-
-
 _ARTICLES = frozenset({"a", "an", "the"})
 #: Words that end an option rather than continue it ("inferior to the diaphragm" offers "inferior").
 _FUNCTION_WORDS = _ARTICLES | {"to", "in", "of", "than", "on", "at", "for", "from", "by", "with", "into", "one"}
+_PUNCTUATION = "?.,!:;\"'()"
+
 
 def is_yes_no_question(question: str) -> bool:
     """True for an English question answered by yes or no ("Is the heart enlarged?"), not a choice."""
@@ -41,7 +41,7 @@ def is_yes_no_question(question: str) -> bool:
 
 
 def _words(text: str) -> list[str]:
-    return [w.strip("?.,!:;\"'()") for w in text.split() if w.strip("?.,!:;\"'()")]
+    return [w for w in (t.strip(_PUNCTUATION) for t in text.split()) if w]
 
 
 def closed_options(question: str) -> dict[str, tuple[str, ...]] | None:
@@ -51,10 +51,11 @@ def closed_options(question: str) -> dict[str, tuple[str, ...]] | None:
     the word either side of its "or" (articles skipped; the right side ends at a comma), the right
     side's two-word phrase unless its second word is a function word, and that phrase with the left
     word ("more or less dense" -> "less dense", "more dense"); parallel phrases give their heads and
-    themselves ("T1 weighted or T2 weighted" -> "T1", "T2", "T1 weighted", "T2 weighted"). Yes and No are not options of a choice question: the small model's
-    strong prior for them (most closed training answers are yes/no) drowned the offered choices, and
-    on VQA-RAD held-out choice questions offering them cut correct answers from 6 to 4 of 13.
-    The model's probabilities pick among the options."""
+    themselves ("T1 weighted or T2 weighted" -> "T1", "T2", "T1 weighted", "T2 weighted").
+    Yes and No are not options of a choice question: the small model's strong prior for them (most
+    closed training answers are yes/no) drowned the offered choices, and on VQA-RAD held-out choice
+    questions offering them cut correct answers from 6 to 4 of 13. The model's probabilities pick
+    among the options."""
     if is_yes_no_question(question):
         return dict(YES_NO)
     parts = _CHOICE.split(question)

@@ -153,7 +153,8 @@ Training pool: {pool}.
 normal/abnormal; phantom finding slots) and on which patches hold a phantom finding ({concepts});
 (3) image-text alignment on captions and phantom reports ({align}); (4) instruction tuning on VQA,
 captions, reports, grounding (SLAKE organ and lesion boxes, phantom mammogram boxes) and
-phantom reports, the concept losses kept on at half weight ({instruct}){ema}. Every study is augmented (scale, small rotation and shift, contrast; never flipped).
+phantom reports, the concept losses kept on at half weight ({instruct}){ema}. Every study is
+augmented (scale, small rotation and shift, contrast; never flipped).
 Steps and final losses are from `summary.json` of that run; docs/training.md has the details.
 
 ## Evaluation
