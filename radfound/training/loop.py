@@ -245,16 +245,26 @@ def lm_loss(model, pool: Pool, batcher: Batcher, rows: list[tuple[str, str, str]
     return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
 
 
+def task_parts(task: str) -> list[str]:
+    """The pool tasks behind one mixture key: "a+b" is tasks a and b under one share."""
+    return task.split("+")
+
+
+def has_boxes(task: str) -> bool:
+    """True when a mixture key's rows may be boxes: augmentation must then never move the image."""
+    return bool(GROUNDING_TASKS.intersection(task_parts(task)))
+
+
 def rows_by_study(pool: Pool, mixture: dict[str, float]) -> dict[str, dict[str, list]]:
     """Mixture task -> study key -> its rows; a key "a+b" pools tasks a and b under one share, in that order.
 
     An unknown task name is a ConfigError (a typo would otherwise leave that share silently empty)."""
-    unknown = sorted({part for task in mixture for part in task.split("+")} - set(TASKS))
+    unknown = sorted({part for task in mixture for part in task_parts(task)} - set(TASKS))
     if unknown:
         raise ConfigError(f"unknown task(s) {unknown} in the training mixture; tasks are {list(TASKS)}")
     by_study: dict[str, dict[str, list]] = {t: defaultdict(list) for t in mixture}
     for task in mixture:
-        for part in task.split("+"):
+        for part in task_parts(task):
             for key, ins, tgt in pool.samples.get(part, []):
                 by_study[task][key].append((key, ins, tgt))
     return by_study
@@ -291,7 +301,7 @@ def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: fl
             mine = by_study[task][key]
             rows += rng.sample(mine, min(stage["rows_per_study"], len(mine)))
         patches: dict = {}
-        feats = encode_studies(model, pool, [k for k, _, _ in rows], augment, gen, geometric=not (GROUNDING_TASKS & set(task.split("+"))),
+        feats = encode_studies(model, pool, [k for k, _, _ in rows], augment, gen, geometric=not has_boxes(task),
                                patches=patches if use_concepts else None,
                                patch_keys=concepts.patches if use_concepts else frozenset())
         loss = lm_loss(model, pool, batcher, rows, feats)

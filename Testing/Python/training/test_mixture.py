@@ -8,7 +8,7 @@ pytest.importorskip("torch")
 
 from radfound.errors import ConfigError  # noqa: E402
 from radfound.training.config import CONFIG_DIR, load_train_config  # noqa: E402
-from radfound.training.loop import rows_by_study  # noqa: E402
+from radfound.training.loop import has_boxes, rows_by_study  # noqa: E402
 from radfound.training.samples import Pool  # noqa: E402
 
 
@@ -44,3 +44,10 @@ def test_every_shipped_config_names_known_tasks():
     for path in sorted(CONFIG_DIR.glob("*.json")):
         cfg = load_train_config(str(path))
         rows_by_study(Pool(), cfg["stages"]["instruct"]["mixture"])  # raises on a typo
+
+
+@pytest.mark.parametrize("task, boxes", [("grounding", True), ("phantom_grounding", True),
+                                         ("grounding+phantom_grounding", True), ("vqa+grounding", True),
+                                         ("vqa", False), ("caption+phantom", False)])
+def test_any_box_task_in_a_key_keeps_images_unmoved(task, boxes):
+    assert has_boxes(task) is boxes
