@@ -31,6 +31,7 @@ class VisionConfig:
     num_image_tokens: int = 32  # K visual tokens per study (resampler queries)
     resampler_layers: int = 1
     layer_norm_eps: float = 1e-6
+    dropout: float = 0.0  # residual dropout in every block, training only (the exported graphs run in eval mode)
 
     @property
     def num_patches(self) -> int:
@@ -48,6 +49,7 @@ class TextConfig:
     rope_theta: float = 10000.0
     rms_norm_eps: float = 1e-6
     max_position_embeddings: int = 1024
+    dropout: float = 0.0  # residual dropout after attention and MLP, training only
 
     @property
     def head_dim(self) -> int:

@@ -87,11 +87,12 @@ class DecoderLayer(nn.Module):
         self.attn = SelfAttention(cfg)
         self.post_attention_norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.mlp = SwiGLU(cfg.hidden_size, cfg.intermediate_size)
+        self.drop = nn.Dropout(cfg.dropout)  # identity in eval mode, so export and inference never see it
 
     def forward(self, x, cos, sin, mask, past_k, past_v):
         a, k, v = self.attn(self.input_norm(x), cos, sin, mask, past_k, past_v)
-        x = x + a
-        return x + self.mlp(self.post_attention_norm(x)), k, v
+        x = x + self.drop(a)
+        return x + self.drop(self.mlp(self.post_attention_norm(x))), k, v
 
 
 def causal_mask(attention_mask: torch.Tensor, new_len: int) -> torch.Tensor:

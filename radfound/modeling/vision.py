@@ -55,18 +55,19 @@ class MLP(nn.Sequential):
 class Block(nn.Module):
     """Pre-norm transformer block (self-attention, or cross-attention onto ``context``)."""
 
-    def __init__(self, dim: int, heads: int, hidden: int, eps: float, cross: bool = False):
+    def __init__(self, dim: int, heads: int, hidden: int, eps: float, cross: bool = False, dropout: float = 0.0):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.norm_ctx = nn.LayerNorm(dim, eps=eps) if cross else None
         self.attn = Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim, eps=eps)
         self.mlp = MLP(dim, hidden)
+        self.drop = nn.Dropout(dropout)  # residual dropout, training only
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         ctx = self.norm_ctx(context) if self.norm_ctx is not None else None
-        x = x + self.attn(self.norm1(x), ctx)
-        return x + self.mlp(self.norm2(x))
+        x = x + self.drop(self.attn(self.norm1(x), ctx))
+        return x + self.drop(self.mlp(self.norm2(x)))
 
 
 class ConvStem(nn.Sequential):
@@ -103,7 +104,7 @@ class StudyEncoder(nn.Module):
 
     def __init__(self, cfg: VisionConfig, text_hidden: int):
         super().__init__()
-        d, eps = cfg.hidden_size, cfg.layer_norm_eps
+        d, eps, p = cfg.hidden_size, cfg.layer_norm_eps, cfg.dropout
         self.cfg = cfg
         if cfg.stem == "conv":
             self.patch_embed = ConvStem(cfg.num_channels, d, cfg.patch_size)
@@ -112,7 +113,9 @@ class StudyEncoder(nn.Module):
         else:
             raise ValueError(f"vision stem must be 'patch' or 'conv', got {cfg.stem!r}")
         self.pos_embed = nn.Parameter(torch.zeros(1, cfg.num_patches, d))
-        self.blocks = nn.ModuleList(Block(d, cfg.num_heads, cfg.intermediate_size, eps) for _ in range(cfg.num_layers))
+        self.blocks = nn.ModuleList(
+            Block(d, cfg.num_heads, cfg.intermediate_size, eps, dropout=p) for _ in range(cfg.num_layers)
+        )
         self.norm = nn.LayerNorm(d, eps=eps)
         if cfg.summary_pool not in ("mean", "mean_max"):
             raise ValueError(f"summary_pool must be 'mean' or 'mean_max', got {cfg.summary_pool!r}")
@@ -121,11 +124,12 @@ class StudyEncoder(nn.Module):
         self.view_embed = nn.Embedding(cfg.num_views, d)
         self.position_embed = nn.Embedding(cfg.max_positions, d)
         self.context = nn.ModuleList(
-            Block(d, cfg.num_heads, cfg.intermediate_size, eps) for _ in range(cfg.context_layers)
+            Block(d, cfg.num_heads, cfg.intermediate_size, eps, dropout=p) for _ in range(cfg.context_layers)
         )
         self.queries = nn.Parameter(torch.zeros(1, cfg.num_image_tokens, d))
         self.resampler = nn.ModuleList(
-            Block(d, cfg.num_heads, cfg.intermediate_size, eps, cross=True) for _ in range(cfg.resampler_layers)
+            Block(d, cfg.num_heads, cfg.intermediate_size, eps, cross=True, dropout=p)
+            for _ in range(cfg.resampler_layers)
         )
         self.out_norm = nn.LayerNorm(d, eps=eps)
         self.proj = nn.Linear(d, text_hidden)

@@ -112,3 +112,28 @@ def test_mean_max_summary_adds_a_max_projection_and_unknown_pools_fail():
     assert build_model(cfg, seed=0)[0].vision.max_proj is None  # default "mean": old models load unchanged
     with pytest.raises(ValueError, match="summary_pool"):
         build_model(replace(cfg, vision=replace(cfg.vision, summary_pool="max")), seed=0)
+
+
+def test_dropout_is_configured_from_the_json_and_only_acts_in_training():
+    from dataclasses import replace
+
+    from radfound.training.config import model_config
+
+    cfg = model_config({"model": {"preset": "tiny", "vision": {"dropout": 0.3}, "text": {"dropout": 0.3}}})
+    assert (cfg.vision.dropout, cfg.text.dropout) == (0.3, 0.3)
+    assert RadFoundConfig.from_dict(cfg.to_dict()) == cfg  # config.json carries it
+    torch.manual_seed(0)
+    from radfound.modeling.model import RadFoundModel
+
+    model = RadFoundModel(replace(cfg, name="tiny-dropout"))
+    s = cfg.vision.image_size
+    px, views, pos = torch.randn(2, 1, s, s), torch.tensor([1, 2]), torch.arange(2)
+    ids = torch.randint(7, 500, (1, 10))
+    model.train()
+    assert not torch.allclose(model.encode(px, views, pos), model.encode(px, views, pos))
+    feats = torch.zeros(0, cfg.text.hidden_size)
+    assert not torch.allclose(model(ids, feats), model(ids, feats))
+    model.eval()  # what export and the parity oracle use: deterministic
+    torch.testing.assert_close(model.encode(px, views, pos), model.encode(px, views, pos))
+    torch.testing.assert_close(model(ids, feats), model(ids, feats))
+    assert get_config("small").text.dropout == 0.0  # presets (and every shipped model) train without it
