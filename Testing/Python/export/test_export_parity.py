@@ -135,3 +135,26 @@ def test_conv_stem_vision_encoder_parity(tmp_path):
         with torch.no_grad():
             ref = torch_model.encode(torch.from_numpy(px), torch.from_numpy(views), torch.from_numpy(pos)).numpy()
         assert rel_err(ours, ref) < RTOL, f"seed {SEED}, {n} images"
+
+
+@pytest.mark.parametrize("builder", ["gqa", "reference"])
+def test_a_model_trained_with_dropout_exports_without_it(tmp_path, builder):
+    """Training leaves the model in train mode; the graphs must still be the deterministic eval-mode model."""
+    import onnx
+
+    from radfound.training.config import model_config
+
+    cfg = model_config({"model": {"preset": "tiny", "vision": {"dropout": 0.5}, "text": {"dropout": 0.5}}})
+    torch_model, tok = build_model(cfg, seed=SEED % 1000)
+    torch_model.train()
+    out = export_model(torch_model, tok, tmp_path / "m", fast_decoder=builder == "gqa")
+    ops = {node.op_type for path in (out / "onnx").glob("*.onnx") for node in onnx.load(str(path)).graph.node}
+    assert "Dropout" not in ops
+    engine = load_model(out, device="cpu")
+    rng = np.random.default_rng(SEED)
+    px = rng.standard_normal((2, 1, cfg.vision.image_size, cfg.vision.image_size)).astype(np.float32)
+    views, pos = np.array([4, 5]), np.arange(2)
+    torch_model.eval()
+    with torch.no_grad():
+        ref = torch_model.encode(torch.from_numpy(px), torch.from_numpy(views), torch.from_numpy(pos)).numpy()
+    assert rel_err(engine.encode_inputs(px, views, pos).image_features, ref) < RTOL, f"seed {SEED}"

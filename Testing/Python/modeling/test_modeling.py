@@ -10,6 +10,7 @@ from radfound.benchmarks.engine import bytes_per_decode_step  # noqa: E402
 from radfound.modeling.checkpoint import build_model  # noqa: E402
 from radfound.modeling.configs import RadFoundConfig, get_config  # noqa: E402
 from radfound.modeling.tokenizer import BUILTIN_CORPUS, train_tokenizer  # noqa: E402
+from radfound.training.config import model_config  # noqa: E402
 
 
 def test_configs_round_trip_through_config_json():
@@ -115,23 +116,16 @@ def test_mean_max_summary_adds_a_max_projection_and_unknown_pools_fail():
 
 
 def test_dropout_is_configured_from_the_json_and_only_acts_in_training():
-    from dataclasses import replace
-
-    from radfound.training.config import model_config
-
     cfg = model_config({"model": {"preset": "tiny", "vision": {"dropout": 0.3}, "text": {"dropout": 0.3}}})
     assert (cfg.vision.dropout, cfg.text.dropout) == (0.3, 0.3)
     assert RadFoundConfig.from_dict(cfg.to_dict()) == cfg  # config.json carries it
-    torch.manual_seed(0)
-    from radfound.modeling.model import RadFoundModel
-
-    model = RadFoundModel(replace(cfg, name="tiny-dropout"))
+    model, _ = build_model(cfg, seed=0)
     s = cfg.vision.image_size
     px, views, pos = torch.randn(2, 1, s, s), torch.tensor([1, 2]), torch.arange(2)
     ids = torch.randint(7, 500, (1, 10))
+    feats = torch.zeros(0, cfg.text.hidden_size)
     model.train()
     assert not torch.allclose(model.encode(px, views, pos), model.encode(px, views, pos))
-    feats = torch.zeros(0, cfg.text.hidden_size)
     assert not torch.allclose(model(ids, feats), model(ids, feats))
     model.eval()  # what export and the parity oracle use: deterministic
     torch.testing.assert_close(model.encode(px, views, pos), model.encode(px, views, pos))
