@@ -52,7 +52,7 @@ class StageClock:
 def optimizer_step(opt, params, loss, clock, losses: list[float], log, stage: str, *, show_lr: bool = True) -> None:
     """One update at the clock's learning rate (grad-norm clipped to 1), with the mean loss logged every 25 steps."""
     for g in opt.param_groups:
-        g["lr"] = clock.rate()
+        g["lr"] = clock.rate() * g.get("lr_scale", 1.0)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -94,12 +94,16 @@ def final_mean(values: list[float]) -> float:
     return round(sum(tail) / max(len(tail), 1), 4)
 
 
-def _optimizer(params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+def _optimizer(params, lr: float, weight_decay: float, scaled=(), lr_scale: float = 1.0) -> torch.optim.Optimizer:
+    """AdamW with weight decay on matrices only; parameters in ``scaled`` learn at ``lr_scale`` times the rate."""
+    scaled_ids = {id(p) for p in scaled}
     params = [p for p in params if p.requires_grad]
-    decay = [p for p in params if p.ndim >= 2]
-    other = [p for p in params if p.ndim < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}],
-                             lr=lr, betas=(0.9, 0.98))
+    groups = []
+    for scale, members in ((1.0, [p for p in params if id(p) not in scaled_ids]),
+                           (lr_scale, [p for p in params if id(p) in scaled_ids])):
+        groups += [{"params": [p for p in members if p.ndim >= 2], "weight_decay": weight_decay, "lr_scale": scale},
+                   {"params": [p for p in members if p.ndim < 2], "weight_decay": 0.0, "lr_scale": scale}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=(0.9, 0.98))
 
 
 def _tensor(pool: Pool, key: str, device):
@@ -279,7 +283,9 @@ def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: fl
     "a+b" draws from the union of tasks a and b under one share. With ``augment`` the
     studies are augmented (no geometry for grounding rows); with ``concepts`` the concept loss of the
     batch's studies is added, times ``concept_weight``. With ``stage["ema_decay"]`` the model ends the
-    stage with an exponential moving average of its weights over the stage's steps (see ``WeightEMA``)."""
+    stage with an exponential moving average of its weights over the stage's steps (see ``WeightEMA``).
+    ``stage["vision_lr_scale"]`` (default 1) scales the study encoder's learning rate, so the stage can
+    keep what the vision stages learnt while the decoder learns the tasks."""
     by_study = rows_by_study(pool, mixture)
     tasks = [t for t in mixture if by_study[t]]
     weights = [mixture[t] for t in tasks]
@@ -287,7 +293,8 @@ def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: fl
     params = [p for p in model.parameters() if p.requires_grad]
     if use_concepts:
         params += list(concept_head.parameters())
-    opt = _optimizer(params, stage["lr"], weight_decay)
+    opt = _optimizer(params, stage["lr"], weight_decay, scaled=model.vision.parameters(),
+                     lr_scale=float(stage.get("vision_lr_scale", 1.0)))
     clock = StageClock(seconds, stage.get("max_steps"), stage["lr"])
     losses: list[float] = []
     concept_losses: list[float] = []
