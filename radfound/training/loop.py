@@ -293,8 +293,10 @@ def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: fl
     params = [p for p in model.parameters() if p.requires_grad]
     if use_concepts:
         params += list(concept_head.parameters())
-    opt = _optimizer(params, stage["lr"], weight_decay, scaled=model.vision.parameters(),
-                     lr_scale=float(stage.get("vision_lr_scale", 1.0)))
+    vision_scale = float(stage.get("vision_lr_scale", 1.0))
+    if vision_scale < 0:
+        raise ConfigError(f"{name}: vision_lr_scale must be 0 or more (got {vision_scale})")
+    opt = _optimizer(params, stage["lr"], weight_decay, scaled=model.vision.parameters(), lr_scale=vision_scale)
     clock = StageClock(seconds, stage.get("max_steps"), stage["lr"])
     losses: list[float] = []
     concept_losses: list[float] = []

@@ -1,4 +1,5 @@
-"""A language stage's ``vision_lr_scale``: the study encoder learns at that fraction of the rate, the decoder at all of it."""
+"""A language stage's ``vision_lr_scale``: the study encoder learns at that fraction of the rate,
+the decoder at all of it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from radfound.errors import ConfigError  # noqa: E402
 from radfound.modeling.checkpoint import build_model  # noqa: E402
 from radfound.training.inputs import Inputs  # noqa: E402
 from radfound.training.loop import Batcher, StageClock, _optimizer, optimizer_step, train_language  # noqa: E402
@@ -59,3 +61,12 @@ def test_each_group_gets_the_clock_rate_times_its_scale():
     assert set(rates) == {(1.0, 0.05), (1.0, 0.0), (0.25, 0.05), (0.25, 0.0)}  # matrices decay, biases do not
     assert rates[(0.25, 0.05)] == pytest.approx(0.25 * rates[(1.0, 0.05)])
     assert rates[(1.0, 0.0)] == pytest.approx(expected)
+
+
+def test_a_negative_scale_is_a_config_error():
+    model, tok = build_model("tiny", seed=0)
+    stage = {"lr": 1e-3, "batch_studies": 2, "rows_per_study": 1, "max_steps": 1, "vision_lr_scale": -0.5}
+    with pytest.raises(ConfigError, match="instruct: vision_lr_scale must be 0 or more"):
+        train_language(model, _pool(model.config.vision.image_size),
+                       Batcher(tok, model.config.vision.num_image_tokens, 16), stage, 600.0,
+                       random.Random(0), 0.0, {"vqa": 1.0}, "instruct", lambda _: None)
