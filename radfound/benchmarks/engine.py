@@ -12,8 +12,8 @@ For each config (tiny, small, base) a model is built with seed 0, exported with
   weights: int8 MatMul weights, so a quarter of the bytes per token; reported separately);
 - ``yes_no_ms``: an English yes/no question answered by scoring (``radfound.tasks.vqa``): the VQA
   prompt spliced with the encoded image, then the log-probability of each of the four spellings
-  of Yes and No (the prompt prefilled once, its cache copied to four rows); compare with ``ttft_ms - encode_ms`` for a free answer's
-  first token;
+  of Yes and No (the prompt prefilled once, its cache copied to four rows); compare with
+  ``ttft_ms - encode_ms`` for a free answer's first token;
 - ``peak_rss_mb``: peak resident memory of a fresh process that loads the model folder,
   encodes and generates (the engine alone, no torch);
 - ``bandwidth_floor_ms``: bytes read per decode step (decoder weights + KV cache) over the
