@@ -30,7 +30,7 @@ class RMSNorm(nn.Module):
 
 def rotary_cos_sin(position_ids: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
     """cos/sin of shape (B, 1, T, head_dim) for the rotate-half rotary embedding."""
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device=position_ids.device) / head_dim))
     freqs = position_ids.to(torch.float32).unsqueeze(-1) * inv_freq  # (B, T, hd/2)
     emb = torch.cat([freqs, freqs], dim=-1).unsqueeze(1)
     return emb.cos(), emb.sin()
@@ -39,7 +39,7 @@ def rotary_cos_sin(position_ids: torch.Tensor, head_dim: int, theta: float) -> t
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     half = x.shape[-1] // 2
     rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-    return x * cos + rotated * sin
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)  # fp16 weights stay fp16
 
 
 class SelfAttention(nn.Module):
@@ -64,7 +64,7 @@ class SelfAttention(nn.Module):
         s = k.shape[2]
         kk = k.unsqueeze(2).expand(b, self.kv, rep, s, self.hd).reshape(b, self.h, s, self.hd)
         vv = v.unsqueeze(2).expand(b, self.kv, rep, s, self.hd).reshape(b, self.h, s, self.hd)
-        att = torch.softmax((q @ kk.transpose(-1, -2)) * (1.0 / math.sqrt(self.hd)) + mask, dim=-1)
+        att = torch.softmax((q @ kk.transpose(-1, -2)) * (1.0 / math.sqrt(self.hd)) + mask, dim=-1).to(vv.dtype)
         out = (att @ vv).transpose(1, 2).reshape(b, t, self.h * self.hd)
         return self.o_proj(out), k, v
 
