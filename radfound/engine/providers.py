@@ -36,7 +36,7 @@ def requested_providers(device: str) -> list:
     if device == "cpu":
         return [CPU]
     if CUDA in ort.get_available_providers() and cuda_driver_present():
-        return [(CUDA, {"device_id": 0}), CPU]
+        return [(CUDA, {"device_id": 0, "use_tf32": "0"}), CPU]
     if device == "cuda":
         raise ModelError(
             "CUDA was requested but is not available (no NVIDIA driver, or onnxruntime without CUDA support); "
