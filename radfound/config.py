@@ -8,6 +8,7 @@ Environment variables (all optional):
 - ``RADFOUND_MAX_VOLUME_MB``: refuse volumes larger than this (default 2048).
 - ``RADFOUND_THREADS``: ONNX Runtime intra-op threads per session (default 0: ORT's choice,
   one per physical core); e.g. 1 to leave the other cores to the viewer.
+- ``RADFOUND_CUDA_GRAPH``: 0 turns off CUDA-graph replay of decode steps on CUDA (default 1).
 """
 
 from __future__ import annotations
@@ -54,3 +55,8 @@ def models_store_dir() -> Path:
 def ort_threads() -> int:
     """Intra-op threads for each ONNX Runtime session (0 = ORT's default)."""
     return max(int(os.environ.get("RADFOUND_THREADS", "0") or 0), 0)
+
+
+def cuda_graphs_enabled() -> bool:
+    """Whether the engine replays single-token decode steps as a captured CUDA graph (on CUDA only)."""
+    return os.environ.get("RADFOUND_CUDA_GRAPH", "1").strip() not in ("0", "false", "no", "")

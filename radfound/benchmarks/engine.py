@@ -267,6 +267,7 @@ def bench_config(name: str, *, quick: bool, device: str = "auto", new_tokens: in
             for n in threads:
                 torch_runs[n].append(_torch_round(tmodel, image, ids, new_tokens, n))
         config, provider = model.config, model.provider
+        graph_steps = getattr(model.decoder, "graph_steps", None)  # CudaGraphDecoder: steps replayed
         del model, int8, tmodel  # free both copies of the weights before the isolated worker loads its own
         gc.collect()
         worker = subprocess.run(
@@ -291,6 +292,7 @@ def bench_config(name: str, *, quick: bool, device: str = "auto", new_tokens: in
     return {
         "config": name,
         "provider": provider,
+        "cuda_graph": bool(graph_steps),
         "precision": "fp16" if gpu else "fp32",
         "decoder_params_m": round(bytes_per_decode_step(config, 0) / 4 / 1e6, 1),
         "onnx_mb": round(size_mb, 1),

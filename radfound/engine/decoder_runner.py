@@ -147,7 +147,7 @@ class InPlaceDecoder(CpuDecoder):
             self.arrays = []
             self.buffers = [ort.OrtValue.ortvalue_from_numpy(a, self.device, self.device_id) for a in arrays]
 
-    def start(self, batch: int = 1, capacity: int | None = None) -> None:
+    def start(self, batch: int = 1, capacity: int | None = None, beams: bool = False) -> None:
         self.capacity = max(int(capacity or self.default_capacity), 1)
         shape = (batch, self.kv, self.capacity, self.hd)
         self._allocate([np.zeros(shape, dtype=self.cache_dtype) for _ in range(2 * self.num_layers)])

@@ -99,10 +99,11 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
     return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
 
 
-def _start(decoder, capacity: int) -> None:
-    """Reset the decoder's cache for one prompt; in-place runners preallocate ``capacity`` positions."""
+def _start(decoder, capacity: int, beams: bool = False) -> None:
+    """Reset the decoder's cache for one prompt; in-place runners preallocate ``capacity`` positions.
+    ``beams``: the prompt's cache will be copied to several rows (beam search, answer scoring)."""
     if getattr(decoder, "needs_capacity", False):
-        decoder.start(1, capacity=capacity)
+        decoder.start(1, capacity=capacity, beams=beams)
     else:
         decoder.start(1)
 
@@ -162,7 +163,7 @@ def score_continuations(decoder, embed: EmbedFn, prompt_embeds: np.ndarray, cont
     _check(cancel)
     k, n = len(continuations), prompt_embeds.shape[1]
     longest = max(len(ids) for ids in continuations)
-    _start(decoder, n + longest)
+    _start(decoder, n + longest, beams=True)
     logits = decoder.step(prompt_embeds, np.ones((1, n), np.int64), np.arange(n, dtype=np.int64)[None])
     decoder.reorder(np.zeros(k, dtype=np.int64))
     logits = np.repeat(logits, k, axis=0)
@@ -186,7 +187,7 @@ def beam_search(decoder, embed: EmbedFn, prompt_embeds: np.ndarray, cfg: Generat
     t0 = time.perf_counter()
     _check(cancel)
     n = prompt_embeds.shape[1]
-    _start(decoder, n + cfg.max_new_tokens)
+    _start(decoder, n + cfg.max_new_tokens, beams=True)
     logits = decoder.step(prompt_embeds, np.ones((1, n), np.int64), np.arange(n, dtype=np.int64)[None])
     decoder.reorder(np.zeros(nb, dtype=np.int64))
     logits = np.repeat(logits, nb, axis=0)

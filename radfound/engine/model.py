@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
-from radfound.config import default_model_dir
+from radfound.config import cuda_graphs_enabled, default_model_dir
+from radfound.engine.cuda_graph import CudaGraphDecoder
 from radfound.engine.decoder_runner import CpuDecoder, CudaDecoder, InPlaceDecoder, supports_in_place_cache
 from radfound.engine.generation import Generated, GenerationConfig, generate, score_continuations
-from radfound.engine.providers import CUDA, create_session, running_provider
+from radfound.engine.providers import CPU, CUDA, create_session, requested_providers, running_provider
 from radfound.engine.streaming import TextStream
 from radfound.errors import ModelError
 from radfound.registry.manifest import verify_model_dir
@@ -69,16 +70,9 @@ class RadFoundModel:
         self.precision = self._choose_precision(precision, running_provider(self.embed_session))
         suffix = PRECISIONS[self.precision]
         self.vision = create_session(self._graph("vision_encoder", suffix), device)
-        decoder_session = create_session(self._graph("decoder_model_merged", suffix), device)
-        self.provider = running_provider(decoder_session)
         text = self.config["text_config"]
-        hd = text["hidden_size"] // text["num_heads"]
-        shape = (decoder_session, text["num_layers"], text["num_kv_heads"], hd)
-        if supports_in_place_cache(decoder_session):
-            self.decoder = InPlaceDecoder(*shape, device="cuda" if self.provider == CUDA else "cpu",
-                                          default_capacity=int(text["max_position_embeddings"]))
-        else:
-            self.decoder = (CudaDecoder if self.provider == CUDA else CpuDecoder)(*shape)
+        self.decoder = _decoder_runner(self._graph("decoder_model_merged", suffix), device, text)
+        self.provider = running_provider(self.decoder.session)
         self.image_token_id = int(self.config["image_token_id"])
         self.num_image_tokens = int(self.config["num_image_tokens"])
         self._lock = threading.Lock()  # one generation at a time per model (the KV cache is per model)
@@ -173,6 +167,27 @@ class RadFoundModel:
 
     def __repr__(self) -> str:
         return f"RadFoundModel({self.name!r} {self.version}, {self.provider}, {self.model_dir})"
+
+
+def _decoder_runner(path: Path, device: str, text: dict):
+    """The fastest cache runner the decoder graph and provider allow: a captured CUDA graph for decode steps
+    (in-place cache on CUDA), the in-place cache, or the growing community-layout cache."""
+    hd = text["hidden_size"] // text["num_heads"]
+    capacity = int(text["max_position_embeddings"])
+    graph = None
+    if cuda_graphs_enabled() and device != "cpu" and requested_providers(device)[0] != CPU:
+        try:
+            graph = create_session(path, device, cuda_graph=True)
+        except ModelError:  # ORT cannot capture this graph (nodes outside CUDA): the plain session below
+            graph = None
+    if graph is not None and supports_in_place_cache(graph):
+        return CudaGraphDecoder(graph, text["num_layers"], text["num_kv_heads"], hd, default_capacity=capacity)
+    session = create_session(path, device)
+    shape = (session, text["num_layers"], text["num_kv_heads"], hd)
+    provider = running_provider(session)
+    if supports_in_place_cache(session):
+        return InPlaceDecoder(*shape, device="cuda" if provider == CUDA else "cpu", default_capacity=capacity)
+    return (CudaDecoder if provider == CUDA else CpuDecoder)(*shape)
 
 
 def load_model(model_dir: str | Path | None = None, device: str = "auto", precision: str = "auto"):

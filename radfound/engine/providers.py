@@ -30,13 +30,18 @@ def cuda_driver_present() -> bool:
     return False
 
 
-def requested_providers(device: str) -> list:
+def requested_providers(device: str, cuda_graph: bool = False) -> list:
+    """Providers to ask ORT for; on CUDA, TF32 off (fp32 graphs then match the CPU within 1e-4) and, with
+    ``cuda_graph``, graph capture on (for :class:`radfound.engine.cuda_graph.CudaGraphDecoder`)."""
     if device not in DEVICES:
         raise ModelError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     if device == "cpu":
         return [CPU]
     if CUDA in ort.get_available_providers() and cuda_driver_present():
-        return [(CUDA, {"device_id": 0, "use_tf32": "0"}), CPU]
+        options = {"device_id": 0, "use_tf32": "0"}
+        if cuda_graph:
+            options["enable_cuda_graph"] = "1"
+        return [(CUDA, options), CPU]
     if device == "cuda":
         raise ModelError(
             "CUDA was requested but is not available (no NVIDIA driver, or onnxruntime without CUDA support); "
@@ -57,10 +62,12 @@ def session_options() -> ort.SessionOptions:
     return opts
 
 
-def create_session(path: Path, device: str) -> ort.InferenceSession:
-    """A session on the best provider for ``device``; raises ModelError if CUDA was demanded but did not start."""
+def create_session(path: Path, device: str, cuda_graph: bool = False) -> ort.InferenceSession:
+    """A session on the best provider for ``device``; raises ModelError if CUDA was demanded but did not start
+    (or, with ``cuda_graph``, if ORT cannot capture this graph: the caller then makes a plain session)."""
     try:
-        session = ort.InferenceSession(str(path), session_options(), providers=requested_providers(device))
+        providers = requested_providers(device, cuda_graph)
+        session = ort.InferenceSession(str(path), session_options(), providers=providers)
     except ModelError:
         raise
     except Exception as exc:  # ORT raises its own exception types for malformed graphs

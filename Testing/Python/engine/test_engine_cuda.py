@@ -10,12 +10,23 @@ import numpy as np
 import pytest
 
 from radfound.engine import load_model
+from radfound.engine.cuda_graph import CudaGraphDecoder
 from radfound.engine.decoder_runner import CudaDecoder, InPlaceDecoder
 from radfound.engine.generation import generate, score_continuations
 from radfound.engine.providers import CUDA
 from radfound.engine.streaming import TextStream
 from radfound.errors import ModelError
-from radfound.tasks.prompts import report_prompt, vqa_prompt
+from radfound.tasks.prompts import report_instruction, report_prompt, vqa_prompt
+
+
+def _assert_same_steps(a, b, embeds, embed, steps: int, tol: float) -> None:
+    """Feed both decoders the prompt, then the same fixed tokens; every step's logits must agree."""
+    for step in range(steps):
+        e = embeds if step == 0 else embed(np.array([[11 + step]]))
+        length = b.length
+        mask = np.ones((1, length + e.shape[1]), np.int64)
+        pos = np.arange(length, length + e.shape[1])[None]
+        np.testing.assert_allclose(a.step(e, mask, pos), b.step(e, mask, pos), rtol=tol, atol=tol)
 
 
 @pytest.fixture(scope="module")
@@ -72,13 +83,7 @@ def test_step_logits_match_cpu(models, runner):
     else:
         decoder.start(1)
     cpu.decoder.start(1, capacity=n + 4)
-    for step in range(4):
-        e = embeds if step == 0 else cpu.embed(np.array([[11 + step]]))
-        length = cpu.decoder.length
-        mask = np.ones((1, length + e.shape[1]), np.int64)
-        pos = np.arange(length, length + e.shape[1])[None]
-        np.testing.assert_allclose(decoder.step(e, mask, pos), cpu.decoder.step(e, mask, pos),
-                                   rtol=1e-4, atol=1e-4)
+    _assert_same_steps(decoder, cpu.decoder, embeds, cpu.embed, steps=4, tol=1e-4)
     assert decoder.length == cpu.decoder.length == n + 3
 
 
@@ -95,3 +100,72 @@ def test_beam_search_and_answer_scoring_match_cpu(models):
         scores.append(score_continuations(m.decoder, m.embed, q, [[17, 2], [5, 9, 11, 2], [40]]))
     assert beams[0] == beams[1]
     np.testing.assert_allclose(scores[0], scores[1], rtol=1e-4, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def fp16_models(tmp_path_factory, monkeypatch_module):
+    """The tiny model with fp16 graphs (ORT's CUDA GroupQueryAttention): with and without CUDA-graph replay."""
+    from radfound.export.onnx_export import export_model
+    from radfound.modeling.checkpoint import build_model
+
+    model, tokenizer = build_model("tiny", seed=0)
+    folder = export_model(model, tokenizer, tmp_path_factory.mktemp("fp16") / "radfound-tiny", fp16=True)
+    try:
+        graph = load_model(folder, device="cuda", precision="fp16")
+    except ModelError as exc:
+        pytest.skip(f"ONNX Runtime cannot run CUDA here: {exc}")
+    monkeypatch_module.setenv("RADFOUND_CUDA_GRAPH", "0")
+    plain = load_model(folder, device="cuda", precision="fp16")
+    monkeypatch_module.delenv("RADFOUND_CUDA_GRAPH")
+    return graph, plain
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+def test_fp16_decode_replays_a_cuda_graph_and_the_switch_turns_it_off(fp16_models):
+    graph, plain = fp16_models
+    assert isinstance(graph.decoder, CudaGraphDecoder) and not isinstance(plain.decoder, CudaGraphDecoder)
+    before = graph.decoder.graph_steps
+    graph.generate(_study(graph, 0), report_prompt("mammo", graph.num_image_tokens), max_new_tokens=12)
+    assert graph.decoder.graph_steps - before >= 11  # every token after the first came from a replay
+
+
+def test_cuda_graph_generation_matches_plain_steps_across_prompts(fp16_models):
+    """Several generations in a row reuse one captured graph and its static cache: a longer prompt's
+    leftovers must not leak into a shorter one's answer."""
+    graph, plain = fp16_models
+    prompts = [report_instruction("mammo"), "Is there a mass in the left breast?", "Where?", report_instruction("ct")]
+    for seed, text in enumerate(prompts):
+        outs = []
+        embeds = plain.prompt_embeds(vqa_prompt(text, plain.num_image_tokens), _study(plain, seed, views=4))
+        for m in (graph, plain):
+            outs.append(generate(m.decoder, m.embed, embeds, m.generation_config(max_new_tokens=20),
+                                 TextStream(m.tokenizer)).token_ids)
+        assert outs[0] == outs[1], text
+
+
+def test_cuda_graph_step_logits_match_plain_steps(fp16_models):
+    graph, plain = fp16_models
+    embeds = plain.prompt_embeds(vqa_prompt("Is there a mass?", plain.num_image_tokens), _study(plain, 5))
+    n = embeds.shape[1]
+    for m in (graph, plain):
+        m.decoder.start(1, capacity=n + 6)
+    _assert_same_steps(graph.decoder, plain.decoder, embeds, plain.embed, steps=6, tol=2e-3)
+    assert graph.decoder.graph_steps > 0
+
+
+def test_beams_and_scoring_after_graph_replays_match_plain(fp16_models):
+    graph, plain = fp16_models
+    out = []
+    enc = _study(plain, 2, views=1)  # one encoding for both: two fp16 vision sessions need not be bit-identical
+    for m in (graph, plain):
+        m.generate(enc, report_prompt("chest", m.num_image_tokens), max_new_tokens=8)  # leaves the graph warm
+        beams = m.generate(enc, report_prompt("chest", m.num_image_tokens), max_new_tokens=10, num_beams=3)
+        q = m.prompt_embeds(vqa_prompt("Is there a mass?", m.num_image_tokens), enc)
+        out.append((beams.token_ids, score_continuations(m.decoder, m.embed, q, [[17, 2], [5, 9, 11, 2]])))
+    assert out[0][0] == out[1][0]
+    np.testing.assert_allclose(out[0][1], out[1][1], rtol=2e-3, atol=2e-3)
