@@ -14,7 +14,7 @@ sits at the same device address with the same shape. So this runner keeps, for b
 Prompts (several tokens), beams and answer scoring (batch > 1) run the ordinary in-place path
 with graph capture turned off for that run (``gpu_graph_id = -1``). Needs a session created with
 ``enable_cuda_graph`` (:func:`radfound.engine.providers.create_session`); ORT refuses that for a
-graph with nodes outside CUDA (fp32 GroupQueryAttention), and the engine then uses
+graph with nodes outside CUDA, and the engine then uses
 :class:`~radfound.engine.decoder_runner.InPlaceDecoder`.
 """
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from radfound.engine.decoder_runner import InPlaceDecoder, bind_step_inputs
+from radfound.engine.decoder_runner import InPlaceDecoder
 
 GRAPH_ID = "1"
 
@@ -41,7 +41,7 @@ class CudaGraphDecoder(InPlaceDecoder):
                  default_capacity: int = 1024):
         super().__init__(session, num_layers, num_kv_heads, head_dim, device="cuda", device_id=device_id,
                          default_capacity=default_capacity)
-        self.eager = _run_options("-1")
+        self.run_options = _run_options("-1")  # prompts, beams, scoring: InPlaceDecoder.step, capture off
         self.replay = _run_options(GRAPH_ID)
         self.graph_capacity = default_capacity
         self.graph_buffers: list[ort.OrtValue] = []  # the cache the captured graph reads and writes
@@ -87,7 +87,7 @@ class CudaGraphDecoder(InPlaceDecoder):
 
     def step(self, embeds, attention_mask, position_ids):
         if not (self._on_graph() and embeds.shape[:2] == (1, 1)):
-            return self._eager_step(embeds, attention_mask, position_ids)
+            return super().step(embeds, attention_mask, position_ids)
         total = attention_mask.shape[1]
         if total > self.capacity:
             raise ValueError(f"KV cache capacity {self.capacity} exceeded ({total} tokens)")
@@ -100,16 +100,3 @@ class CudaGraphDecoder(InPlaceDecoder):
         self.length = total
         self.graph_steps += 1
         return self.g_logits.numpy()[:, -1, :].astype(np.float32, copy=False)
-
-    def _eager_step(self, embeds, attention_mask, position_ids):
-        """One step without graph capture (prompts, beams, scoring), on whichever cache is current."""
-        if attention_mask.shape[1] > self.capacity:
-            raise ValueError(f"KV cache capacity {self.capacity} exceeded ({attention_mask.shape[1]} tokens)")
-        b = bind_step_inputs(self.binding, self.dtype, embeds, attention_mask, position_ids)
-        b.bind_output("logits", "cpu")
-        for past, present, value in zip(self.past_names, self.output_names[1:], self.buffers):
-            b.bind_ortvalue_input(past, value)
-            b.bind_ortvalue_output(present, value)
-        self.session.run_with_iobinding(b, self.eager)
-        self.length = attention_mask.shape[1]
-        return b.get_outputs()[0].numpy()[:, -1, :].astype(np.float32, copy=False)

@@ -138,6 +138,7 @@ class InPlaceDecoder(CpuDecoder):
         self.capacity = 0
         self.vocab = session.get_outputs()[0].shape[-1]
         self._step_logits: ort.OrtValue | None = None
+        self.run_options: ort.RunOptions | None = None  # CudaGraphDecoder: capture off for these steps
 
     def _allocate(self, arrays: list[np.ndarray]) -> None:
         if self.device == "cpu":
@@ -167,7 +168,7 @@ class InPlaceDecoder(CpuDecoder):
         for past, present, value in zip(self.past_names, self.output_names[1:], self.buffers):
             b.bind_ortvalue_input(past, value)
             b.bind_ortvalue_output(present, value)
-        self.session.run_with_iobinding(b)
+        self.session.run_with_iobinding(b, self.run_options)
         self.length = attention_mask.shape[1]
         logits = b.get_outputs()[0].numpy()
         return logits[:, -1, :].astype(np.float32, copy=False)

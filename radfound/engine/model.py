@@ -175,11 +175,11 @@ def _decoder_runner(path: Path, device: str, text: dict):
     hd = text["hidden_size"] // text["num_heads"]
     capacity = int(text["max_position_embeddings"])
     graph = None
-    if cuda_graphs_enabled() and device != "cpu" and requested_providers(device)[0] != CPU:
+    if cuda_graphs_enabled() and requested_providers(device)[0] != CPU:
         try:
             graph = create_session(path, device, cuda_graph=True)
         except ModelError:  # ORT cannot capture this graph (nodes outside CUDA): the plain session below
-            graph = None
+            pass
     if graph is not None and supports_in_place_cache(graph):
         return CudaGraphDecoder(graph, text["num_layers"], text["num_kv_heads"], hd, default_capacity=capacity)
     session = create_session(path, device)

@@ -30,7 +30,8 @@ class RMSNorm(nn.Module):
 
 def rotary_cos_sin(position_ids: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
     """cos/sin of shape (B, 1, T, head_dim) for the rotate-half rotary embedding."""
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device=position_ids.device) / head_dim))
+    steps = torch.arange(0, head_dim, 2, dtype=torch.float32, device=position_ids.device)
+    inv_freq = 1.0 / (theta ** (steps / head_dim))
     freqs = position_ids.to(torch.float32).unsqueeze(-1) * inv_freq  # (B, T, hd/2)
     emb = torch.cat([freqs, freqs], dim=-1).unsqueeze(1)
     return emb.cos(), emb.sin()

@@ -30,7 +30,8 @@ def augment_study(px: torch.Tensor, cfg: dict, gen: torch.Generator, geometric: 
         t = cfg.get("translate", 0.0)
         tx, ty = uniform(-t, t) * 2, uniform(-t, t) * 2  # affine_grid works in [-1, 1] units
         cos, sin = math.cos(angle) / scale, math.sin(angle) / scale
-        theta = torch.tensor([[cos, -sin, tx], [sin, cos, ty]], dtype=px.dtype, device=px.device).expand(px.shape[0], 2, 3)
+        theta = torch.tensor([[cos, -sin, tx], [sin, cos, ty]], dtype=px.dtype, device=px.device)
+        theta = theta.expand(px.shape[0], 2, 3)
         grid = F.affine_grid(theta, list(px.shape), align_corners=False)
         out = F.grid_sample(px + 1.0, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1.0
     c, b = cfg.get("contrast", 0.0), cfg.get("brightness", 0.0)
