@@ -17,6 +17,7 @@ def test_engine_bench_on_tiny_reports_every_key():
     assert tiny["provider"] == "CPUExecutionProvider" and tiny["new_tokens"] == 4
     assert tiny["bandwidth_floor_ms"] > 0 and tiny["int8_decode_ms_per_token"] > 0
     assert tiny["yes_no_ms"] > 0  # the yes/no answer path (four scored spellings) ran
+    assert tiny["cuda_graph"] is False  # graph replay exists only on CUDA
     assert 50 < tiny["peak_rss_mb"] < 4000  # a real fresh-process measurement, not the parent's
     assert "tiny" in bench.table(result)
 

@@ -49,3 +49,20 @@ def test_auto_reports_the_provider_that_really_runs(tiny_model_dir):
     model = load_model(tiny_model_dir, device="auto")
     assert model.provider in (CUDA, "CPUExecutionProvider")
     assert model.provider == model.decoder.session.get_providers()[0]
+
+
+@pytest.mark.parametrize("value, enabled", [(None, True), ("1", True), ("0", False), ("false", False), ("no", False)])
+def test_cuda_graph_switch(monkeypatch, value, enabled):
+    from radfound.config import cuda_graphs_enabled
+
+    if value is None:
+        monkeypatch.delenv("RADFOUND_CUDA_GRAPH", raising=False)
+    else:
+        monkeypatch.setenv("RADFOUND_CUDA_GRAPH", value)
+    assert cuda_graphs_enabled() is enabled
+
+
+def test_cpu_never_asks_for_graph_capture():
+    from radfound.engine.providers import CPU, requested_providers
+
+    assert requested_providers("cpu", cuda_graph=True) == [CPU]
