@@ -3,6 +3,7 @@
     radfound eval vqa --questions FILE --images DIR [--model DIR] [--json] [--limit N]
     radfound eval report [--model DIR] [--set mammo|ct|slake] [--n N]
     radfound eval grounding [--model DIR] [--limit N]
+    radfound eval ensemble PREDICTIONS PREDICTIONS... [--json]
     radfound eval feedback [--log PATH]
 """
 
@@ -55,6 +56,12 @@ def register(subparsers) -> None:
     g.add_argument("--limit", type=int, default=None, help="first N images only")
     g.add_argument("--json", action="store_true")
     g.set_defaults(func=run_grounding)
+
+    e = sub.add_parser("ensemble", help="closed-question accuracy of several models' soft vote, from the "
+                                        "predictions files 'eval vqa --predictions' wrote for one question file")
+    e.add_argument("predictions", nargs="+", type=Path, help="one predictions file (JSON lines) per model")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=run_ensemble)
 
     f = sub.add_parser("feedback", help="summarise the radiologists' edit/rating log")
     f.add_argument("--log", type=Path, default=None, help="feedback log (default: RADFOUND_FEEDBACK_LOG or user dir)")
@@ -190,6 +197,23 @@ def run_grounding(args) -> int:
     else:
         print(f"SLAKE validation grounding: {result['boxes']} boxes on {result['images']} images: "
               f"IoU>=0.5 {_fmt(result['found_iou_0.5'])}, mean best IoU {_fmt(result['mean_best_iou'])}")
+    return 0
+
+
+def run_ensemble(args) -> int:
+    from radfound.eval.ensemble import combine
+
+    result = combine(args.predictions)
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    n = result["n"]
+    print(f"closed questions answered by probability in every file: {n}")
+    for m in result["models"]:
+        print(f"  {m['closed_acc']:.3f}  ({m['correct']}/{n})  {m['predictions']}")
+    e, a = result["ensemble"], result["agreement"]
+    print(f"  {e['closed_acc']:.3f}  ({e['correct']}/{n})  soft vote of all {len(result['models'])}")
+    print(f"agreement: all right {a['all_right']}, all wrong {a['all_wrong']}, split {a['split']}")
     return 0
 
 

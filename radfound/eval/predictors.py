@@ -11,6 +11,7 @@ from pathlib import Path
 from radfound.study.model import Study
 from radfound.tasks.prompts import chat, strip_boxes
 from radfound.tasks.report import draft_report
+from radfound.tasks.results import Answer
 from radfound.tasks.vqa import answer_question
 
 
@@ -29,9 +30,11 @@ class ModelPredictor:
     def encode(self, study: Study):
         return self.model.encode(study)
 
-    def answer(self, encoded, question: str) -> str:
-        return strip_boxes(answer_question(self.model, encoded, question, closed=self.closed,
-                                          max_new_tokens=self.max_new_tokens).answer)
+    def answer(self, encoded, question: str) -> Answer:
+        """The answer with boxes stripped from its text (closed answers keep their option probabilities)."""
+        answer = answer_question(self.model, encoded, question, closed=self.closed, max_new_tokens=self.max_new_tokens)
+        answer.answer = strip_boxes(answer.answer)
+        return answer
 
     def report(self, encoded, max_new_tokens: int = 160) -> str:
         d = draft_report(self.model, encoded, max_new_tokens=max_new_tokens)

@@ -19,12 +19,15 @@ def evaluate_model(items: list[VQAItem], predictor, load_study: Callable, progre
     for n, (image, questions) in enumerate(by_image.items(), 1):
         encoded = predictor.encode(load_study(image))
         for it in questions:
-            pred = predictor.answer(encoded, it.question)
-            s = score_one(pred, it.answer, it.answer_type, it.lang)
+            answer = predictor.answer(encoded, it.question)
+            s = score_one(answer.answer, it.answer, it.answer_type, it.lang)
             scored.append(s)
-            rows.append({"image": image.name if it.dataset == "vqa-rad" else f"{image.parent.name}/{image.name}",
-                         "question": it.question, "answer": it.answer, "prediction": pred,
-                         "answer_type": it.answer_type, "lang": it.lang, "correct": s.exact})
+            row = {"image": image.name if it.dataset == "vqa-rad" else f"{image.parent.name}/{image.name}",
+                   "question": it.question, "answer": it.answer, "prediction": answer.answer,
+                   "answer_type": it.answer_type, "lang": it.lang, "correct": s.exact}
+            if answer.options:  # closed question answered by probability: what each offered answer got
+                row["options"] = answer.options
+            rows.append(row)
         if progress:
             progress(n, len(by_image))
     return summarize_by_language(scored), rows
@@ -37,6 +40,7 @@ def evaluate_baselines(items: list[VQAItem], train: list[VQAItem]) -> dict:
     out = {}
     for name, cls in BASELINES.items():
         b = cls(fit)
-        out[name] = summarize_by_language([score_one(b.predict(it), it.answer, it.answer_type, it.lang) for it in items])
+        scored = [score_one(b.predict(it), it.answer, it.answer_type, it.lang) for it in items]
+        out[name] = summarize_by_language(scored)
     out["fitted_on"] = len(fit)
     return out

@@ -69,6 +69,9 @@ class Answer:
     timings: Timings = field(default_factory=Timings)
     model_version: str = ""
     notice: str = PRELIMINARY_NOTICE
+    #: For a closed question answered by probability: each offered answer's probability, normalised over
+    #: the offered answers (so Yes/No sum to 1). Empty for a free-text answer.
+    options: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return asdict(self)

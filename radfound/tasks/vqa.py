@@ -11,6 +11,7 @@ on the verb (是的/不是, 有/没有, 包含/不包含), so Chinese questions 
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -82,18 +83,29 @@ def closed_options(question: str) -> dict[str, tuple[str, ...]] | None:
     return options
 
 
+def option_probabilities(log_probs: dict[str, float]) -> dict[str, float]:
+    """Log-probabilities of the offered answers -> probabilities normalised over them (a softmax)."""
+    top = max(log_probs.values())
+    weights = {a: math.exp(lp - top) for a, lp in log_probs.items()}
+    total = sum(weights.values())
+    return {a: round(w / total, 4) for a, w in weights.items()}
+
+
 def _answer_closed(model, enc, question: str, options: dict[str, tuple[str, ...]], on_text,
-                   cancel) -> tuple[str, Timings]:
-    """The option whose best spelling the model finds most probable (one prefill, all spellings scored)."""
+                   cancel) -> tuple[str, dict[str, float], Timings]:
+    """The option whose best spelling the model finds most probable (one prefill, all spellings scored),
+    with every option's probability normalised over the options."""
     t0 = time.perf_counter()
     spellings = list(dict.fromkeys(s for forms in options.values() for s in forms))
     scores = dict(zip(spellings, model.score(enc, vqa_prompt(question, model.num_image_tokens), spellings,
                                              cancel=cancel)))
-    best = max(options, key=lambda a: max(scores[s] for s in options[a]))
+    log_probs = {a: max(scores[s] for s in forms) for a, forms in options.items()}
+    best = max(log_probs, key=log_probs.get)
     if on_text is not None:
         on_text(best)
     ms = (time.perf_counter() - t0) * 1e3
-    return best, Timings(encode_ms=enc.encode_ms, ttft_ms=ms, total_ms=ms, new_tokens=1)
+    return best, option_probabilities(log_probs), Timings(encode_ms=enc.encode_ms, ttft_ms=ms, total_ms=ms,
+                                                          new_tokens=1)
 
 
 def answer_question(model, study_or_encoded, question: str, *, on_text: Callable[[str], None] | None = None,
@@ -108,9 +120,9 @@ def answer_question(model, study_or_encoded, question: str, *, on_text: Callable
     enc = encoded_study(model, study_or_encoded)
     options = closed_options(question) if closed and hasattr(model, "score") else None
     if options:
-        text, timings = _answer_closed(model, enc, question, options, on_text, cancel)
+        text, probabilities, timings = _answer_closed(model, enc, question, options, on_text, cancel)
         return Answer(question=question, answer=text, model=model.name, provider=model.provider, boxes=[],
-                      timings=timings, model_version=model.version)
+                      timings=timings, model_version=model.version, options=probabilities)
     result = model.generate(enc, vqa_prompt(question, model.num_image_tokens), on_text=on_text, cancel=cancel, **gen)
     return Answer(
         question=question,

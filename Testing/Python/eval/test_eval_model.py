@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from radfound.cli.main import main
 
 
@@ -26,6 +28,69 @@ def test_eval_vqa_with_tiny_model(shared_data, tiny_model_dir, capsys, tmp_path)
     # The reported overall accuracy is exactly the share of rows marked correct.
     assert m["overall"] == round(sum(r["correct"] for r in rows) / 12, 4)
     assert out["baselines"]["question_prior"]["n"] == 12
+    # English closed questions carry each offered answer's probability; the prediction is the most probable.
+    scored = [r for r in rows if "options" in r]
+    assert scored and all(r["lang"] == "en" and r["answer_type"] == "CLOSED" for r in scored)
+    for r in scored:
+        assert sum(r["options"].values()) == pytest.approx(1.0, abs=1e-3)
+        assert r["prediction"] == max(r["options"], key=r["options"].get)
+
+
+@pytest.fixture(scope="module")
+def vqarad_predictions(shared_data, tiny_model_dir, tmp_path_factory):
+    """Real predictions of the tiny model on 40 VQA-RAD held-out questions."""
+    path = tmp_path_factory.mktemp("ensemble") / "a.jsonl"
+    assert main(["eval", "vqa", "--questions", str(shared_data / "vqa-rad/train.json"),
+                 "--images", str(shared_data / "vqa-rad/images"), "--split", "heldout", "--limit", "40",
+                 "--model", str(tiny_model_dir), "--json", "--predictions", str(path)]) == 0
+    return path
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_eval_ensemble_soft_vote_and_agreement(vqarad_predictions, tmp_path, capsys):
+    capsys.readouterr()
+    rows = [json.loads(line) for line in vqarad_predictions.read_text(encoding="utf-8").splitlines()]
+    yes_no = [r for r in rows if set(r.get("options", ())) == {"Yes", "No"}]
+    assert len(yes_no) >= 10
+    # A contrarian model: the opposite Yes/No probabilities (other rows unscored, so left out of the vote).
+    contrarian = []
+    for r in rows:
+        r = dict(r)
+        if set(r.get("options", ())) == {"Yes", "No"}:
+            r["options"] = {a: 1 - p for a, p in r["options"].items()}
+        else:
+            r.pop("options", None)
+        contrarian.append(r)
+    b = _write(tmp_path / "b.jsonl", contrarian)
+    assert main(["eval", "ensemble", str(vqarad_predictions), str(vqarad_predictions), str(b), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    right = sum(r["correct"] for r in yes_no)
+    assert out["n"] == len(yes_no)
+    assert [m["correct"] for m in out["models"]] == [right, right, len(yes_no) - right]
+    # Two votes against one: the ensemble answers as the first model (no Yes/No tie in real scores).
+    assert out["ensemble"]["correct"] == right
+    # The contrarian is right exactly where the others are wrong: no question is all right or all wrong.
+    assert out["agreement"] == {"all_right": 0, "all_wrong": 0, "split": len(yes_no)}
+
+
+def test_eval_ensemble_refuses_files_of_different_questions(vqarad_predictions, tmp_path, capsys):
+    rows = [json.loads(line) for line in vqarad_predictions.read_text(encoding="utf-8").splitlines()]
+    shorter = _write(tmp_path / "shorter.jsonl", rows[:-1])
+    assert main(["eval", "ensemble", str(vqarad_predictions), str(shorter)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "shorter.jsonl" in err and "questions differ" in err and len(err.splitlines()) == 1
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps(rows[0]) + "\n{not json\n", encoding="utf-8")
+    assert main(["eval", "ensemble", str(vqarad_predictions), str(broken)]) != 0
+    err = capsys.readouterr().err
+    assert "broken.jsonl" in err and "line 2 is not JSON" in err
+    free = _write(tmp_path / "free.jsonl", [{k: v for k, v in r.items() if k != "options"} for r in rows])
+    assert main(["eval", "ensemble", str(free), str(free)]) != 0
+    assert "answered by probability" in capsys.readouterr().err
 
 
 def test_eval_report_on_phantoms_with_tiny_model(tiny_model_dir, capsys):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,8 @@ from radfound.tasks.boxes import boxes_from_text
 from radfound.tasks.report import draft_report
 from radfound.tasks.results import Answer, Draft
 from radfound.tasks.prompts import strip_boxes, vqa_prompt
-from radfound.tasks.vqa import YES_NO, answer_question, closed_options, is_yes_no_question, locate
+from radfound.tasks.vqa import (YES_NO, answer_question, closed_options, is_yes_no_question, locate,
+                                option_probabilities)
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +90,26 @@ def test_yes_no_question_gets_the_more_probable_of_yes_and_no(model, cxr):
     expected = max(YES_NO, key=lambda a: max(scores[s] for s in YES_NO[a]))
     assert answer.answer == expected and streamed == [expected]
     assert answer.boxes == [] and answer.timings.total_ms > 0
+    # Each option's probability, normalised over Yes and No from the same scores, rides along.
+    best = {a: max(scores[s] for s in YES_NO[a]) for a in YES_NO}
+    p_yes = 1 / (1 + math.exp(best["No"] - best["Yes"]))
+    assert answer.options == pytest.approx({"Yes": p_yes, "No": 1 - p_yes}, abs=1e-4)
+    assert max(answer.options, key=answer.options.get) == expected
+    assert answer.to_json()["options"] == answer.options
+
+
+def test_option_probabilities_are_a_softmax_over_the_offered_answers():
+    assert option_probabilities({"Yes": math.log(0.2), "No": math.log(0.6)}) == {"Yes": 0.25, "No": 0.75}
+    # Very unlikely answers (log-probabilities far below zero) still normalise without underflow.
+    assert option_probabilities({"Left": -900.0, "Right": -900.0 - math.log(3)}) == {"Left": 0.75, "Right": 0.25}
 
 
 def test_free_text_and_chinese_questions_are_generated(model, cxr):
     enc = model.encode(cxr)
     for q, closed in (("Is there a pleural effusion?", False), ("心脏大小正常吗？", True), ("What organ is this?", True)):
         free = model.generate(enc, vqa_prompt(q, model.num_image_tokens), max_new_tokens=8).text
-        assert answer_question(model, enc, q, closed=closed, max_new_tokens=8).answer == (strip_boxes(free) or free.strip())
+        answer = answer_question(model, enc, q, closed=closed, max_new_tokens=8)
+        assert answer.answer == (strip_boxes(free) or free.strip()) and answer.options == {}
 
 
 @pytest.mark.parametrize("question, yes_no", [
