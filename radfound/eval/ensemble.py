@@ -32,8 +32,9 @@ def read_predictions(path: str | Path) -> list[dict]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"line {number} is not JSON ({exc.msg})", path) from None
-        if not isinstance(row, dict) or not {"image", "question", "answer"} <= row.keys():
-            raise ConfigError(f"line {number} is not a prediction row (needs image, question, answer)", path)
+        if not isinstance(row, dict) or not {"image", "question", "answer", "correct"} <= row.keys():
+            raise ConfigError(f"line {number} is not a prediction row (needs image, question, answer, correct)",
+                              path)
         rows.append(row)
     return rows
 
@@ -65,7 +66,7 @@ def combine(paths: list[str | Path]) -> dict:
         n += 1
         votes = {a: sum(r["options"][a] for r in rows) / len(rows) for a in rows[0]["options"]}
         ensemble += _correct(max(votes, key=votes.get), rows[0])
-        member = [_correct(max(r["options"], key=r["options"].get), r) for r in rows]
+        member = [bool(r["correct"]) for r in rows]  # each model's own answer, as the harness scored it
         right = [t + m for t, m in zip(right, member)]
         all_right += all(member)
         all_wrong += not any(member)

@@ -62,6 +62,7 @@ def test_eval_ensemble_soft_vote_and_agreement(vqarad_predictions, tmp_path, cap
         r = dict(r)
         if set(r.get("options", ())) == {"Yes", "No"}:
             r["options"] = {a: 1 - p for a, p in r["options"].items()}
+            r["prediction"], r["correct"] = ("No" if r["prediction"] == "Yes" else "Yes"), not r["correct"]
         else:
             r.pop("options", None)
         contrarian.append(r)
@@ -88,6 +89,10 @@ def test_eval_ensemble_refuses_files_of_different_questions(vqarad_predictions, 
     assert main(["eval", "ensemble", str(vqarad_predictions), str(broken)]) != 0
     err = capsys.readouterr().err
     assert "broken.jsonl" in err and "line 2 is not JSON" in err
+    unscored = _write(tmp_path / "unscored.jsonl", [{k: v for k, v in r.items() if k != "correct"} for r in rows])
+    assert main(["eval", "ensemble", str(vqarad_predictions), str(unscored)]) != 0
+    err = capsys.readouterr().err
+    assert "unscored.jsonl" in err and "line 1 is not a prediction row" in err
     free = _write(tmp_path / "free.jsonl", [{k: v for k, v in r.items() if k != "options"} for r in rows])
     assert main(["eval", "ensemble", str(free), str(free)]) != 0
     assert "answered by probability" in capsys.readouterr().err
