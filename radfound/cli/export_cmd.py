@@ -18,6 +18,9 @@ def register(sub) -> None:
                    help="ship only the --int8/--fp16 vision and decoder graphs (e.g. the default model's size budget)")
     p.add_argument("--reference-decoder", action="store_true",
                    help="trace the decoder with torch.onnx instead of building the fused GroupQueryAttention graph")
+    p.add_argument("--average-with", nargs="+", metavar="CHECKPOINT", default=[],
+                   help="export the uniform mean of CHECKPOINT's weights and these (a run and its continuation; "
+                   "docs/evaluation.md)")
     p.add_argument("--model-version", help="version recorded in manifest.json")
     p.add_argument("--force", action="store_true", help="replace OUTDIR if it exists")
     p.set_defaults(func=run)
@@ -36,6 +39,8 @@ def run(args) -> int:
         if args.checkpoint:
             # with --random the single positional is the output folder
             raise RadFoundError("give either CHECKPOINT or --random, not both")
+        if args.average_with:
+            raise RadFoundError("--average-with needs a CHECKPOINT, not --random")
         from radfound.modeling.checkpoint import build_model
 
         model, tok = build_model(args.random, seed=args.seed)
@@ -46,6 +51,6 @@ def run(args) -> int:
         if not args.checkpoint:
             raise RadFoundError("give a CHECKPOINT (or --random CONFIG)")
         meta = {"model_version": args.model_version} if args.model_version else {}
-        out = export_checkpoint(args.checkpoint, args.outdir, meta=meta, **opts)
+        out = export_checkpoint(args.checkpoint, args.outdir, meta=meta, average_with=args.average_with, **opts)
     print(f"exported {out}")
     return 0

@@ -247,11 +247,17 @@ def export_model(model: RadFoundModel, tokenizer: Tokenizer, outdir: str | Path,
     return outdir
 
 
-def export_checkpoint(checkpoint: str | Path, outdir: str | Path, **kwargs) -> Path:
-    """``radfound export``: load a training checkpoint (weights-only) and export it."""
-    from radfound.modeling.checkpoint import load_checkpoint
+def export_checkpoint(checkpoint: str | Path, outdir: str | Path, *, average_with=(), **kwargs) -> Path:
+    """``radfound export``: load a training checkpoint (weights-only) and export it.
 
-    model, tok, payload = load_checkpoint(checkpoint)
+    With ``average_with``, the exported weights are the uniform mean of ``checkpoint`` and those.
+    """
+    from radfound.modeling.checkpoint import average_checkpoints, load_checkpoint
+
+    if average_with:
+        model, tok, payload = average_checkpoints([checkpoint, *average_with])
+    else:
+        model, tok, payload = load_checkpoint(checkpoint)
     kwargs.setdefault("preprocessor_config", payload.get("preprocessor_config"))
     kwargs.setdefault("generation_config", payload.get("generation_config"))
     kwargs["meta"] = {**(payload.get("meta") or {}), **(kwargs.get("meta") or {})}  # the caller's entries win

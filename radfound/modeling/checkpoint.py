@@ -92,3 +92,45 @@ def load_checkpoint(path: str | Path) -> tuple[RadFoundModel, Tokenizer, dict]:
         raise ModelError(f"weights do not match the config: {exc}", path) from None
     tok = Tokenizer.from_str(payload["tokenizer_json"])
     return model.eval(), tok, payload
+
+
+def average_checkpoints(paths: list[str | Path]) -> tuple[RadFoundModel, Tokenizer, dict]:
+    """A weight average ("model soup"): the uniform mean of several checkpoints' floating-point weights.
+
+    Returns what ``load_checkpoint`` returns, with the parents recorded in ``meta.provenance``.
+    Averaging only makes sense for runs in one basin, such as a run and its continuation: two
+    independent runs averaged fell to the question prior (docs/evaluation.md). The checkpoints must
+    share config, tokenizer and preprocessing, and their integer buffers must be equal; otherwise a
+    ModelError names the checkpoint that differs.
+    """
+    if len(paths) < 2:
+        raise ValueError("a weight average needs at least two checkpoints")
+    model, tok, first = load_checkpoint(paths[0])
+    states = [model.state_dict()]
+    parents = [_parent(paths[0], first)]
+    for path in paths[1:]:
+        other, _, payload = load_checkpoint(path)
+        if other.config.to_dict() != model.config.to_dict():  # as loaded: fields added since take defaults
+            raise ModelError(f"its config differs from {Path(paths[0]).name}'s, so the weights cannot be averaged",
+                             path)
+        for key in ("tokenizer_json", "preprocessor_config", "image_token_id"):
+            if payload.get(key) != first.get(key):
+                raise ModelError(f"its {key} differs from {Path(paths[0]).name}'s, so the weights cannot be "
+                                 "averaged", path)
+        state = other.state_dict()
+        for name, value in state.items():
+            if not value.is_floating_point() and not torch.equal(value, states[0][name]):
+                raise ModelError(f"its integer buffer {name} differs from {Path(paths[0]).name}'s", path)
+        states.append(state)
+        parents.append(_parent(path, payload))
+    mean = {name: (torch.stack([s[name] for s in states]).mean(0) if value.is_floating_point() else value)
+            for name, value in states[0].items()}
+    model.load_state_dict(mean)
+    meta = dict(first.get("meta") or {})
+    meta["provenance"] = {**(meta.get("provenance") or {}), "weight_average_of": parents}
+    meta["model_version"] = f"{meta.get('model_version') or '0.0.0'}+avg{len(parents)}"  # never a parent's own
+    return model.eval(), tok, {**first, "meta": meta}
+
+
+def _parent(path: str | Path, payload: dict) -> dict:
+    return {"checkpoint": Path(path).name, "model_version": (payload.get("meta") or {}).get("model_version")}

@@ -15,7 +15,12 @@ torch = pytest.importorskip("torch")
 from radfound.engine import load_model  # noqa: E402
 from radfound.errors import ModelError  # noqa: E402
 from radfound.export.onnx_export import export_model  # noqa: E402
-from radfound.modeling.checkpoint import build_model, load_checkpoint, save_checkpoint  # noqa: E402
+from radfound.modeling.checkpoint import (  # noqa: E402
+    average_checkpoints,
+    build_model,
+    load_checkpoint,
+    save_checkpoint,
+)
 from radfound.registry.manifest import verify_model_dir  # noqa: E402
 from radfound.tasks.prompts import report_prompt  # noqa: E402
 
@@ -70,6 +75,45 @@ def test_checkpoint_round_trip_through_the_cli(tmp_path):
     r = subprocess.run([sys.executable, "-m", "radfound.cli.main", "export", str(ckpt), str(out)],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "not empty" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_weight_average_is_the_mean_of_the_parents_and_exports(tmp_path):
+    a, tok = build_model("tiny", seed=3)
+    b, _ = build_model("tiny", seed=4, tokenizer=tok)
+    pa = save_checkpoint(tmp_path / "a.pt", a, tok, meta={"model_version": "0.0.1-a"})
+    pb = save_checkpoint(tmp_path / "b.pt", b, tok, meta={"model_version": "0.0.1-b"})
+    avg, _, payload = average_checkpoints([pa, pb])
+    sa, sb, sm = a.state_dict(), b.state_dict(), avg.state_dict()
+    moved = [k for k in sm if sm[k].is_floating_point() and not torch.equal(sa[k], sb[k])]
+    assert moved, "two seeds should give different weights"
+    for k in moved:
+        torch.testing.assert_close(sm[k], (sa[k] + sb[k]) / 2)
+    assert [p["model_version"] for p in payload["meta"]["provenance"]["weight_average_of"]] == ["0.0.1-a", "0.0.1-b"]
+    assert payload["meta"]["model_version"] == "0.0.1-a+avg2"
+
+    out = tmp_path / "soup"
+    r = subprocess.run([sys.executable, "-m", "radfound.cli.main", "export", str(pa), str(out),
+                        "--average-with", str(pb), "--model-version", "0.0.1-soup"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    manifest = verify_model_dir(out)
+    assert manifest["model_version"] == "0.0.1-soup"
+    assert [p["checkpoint"] for p in manifest["provenance"]["weight_average_of"]] == ["a.pt", "b.pt"]
+
+
+def test_weight_average_refuses_a_different_architecture(tmp_path):
+    a, tok = build_model("tiny", seed=3)
+    pa = save_checkpoint(tmp_path / "a.pt", a, tok)
+    pb = save_checkpoint(tmp_path / "b.pt", a, tok)
+    payload = torch.load(pb, weights_only=True)
+    payload["config"] = {**payload["config"], "name": "something-else"}
+    torch.save(payload, pb)
+    with pytest.raises(ModelError) as err:
+        average_checkpoints([pa, pb])
+    assert str(pb) in str(err.value) and "config differs" in str(err.value)
+    r = subprocess.run([sys.executable, "-m", "radfound.cli.main", "export", str(pa), str(tmp_path / "o"),
+                        "--average-with", str(pb)], capture_output=True, text=True)
+    assert r.returncode == 2 and "config differs" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()
 
 
 class Arbitrary:
