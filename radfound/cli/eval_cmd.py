@@ -91,6 +91,25 @@ def _table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def _intervals(model: dict) -> str:
+    """One line: the model's closed accuracy and its gain over the prior, each with its 95% interval."""
+    def pct(v):
+        return f"{100 * v:.1f}"
+
+    ci = model.get("closed_acc_ci95")
+    if model.get("closed_acc") is None:
+        return "no closed questions"
+    line = f"closed accuracy {pct(model['closed_acc'])}%"
+    if ci:
+        line += f" (95% interval {pct(ci[0])}-{pct(ci[1])}, images resampled)"
+    gain = model.get("closed_gain_over_prior")
+    if gain and gain.get("diff") is not None:
+        line += f"; {pct(gain['diff'])} points above the question-only prior"
+        if gain.get("ci95"):
+            line += f" (95% interval {pct(gain['ci95'][0])} to {pct(gain['ci95'][1])})"
+    return line
+
+
 def _default_baseline_train(items) -> Path | None:
     dataset = items[0].dataset if items else ""
     path = data_dir() / ("slake/train.json" if dataset == "slake" else "vqa-rad/train.json")
@@ -99,7 +118,7 @@ def _default_baseline_train(items) -> Path | None:
 
 def run_vqa(args) -> int:
     from radfound.eval.splits import split_items
-    from radfound.eval.vqa_eval import evaluate_baselines, evaluate_model
+    from radfound.eval.vqa_eval import closed_gain, evaluate_baselines, evaluate_model
     from radfound.eval.vqa_file import read_vqa_file
     from radfound.study.reader import read_study
 
@@ -124,6 +143,8 @@ def run_vqa(args) -> int:
         metrics, rows = evaluate_model(items, predictor, read_study, progress=_progress("images"))
         closed = "free text" if args.free_text else "Yes/No or an offered option, by probability"
         result["model"] = {"name": predictor.name, "provider": predictor.model.provider, "yes_no": closed, **metrics}
+        if result["baselines"]:
+            result["model"]["closed_gain_over_prior"] = closed_gain(items, rows, train)
         if args.predictions:
             with open(args.predictions, "w", encoding="utf-8") as fh:
                 for row in rows:
@@ -140,6 +161,7 @@ def run_vqa(args) -> int:
     print(f"{args.questions} ({args.split}, {result['lang']}): {result['n']} questions")
     print(_table(rows))
     if "model" in result:
+        print(_intervals(result["model"]))
         print(PRELIMINARY_NOTICE)
     return 0
 

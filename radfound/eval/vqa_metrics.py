@@ -2,7 +2,8 @@
 
 Every metric compares normalised strings (radfound.eval.normalize). ``closed`` and
 ``open`` follow each question's ``answer_type`` from the dataset file, never the
-prediction. ``overall`` is exact-match accuracy over all questions.
+prediction. ``overall`` is exact-match accuracy over all questions. ``closed_acc_ci95`` and
+``overall_ci95`` are 95% intervals from resampling images (radfound.eval.uncertainty).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from radfound.eval.normalize import answer_tokens, normalize_answer
+from radfound.eval.uncertainty import bootstrap_ci
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class Scored:
     lang: str
     exact: bool
     recall: float
+    group: str | None = None  # the image asked about: questions on one image are resampled together
 
 
 def token_recall(prediction: str, reference: str) -> float:
@@ -35,12 +38,14 @@ def token_recall(prediction: str, reference: str) -> float:
     return hits / len(ref)
 
 
-def score_one(prediction: str, reference: str, answer_type: str, lang: str = "en") -> Scored:
+def score_one(prediction: str, reference: str, answer_type: str, lang: str = "en",
+              group: str | None = None) -> Scored:
     return Scored(
         answer_type=answer_type.upper(),
         lang=lang,
         exact=normalize_answer(prediction) == normalize_answer(reference),
         recall=token_recall(prediction, reference),
+        group=group,
     )
 
 
@@ -60,7 +65,14 @@ def summarize(scored: list[Scored]) -> dict:
         "n": len(scored),
         "n_closed": len(closed),
         "n_open": len(open_),
+        "closed_acc_ci95": _interval(closed),
+        "overall_ci95": _interval(scored),
     }
+
+
+def _interval(scored: list[Scored]) -> list[float] | None:
+    grouped = all(s.group is not None for s in scored)
+    return bootstrap_ci([float(s.exact) for s in scored], [s.group for s in scored] if grouped else None)
 
 
 def summarize_by_language(scored: list[Scored]) -> dict:

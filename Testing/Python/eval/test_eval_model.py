@@ -36,6 +36,35 @@ def test_eval_vqa_with_tiny_model(shared_data, tiny_model_dir, capsys, tmp_path)
         assert r["prediction"] == max(r["options"], key=r["options"].get)
 
 
+def test_eval_vqa_gain_over_prior_is_paired_on_the_same_questions(shared_data, tiny_model_dir, capsys, tmp_path):
+    questions = shared_data / "vqa-rad/train.json"
+    preds = tmp_path / "preds.jsonl"
+    assert main(["eval", "vqa", "--questions", str(questions), "--images", str(shared_data / "vqa-rad/images"),
+                 "--split", "heldout", "--limit", "60", "--model", str(tiny_model_dir), "--json",
+                 "--predictions", str(preds)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    m, prior = out["model"], out["baselines"]["question_prior"]
+    gain = m["closed_gain_over_prior"]
+    assert gain["baseline"] == "question_prior" and gain["n"] == m["n_closed"] == prior["n_closed"]
+    assert gain["diff"] == pytest.approx(m["closed_acc"] - prior["closed_acc"], abs=2e-4)
+    assert gain["ci95"][0] <= gain["diff"] <= gain["ci95"][1]
+    assert m["closed_acc_ci95"][0] <= m["closed_acc"] <= m["closed_acc_ci95"][1]
+    # Predictions follow the question file's order (several images interleave there), so a row is
+    # found by its position.
+    from radfound.eval.splits import split_items
+    from radfound.eval.vqa_file import read_vqa_file
+
+    items = split_items(read_vqa_file(questions, shared_data / "vqa-rad/images"), "heldout")[:60]
+    rows = [json.loads(line) for line in preds.read_text(encoding="utf-8").splitlines()]
+    assert [(r["image"], r["question"]) for r in rows] == [(it.image.name, it.question) for it in items]
+    # The plain-text report gives the same figures in one line.
+    assert main(["eval", "vqa", "--questions", str(questions), "--images", str(shared_data / "vqa-rad/images"),
+                 "--split", "heldout", "--limit", "60", "--model", str(tiny_model_dir)]) == 0
+    text = capsys.readouterr().out
+    assert f"closed accuracy {100 * m['closed_acc']:.1f}% (95% interval" in text
+    assert f"{100 * gain['diff']:.1f} points above the question-only prior" in text
+
+
 @pytest.fixture(scope="module")
 def vqarad_predictions(shared_data, tiny_model_dir, tmp_path_factory):
     """Real predictions of the tiny model on 40 VQA-RAD held-out questions."""

@@ -10,6 +10,7 @@ from radfound.eval.baselines import MajorityBaseline, QuestionPrior
 from radfound.eval.findings import extract_findings, finding_scores
 from radfound.eval.normalize import normalize_answer
 from radfound.eval.text_metrics import caption_metrics, java_available
+from radfound.eval.uncertainty import bootstrap_ci, paired_difference
 from radfound.eval.vqa_file import VQAItem
 from radfound.eval.vqa_metrics import score_one, summarize, summarize_by_language, token_recall
 
@@ -54,6 +55,43 @@ def test_per_language_figures_are_separate():
     assert m["by_lang"]["zh"]["overall"] == 1.0
     assert m["by_lang"]["en"]["overall"] == 0.0
     assert m["overall"] == 0.5
+
+
+def test_intervals_resample_whole_images():
+    # 10 images, 10 questions each; a model right about all of 5 images and wrong about all of 5.
+    values = [1.0] * 50 + [0.0] * 50
+    images = [f"img{i // 10}" for i in range(100)]
+    by_image, by_question = bootstrap_ci(values, images), bootstrap_ci(values)
+    assert by_image[0] < 0.5 < by_image[1] and by_question[0] < 0.5 < by_question[1]
+    # Answers within an image move together: 10 independent facts, not 100, so a much wider interval.
+    assert (by_image[1] - by_image[0]) > 2.5 * (by_question[1] - by_question[0])
+    # The interval depends on the answers, not on the order of the rows.
+    order = list(range(100))
+    order.reverse()
+    assert bootstrap_ci([values[i] for i in order], [images[i] for i in order]) == by_image
+    assert bootstrap_ci([1.0] * 8, list("aabbccdd")) == [1.0, 1.0]
+    assert bootstrap_ci([1.0, 0.0], ["a", "a"]) is None  # one image: nothing to resample
+
+
+def test_paired_difference_against_a_baseline():
+    model = [1.0, 1.0, 1.0, 0.0, 1.0, 0.0]
+    prior = [1.0, 0.0, 1.0, 0.0, 0.0, 0.0]
+    out = paired_difference(model, prior, list("aabbcc"))
+    assert out["diff"] == pytest.approx(2 / 6, abs=1e-4)
+    assert 0.0 <= out["ci95"][0] <= out["diff"] <= out["ci95"][1] <= 0.5 + 1e-9  # never worse on any image
+    assert paired_difference(prior, prior, list("aabbcc")) == {"diff": 0.0, "ci95": [0.0, 0.0]}
+    with pytest.raises(ValueError):
+        paired_difference(model, prior[:3])
+
+
+def test_summary_carries_image_level_intervals():
+    scored = [score_one(p, "yes", "CLOSED", group=g) for p, g in
+              [("yes", "a"), ("yes", "a"), ("no", "b"), ("yes", "c"), ("no", "c")]]
+    m = summarize(scored)
+    assert m["closed_acc"] == 0.6
+    lo, hi = m["closed_acc_ci95"]
+    assert 0.0 <= lo < 0.6 < hi <= 1.0
+    assert m["overall_ci95"] == m["closed_acc_ci95"]
 
 
 def _item(q, a, t="OPEN", image="a.jpg"):
