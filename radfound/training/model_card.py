@@ -43,6 +43,25 @@ def vqa_rows(result: dict | None, lang: str | None = None) -> list[str]:
     return rows
 
 
+def interval_lines(result: dict | None, lang: str | None = None) -> list[str]:
+    """The model's 95% intervals (images resampled) under its table, and its paired gain over the prior."""
+    m = (result or {}).get("model")
+    if not m:
+        return []
+    gain = None if lang else m.get("closed_gain_over_prior")  # the gain is over all the file's languages
+    if lang:
+        m = (m.get("by_lang") or {}).get(lang, m)
+    parts = [f"{name} {_pct(ci[0])}-{_pct(ci[1])}%" for name, ci in
+             (("overall", m.get("overall_ci95")), ("closed", m.get("closed_acc_ci95"))) if ci]
+    if not parts:
+        return []
+    line = "95% intervals for RadFound-small, images resampled: " + ", ".join(parts)
+    if gain and gain.get("ci95"):
+        line += (f"; closed accuracy {_pct(gain['diff'])} points above the question prior "
+                 f"({_pct(gain['ci95'][0])} to {_pct(gain['ci95'][1])})")
+    return ["", line + "."]
+
+
 def text_row(name: str, t: dict | None) -> str:
     if not t:
         return f"| {name} | (not measured) | | | | | | |"
@@ -55,9 +74,11 @@ def results_markdown(ev: Path) -> str:
     sv, vr = _load(ev / "slake_val.json"), _load(ev / "vqarad_heldout.json")
     mammo, ct, text, grd = (_load(ev / f"{n}.json") for n in ("mammo", "ct", "slake_text", "grounding"))
     head = "| | overall | closed | open | open recall | n |\n|---|---|---|---|---|---|"
-    lines = ["### SLAKE validation, English (1,053 questions; not trained on)", head, *vqa_rows(sv, "en"), "",
-             "### SLAKE validation, Chinese", head, *vqa_rows(sv, "zh"), "",
-             "### VQA-RAD held-out part of train (47 images, 472 questions; not trained on)", head, *vqa_rows(vr), ""]
+    lines = ["### SLAKE validation, English (1,053 questions; not trained on)", head, *vqa_rows(sv, "en"),
+             *interval_lines(sv, "en"), "",
+             "### SLAKE validation, Chinese", head, *vqa_rows(sv, "zh"), *interval_lines(sv, "zh"), "",
+             "### VQA-RAD held-out part of train (47 images, 472 questions; not trained on)", head, *vqa_rows(vr),
+             *interval_lines(vr), ""]
     lines += ["### Phantom reports (synthetic, 100 fresh phantoms each, seed 9001)",
               "| set | side P | side R | side F1 | location F1 | exact study | all-normal baseline F1 |",
               "|---|---|---|---|---|---|---|"]

@@ -19,6 +19,11 @@ def test_card_is_in_the_manifest_and_carries_the_numbers(shared_data, tiny_model
                  "--images", str(shared_data / "slake/imgs"), "--limit", "40", "--baselines-only", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     (ev / "slake_val.json").write_text(json.dumps(result), encoding="utf-8")
+    assert main(["eval", "vqa", "--questions", str(shared_data / "vqa-rad/train.json"), "--images",
+                 str(shared_data / "vqa-rad/images"), "--split", "heldout", "--limit", "40", "--model",
+                 str(tiny_model_dir), "--json"]) == 0
+    vqarad = json.loads(capsys.readouterr().out)
+    (ev / "vqarad_heldout.json").write_text(json.dumps(vqarad), encoding="utf-8")
     run = tmp_path / "run"
     run.mkdir()
     summary = {"parameters": 1_234_567, "minutes": 1.5, "instruct": {"steps": 3, "ema_decay": 0.999}}
@@ -32,3 +37,8 @@ def test_card_is_in_the_manifest_and_carries_the_numbers(shared_data, tiny_model
     assert "moving average of its weights (decay 0.999)" in card  # the recipe says how the weights ended
     prior = result["baselines"]["question_prior"]["by_lang"]["en"]["overall"]
     assert f"| question_prior | {100 * prior:.1f} |" in card
+    # The model's intervals stand under its table; the baselines-only SLAKE result has none to show.
+    lo, hi = vqarad["model"]["closed_acc_ci95"]
+    assert f"closed {100 * lo:.1f}-{100 * hi:.1f}%" in card
+    assert f"{100 * vqarad['model']['closed_gain_over_prior']['diff']:.1f} points above the question prior" in card
+    assert card.count("95% intervals for RadFound-small") == 1
