@@ -231,12 +231,21 @@ def run_ensemble(args) -> int:
         return 0
     n = result["n"]
     print(f"closed questions answered by probability in every file: {n}")
-    for m in result["models"]:
-        print(f"  {m['closed_acc']:.3f}  ({m['correct']}/{n})  {m['predictions']}")
+    print("  closed  (right/n)  vs the first model, 95% interval (images resampled)")
+    for m in result["models"][:1]:
+        print(f"  {m['closed_acc']:.3f}  ({m['correct']}/{n})  {'':<26}{m['predictions']}")
+    for m in result["models"][1:]:
+        print(f"  {m['closed_acc']:.3f}  ({m['correct']}/{n})  {_versus(m['vs_first']):<26}{m['predictions']}")
     e, a = result["ensemble"], result["agreement"]
-    print(f"  {e['closed_acc']:.3f}  ({e['correct']}/{n})  soft vote of all {len(result['models'])}")
+    print(f"  {e['closed_acc']:.3f}  ({e['correct']}/{n})  {_versus(e['vs_first']):<26}"
+          f"soft vote of all {len(result['models'])}")
     print(f"agreement: all right {a['all_right']}, all wrong {a['all_wrong']}, split {a['split']}")
     return 0
+
+
+def _versus(d: dict) -> str:
+    ci = d.get("ci95") or [d["diff"], d["diff"]]
+    return f"{100 * d['diff']:+.1f} ({100 * ci[0]:+.1f} to {100 * ci[1]:+.1f})"
 
 
 def run_feedback(args) -> int:

@@ -105,6 +105,13 @@ def test_eval_ensemble_soft_vote_and_agreement(vqarad_predictions, tmp_path, cap
     assert out["ensemble"]["correct"] == right
     # The contrarian is right exactly where the others are wrong: no question is all right or all wrong.
     assert out["agreement"] == {"all_right": 0, "all_wrong": 0, "split": len(yes_no)}
+    # Against the first model on the same questions: itself differs by nothing, the contrarian by
+    # (wrong - right) / n, each with a paired interval around it.
+    assert out["models"][1]["vs_first"] == {"diff": 0.0, "ci95": [0.0, 0.0]}
+    contra = out["models"][2]["vs_first"]
+    assert contra["diff"] == pytest.approx((len(yes_no) - 2 * right) / len(yes_no), abs=1e-4)
+    assert contra["ci95"][0] <= contra["diff"] <= contra["ci95"][1]
+    assert out["ensemble"]["vs_first"]["diff"] == 0.0
 
 
 def test_eval_ensemble_refuses_files_of_different_questions(vqarad_predictions, tmp_path, capsys):
