@@ -189,7 +189,10 @@ probabilities (as `radfound ask` does); other questions are generated greedily.
 Tiny model, tiny data, short training: accuracy is far below published medical VLMs and below
 the project's targets where the tables say so. It can answer confidently and wrongly; boxes are
 coarse. Chinese answers are less reliable than English. Mammography and CT pathways are trained
-only on synthetic phantoms.
+only on synthetic phantoms. The validation splits are small (VQA-RAD held-out: 47 images), so
+read the intervals beside the tables, not one figure. Runs of this recipe vary with the seed
+(docs/evaluation.md lists them; one lost the CT pathway entirely): check a retrained model with
+the steps in docs/training.md before it replaces this one.
 """
 
 
