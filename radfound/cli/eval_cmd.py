@@ -96,10 +96,10 @@ def _intervals(model: dict) -> str:
     def pct(v):
         return f"{100 * v:.1f}"
 
-    ci = model.get("closed_acc_ci95")
     if model.get("closed_acc") is None:
         return "no closed questions"
     line = f"closed accuracy {pct(model['closed_acc'])}%"
+    ci = model.get("closed_acc_ci95")
     if ci:
         line += f" (95% interval {pct(ci[0])}-{pct(ci[1])}, images resampled)"
     gain = model.get("closed_gain_over_prior")

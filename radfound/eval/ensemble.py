@@ -80,6 +80,7 @@ def combine(paths: list[str | Path]) -> dict:
     if n == 0:
         raise ConfigError("no question was answered by probability in every file (rows with 'options'; "
                           "written by radfound eval vqa --predictions without --free-text)", paths[0])
+
     def scored(values: list[float]) -> dict:
         right = int(sum(values))
         return {"closed_acc": round(right / n, 4), "correct": right,
