@@ -190,8 +190,11 @@ def run_report(args) -> int:
         m, b = result["model"], result["baseline_normal_report"]
         print(f"{args.which} phantoms (synthetic), n={result['n']}, seed={result['seed']}")
         for level in ("side", "location"):
+            ci = m[level].get("f1_ci95")
+            span = f" [{ci[0]:.3f}-{ci[1]:.3f}]" if ci else ""
             print(f"  finding {level:<9} P {m[level]['precision']:.3f}  R {m[level]['recall']:.3f}  "
-                  f"F1 {m[level]['f1']:.3f}   (all-normal baseline F1 {b[level]['f1']:.3f})")
+                  f"F1 {m[level]['f1']:.3f}{span}   (all-normal baseline F1 {b[level]['f1']:.3f})")
+        print("  [95% interval of F1, phantoms resampled]")
         text = m["text"]
     else:
         text = result["captions"]

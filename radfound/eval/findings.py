@@ -11,13 +11,15 @@ sentence with the phantom report vocabulary (docs/evaluation.md):
 A sentence that negates (``no mass``, ``unremarkable``, ``without``) asserts nothing.
 Two scores are kept: ``side`` level (finding type + side) and ``location`` level
 (type + side + quadrant/pole). Scores are micro-averaged over the set; a normal
-study with an empty draft and empty truth counts as agreement.
+study with an empty draft and empty truth counts as agreement. ``f1_ci95`` is F1's 95%
+interval from resampling whole studies (radfound.eval.uncertainty).
 """
 
 from __future__ import annotations
 
 import re
 
+from radfound.eval.uncertainty import ratio_ci
 from radfound.tasks.prompts import parse_report
 
 _QUADRANT = re.compile(r"\b(upper|lower)\s+(outer|inner)\b")
@@ -76,13 +78,13 @@ def finding_scores(predicted: list[set], truth: list[set]) -> dict:
         raise ValueError("predicted and truth must be aligned lists")
     out = {}
     for level, key in (("side", lambda f: f[:2]), ("location", lambda f: f)):
-        tp = fp = fn = 0
+        counts = []  # (tp, fp, fn) per study: F1's interval resamples whole studies
         for pred, gold in zip(predicted, truth):
             p, g = {key(f) for f in pred}, {key(f) for f in gold}
-            tp += len(p & g)
-            fp += len(p - g)
-            fn += len(g - p)
-        out[level] = _prf(tp, fp, fn)
+            counts.append((len(p & g), len(p - g), len(g - p)))
+        tp, fp, fn = (sum(c[i] for c in counts) for i in range(3))
+        out[level] = {**_prf(tp, fp, fn),
+                      "f1_ci95": ratio_ci([2 * t for t, _, _ in counts], [2 * t + p + n for t, p, n in counts])}
     out["n"] = len(truth)
     out["exact_study"] = round(sum(p == g for p, g in zip(predicted, truth)) / max(len(truth), 1), 4)
     return out

@@ -1,4 +1,4 @@
-"""How sure a measured accuracy is: 95% intervals by resampling whole images.
+"""How sure a measured figure is: 95% intervals by resampling whole images (or phantom studies).
 
 Questions about one image are not independent (VQA-RAD asks the same thing about an image in
 several phrasings, and a model that misreads the image gets them all wrong), so the bootstrap
@@ -35,12 +35,25 @@ def bootstrap_ci(values: Sequence[float], groups: Sequence[object] | None = None
     None for fewer than two groups, where resampling says nothing.
     """
     sums, counts = _cluster_sums(values, groups)
-    if len(sums) < 2:
+    return ratio_ci(sums, counts, level=level, resamples=resamples, seed=seed)
+
+
+def ratio_ci(numerators: Sequence[float], denominators: Sequence[float], *, empty: float = 1.0,
+             level: float = 0.95, resamples: int = RESAMPLES, seed: int = SEED) -> list[float] | None:
+    """Interval of sum(numerators) / sum(denominators), resampling the units (one per entry) with replacement.
+
+    A mean over images is one such ratio (correct answers / questions per image), and so is a
+    micro-averaged F1 over studies (2 TP / (2 TP + FP + FN) per study). A resample whose denominator
+    is 0 (nothing to find and nothing claimed) counts as ``empty``. None for fewer than two units.
+    """
+    num, den = np.asarray(numerators, dtype=np.float64), np.asarray(denominators, dtype=np.float64)
+    if len(num) < 2:
         return None
-    draws = np.random.default_rng(seed).integers(0, len(sums), size=(resamples, len(sums)))
-    means = sums[draws].sum(1) / counts[draws].sum(1)
+    draws = np.random.default_rng(seed).integers(0, len(num), size=(resamples, len(num)))
+    top, bottom = num[draws].sum(1), den[draws].sum(1)
+    ratios = np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1.0), empty)
     tail = (1 - level) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
+    low, high = np.percentile(ratios, [tail, 100 - tail])
     return [round(float(low), 4), round(float(high), 4)]
 
 

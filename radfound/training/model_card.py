@@ -89,6 +89,10 @@ def results_markdown(ev: Path) -> str:
                          f"{m['location']['f1']:.3f} | {m['exact_study']:.3f} | {b['side']['f1']:.3f} |")
         else:
             lines.append(f"| {name} | (not measured) | | | | | |")
+    spans = [f"{name} {ci[0]:.3f}-{ci[1]:.3f}" for name, r in (("mammography", mammo), ("neck CT", ct))
+             if r and (ci := r["model"]["side"].get("f1_ci95"))]
+    if spans:
+        lines += ["", "95% intervals of side F1, phantoms resampled: " + ", ".join(spans) + "."]
     lines += ["", "### Text metrics", "| references | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | ROUGE-L | METEOR | CIDEr |",
               "|---|---|---|---|---|---|---|---|",
               text_row("mammo phantom reports", mammo and mammo["model"]["text"]),

@@ -141,12 +141,27 @@ def test_finding_extraction_and_scores():
     truth = [{("mass", "left", "upper outer"), ("calcifications", "right", "lower inner")}]
     s = finding_scores([got], truth)
     assert s["side"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(0.6667, abs=1e-4),
-                         "tp": 1, "fp": 0, "fn": 1}
+                         "tp": 1, "fp": 0, "fn": 1, "f1_ci95": None}  # one study: no interval
     ct = extract_findings("FINDINGS: A 9 mm hypodense nodule in the lower pole of the left thyroid lobe. "
                           "The right thyroid lobe is unremarkable.", "ct")
     assert ct == {("thyroid nodule", "left", "lower pole")}
     wrong_pole = finding_scores([{("thyroid nodule", "left", "upper pole")}], [ct])
     assert wrong_pole["side"]["f1"] == 1.0 and wrong_pole["location"]["f1"] == 0.0
+
+
+def test_finding_f1_interval_resamples_studies():
+    mass = ("mass", "left", "upper outer")
+    # 20 studies: 10 found, 5 missed, 5 normal with an empty draft: F1 = 2*10 / (2*10 + 5) = 0.8.
+    truth = [{mass}] * 15 + [set()] * 5
+    drafts = [{mass}] * 10 + [set()] * 10
+    side = finding_scores(drafts, truth)["side"]
+    assert side["f1"] == 0.8
+    lo, hi = side["f1_ci95"]
+    assert 0.5 < lo < 0.8 < hi < 1.0
+    perfect = finding_scores(truth, truth)["side"]
+    assert perfect["f1"] == 1.0 and perfect["f1_ci95"] == [1.0, 1.0]
+    # Only normal studies, nothing claimed: every resample is agreement, as in the point figure.
+    assert finding_scores([set()] * 4, [set()] * 4)["side"]["f1_ci95"] == [1.0, 1.0]
 
 
 def test_iou_hand_checked():

@@ -24,6 +24,9 @@ def test_card_is_in_the_manifest_and_carries_the_numbers(shared_data, tiny_model
                  str(tiny_model_dir), "--json"]) == 0
     vqarad = json.loads(capsys.readouterr().out)
     (ev / "vqarad_heldout.json").write_text(json.dumps(vqarad), encoding="utf-8")
+    assert main(["eval", "report", "--set", "ct", "--n", "3", "--model", str(tiny_model_dir), "--json"]) == 0
+    ct = json.loads(capsys.readouterr().out)
+    (ev / "ct.json").write_text(json.dumps(ct), encoding="utf-8")
     run = tmp_path / "run"
     run.mkdir()
     summary = {"parameters": 1_234_567, "minutes": 1.5, "instruct": {"steps": 3, "ema_decay": 0.999}}
@@ -42,3 +45,5 @@ def test_card_is_in_the_manifest_and_carries_the_numbers(shared_data, tiny_model
     assert f"closed {100 * lo:.1f}-{100 * hi:.1f}%" in card
     assert f"{100 * vqarad['model']['closed_gain_over_prior']['diff']:.1f} points above the question prior" in card
     assert card.count("95% intervals for RadFound-small") == 1
+    lo, hi = ct["model"]["side"]["f1_ci95"]
+    assert f"95% intervals of side F1, phantoms resampled: neck CT {lo:.3f}-{hi:.3f}." in card
