@@ -38,7 +38,9 @@ def register(subparsers) -> None:
                    help="answer English closed questions by free generation instead of choosing Yes/No or "
                         "an offered option")
     v.add_argument("--predictions", type=Path, default=None, help="write per-question predictions (JSON lines)")
-    v.add_argument("--json", action="store_true", help="print one JSON object")
+    v.add_argument("--by-type", action="store_true",
+                   help="also print closed/open accuracy per question type (VQA-RAD question_type, SLAKE content_type)")
+    v.add_argument("--json", action="store_true", help="print one JSON object (by_type is always in it)")
     v.set_defaults(func=run_vqa)
 
     r = sub.add_parser("report", help="report drafting: phantom finding P/R/F1 and caption metrics")
@@ -110,6 +112,25 @@ def _intervals(model: dict) -> str:
     return line
 
 
+def _type_table(result: dict) -> str:
+    """Closed and open accuracy per question type: the model (if run) beside the question prior."""
+    prior = ((result.get("baselines") or {}).get("question_prior") or {}).get("by_type") or {}
+    model = (result.get("model") or {}).get("by_type") or {}
+    types = sorted(set(prior) | set(model))
+    if not types:
+        return "by question type: the file labels no question types"
+    head = (f"{'question type':<16}{'n closed':>9}{'model':>8}{'prior':>8}"
+            f"{'n open':>9}{'model':>8}{'prior':>8}   (closed_acc, open_acc)")
+    lines = [head]
+    for t in types:
+        m, p = model.get(t, {}), prior.get(t, {})
+        ref = m or p
+        lines.append(f"{t[:15]:<16}{ref.get('n_closed', 0):>9}{_fmt(m.get('closed_acc')):>8}"
+                     f"{_fmt(p.get('closed_acc')):>8}{ref.get('n_open', 0):>9}{_fmt(m.get('open_acc')):>8}"
+                     f"{_fmt(p.get('open_acc')):>8}")
+    return "\n".join(lines)
+
+
 def _default_baseline_train(items) -> Path | None:
     dataset = items[0].dataset if items else ""
     path = data_dir() / ("slake/train.json" if dataset == "slake" else "vqa-rad/train.json")
@@ -160,6 +181,8 @@ def run_vqa(args) -> int:
             rows[name] = result["baselines"][name]
     print(f"{args.questions} ({args.split}, {result['lang']}): {result['n']} questions")
     print(_table(rows))
+    if args.by_type:
+        print(_type_table(result))
     if "model" in result:
         print(_intervals(result["model"]))
         print(PRELIMINARY_NOTICE)

@@ -21,7 +21,8 @@ def evaluate_model(items: list[VQAItem], predictor, load_study: Callable, progre
         encoded = predictor.encode(load_study(image))
         for index, it in questions:
             answer = predictor.answer(encoded, it.question)
-            s = score_one(answer.answer, it.answer, it.answer_type, it.lang, group=str(image))
+            s = score_one(answer.answer, it.answer, it.answer_type, it.lang, group=str(image),
+                          question_type=it.question_type)
             scored.append(s)
             row = {"image": image.name if it.dataset == "vqa-rad" else f"{image.parent.name}/{image.name}",
                    "question": it.question, "answer": it.answer, "prediction": answer.answer,
@@ -42,7 +43,8 @@ def _fit_rows(items: list[VQAItem], train: list[VQAItem]) -> list[VQAItem]:
 
 def _score_baseline(name: str, items: list[VQAItem], fit: list[VQAItem]) -> list:
     b = BASELINES[name](fit)
-    return [score_one(b.predict(it), it.answer, it.answer_type, it.lang, group=str(it.image)) for it in items]
+    return [score_one(b.predict(it), it.answer, it.answer_type, it.lang, group=str(it.image),
+                      question_type=it.question_type) for it in items]
 
 
 def evaluate_baselines(items: list[VQAItem], train: list[VQAItem]) -> dict:

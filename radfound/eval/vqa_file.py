@@ -28,6 +28,7 @@ class VQAItem:
     lang: str = "en"
     qid: str = ""
     dataset: str = ""  # "vqa-rad" or "slake"
+    question_type: str = ""  # VQA-RAD question_type (its first, upper-case) or SLAKE content_type; "" if unlabelled
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -53,8 +54,19 @@ def _item(rec: dict, images: Path, index: int, path: Path) -> VQAItem:
         lang=str(rec.get("q_lang", "en")),
         qid=str(rec.get("qid", index)),
         dataset=dataset,
+        question_type=_question_type(rec),
         meta=meta,
     )
+
+
+def _question_type(rec: dict) -> str:
+    """What the question asks about, as the dataset labels it: PRES, SIZE, ... (VQA-RAD), Organ, KG, ... (SLAKE).
+
+    VQA-RAD lists several for some questions ("PRES, POS"): the first is kept, and case is unified.
+    """
+    raw = rec.get("question_type") if "question_type" in rec else rec.get("content_type")
+    first = str(raw or "").split(",")[0].strip()
+    return first.upper() if "image_name" in rec else first
 
 
 def read_vqa_file(questions: str | Path, images: str | Path, *, lang: str | None = None) -> list[VQAItem]:

@@ -4,6 +4,8 @@ Every metric compares normalised strings (radfound.eval.normalize). ``closed`` a
 ``open`` follow each question's ``answer_type`` from the dataset file, never the
 prediction. ``overall`` is exact-match accuracy over all questions. ``closed_acc_ci95`` and
 ``overall_ci95`` are 95% intervals from resampling images (radfound.eval.uncertainty).
+``by_type`` repeats the figures per question type as the dataset labels it (VQA-RAD's
+``question_type``, SLAKE's ``content_type``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Scored:
     exact: bool
     recall: float
     group: str | None = None  # the image asked about: questions on one image are resampled together
+    question_type: str = ""  # the dataset's label (PRES, SIZE, Organ, ...), for the per-type breakdown
 
 
 def token_recall(prediction: str, reference: str) -> float:
@@ -39,13 +42,14 @@ def token_recall(prediction: str, reference: str) -> float:
 
 
 def score_one(prediction: str, reference: str, answer_type: str, lang: str = "en",
-              group: str | None = None) -> Scored:
+              group: str | None = None, question_type: str = "") -> Scored:
     return Scored(
         answer_type=answer_type.upper(),
         lang=lang,
         exact=normalize_answer(prediction) == normalize_answer(reference),
         recall=token_recall(prediction, reference),
         group=group,
+        question_type=question_type,
     )
 
 
@@ -83,4 +87,9 @@ def summarize_by_language(scored: list[Scored]) -> dict:
     out = summarize(scored)
     if len(groups) > 1 or (groups and next(iter(groups)) != "en"):
         out["by_lang"] = {lang: summarize(items) for lang, items in sorted(groups.items())}
+    types: dict[str, list[Scored]] = defaultdict(list)
+    for s in scored:
+        types[s.question_type or "unlabelled"].append(s)
+    if len(types) > 1:  # where a model beats the prior and where it does not, by what is asked
+        out["by_type"] = {name: summarize(items) for name, items in sorted(types.items())}
     return out

@@ -84,6 +84,18 @@ def test_paired_difference_against_a_baseline():
         paired_difference(model, prior[:3])
 
 
+def test_summary_by_question_type():
+    scored = [score_one("yes", "yes", "CLOSED", question_type="SIZE"),
+              score_one("no", "yes", "CLOSED", question_type="SIZE"),
+              score_one("liver", "liver", "OPEN", question_type="ORGAN"),
+              score_one("ct", "mri", "OPEN")]
+    by_type = summarize_by_language(scored)["by_type"]
+    assert set(by_type) == {"SIZE", "ORGAN", "unlabelled"}
+    assert (by_type["SIZE"]["closed_acc"], by_type["SIZE"]["n"]) == (0.5, 2)
+    assert by_type["ORGAN"]["open_acc"] == 1.0 and by_type["unlabelled"]["open_acc"] == 0.0
+    assert "by_type" not in summarize_by_language(scored[:2])  # one type: nothing to break down
+
+
 def test_summary_carries_image_level_intervals():
     scored = [score_one(p, "yes", "CLOSED", group=g) for p, g in
               [("yes", "a"), ("yes", "a"), ("no", "b"), ("yes", "c"), ("no", "c")]]

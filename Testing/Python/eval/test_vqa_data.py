@@ -23,6 +23,32 @@ def test_reads_both_formats(shared_data):
     assert len(read_vqa_file(shared_data / "slake/validate.json", shared_data / "slake/imgs", lang="en")) == 1053
 
 
+def test_question_types_as_the_datasets_label_them(shared_data):
+    rad = read_vqa_file(shared_data / "vqa-rad/train.json", shared_data / "vqa-rad/images")
+    records = json.loads((shared_data / "vqa-rad/train.json").read_text(encoding="utf-8"))
+    # "PRES, POS" keeps its first type; "Other" and "OTHER" are one type.
+    assert [it.question_type for it in rad] == [r["question_type"].split(",")[0].strip().upper() for r in records]
+    assert {"PRES", "SIZE", "ABN", "OTHER"} <= {it.question_type for it in rad}
+    assert not any("," in it.question_type or it.question_type == "Other" for it in rad)
+    sl = read_vqa_file(shared_data / "slake/validate.json", shared_data / "slake/imgs", lang="en")
+    assert {"Organ", "Size", "KG"} <= {it.question_type for it in sl}
+    assert "" in {it.question_type for it in sl}  # a third of SLAKE's records have no content_type
+
+
+def test_cli_prints_accuracy_by_question_type(shared_data, capsys):
+    args = ["eval", "vqa", "--questions", str(shared_data / "vqa-rad/train.json"),
+            "--images", str(shared_data / "vqa-rad/images"), "--split", "heldout", "--baselines-only"]
+    assert main([*args, "--json"]) == 0
+    prior = json.loads(capsys.readouterr().out)["baselines"]["question_prior"]
+    by_type = prior["by_type"]
+    assert sum(t["n"] for t in by_type.values()) == prior["n"] == 472
+    assert sum(t["n_closed"] for t in by_type.values()) == 303
+    assert main([*args, "--by-type"]) == 0
+    text = capsys.readouterr().out
+    size = by_type["SIZE"]
+    assert f"SIZE{'':<12}{size['n_closed']:>9}{'-':>8}{size['closed_acc']:>8.3f}" in text
+
+
 def test_heldout_split_is_by_image_and_stable(shared_data):
     rad = read_vqa_file(shared_data / "vqa-rad/train.json", shared_data / "vqa-rad/images")
     held, train = split_items(rad, "heldout"), split_items(rad, "train")
