@@ -243,8 +243,10 @@ def run_grounding(args) -> int:
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
+        ci = result.get("found_iou_0.5_ci95")
+        span = f" (95% interval {ci[0]:.3f}-{ci[1]:.3f}, images resampled)" if ci else ""
         print(f"SLAKE validation grounding: {result['boxes']} boxes on {result['images']} images: "
-              f"IoU>=0.5 {_fmt(result['found_iou_0.5'])}, mean best IoU {_fmt(result['mean_best_iou'])}")
+              f"IoU>=0.5 {_fmt(result['found_iou_0.5'])}{span}, mean best IoU {_fmt(result['mean_best_iou'])}")
     return 0
 
 

@@ -3,13 +3,15 @@
 For every image with ``detection.json`` boxes and every distinct label, the model is asked
 the grounding prompt ("Where is the liver? Answer with boxes."); its boxes are mapped back
 to original pixels (radfound.tasks.boxes) and each reference box counts as found when its
-best-overlapping predicted box has IoU >= 0.5.
+best-overlapping predicted box has IoU >= 0.5. ``found_iou_0.5_ci95`` is that share's 95%
+interval from resampling whole images (radfound.eval.uncertainty).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
+from radfound.eval.uncertainty import bootstrap_ci
 from radfound.tasks.boxes import boxes_from_text
 from radfound.tasks.prompts import grounding_prompt
 
@@ -25,8 +27,9 @@ def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, floa
 
 def evaluate_grounding(reports, predictor, load_study, threshold: float = 0.5, progress=None) -> dict:
     """``reports``: ImageReport list (radfound.training.data.slake_reports) with their boxes."""
-    found = total = answered = 0
+    answered = 0
     ious: list[float] = []
+    images: list[str] = []  # the image of each reference box: boxes on one image are resampled together
     for i, rep in enumerate(reports, 1):
         if not rep.boxes:
             continue
@@ -42,13 +45,14 @@ def evaluate_grounding(reports, predictor, load_study, threshold: float = 0.5, p
             for ref in refs:
                 best = max((iou(ref, p) for p in preds), default=0.0)
                 ious.append(best)
-                found += best >= threshold
-                total += 1
+                images.append(str(rep.image))
         if progress:
             progress(i, len(reports))
+    hits = [float(v >= threshold) for v in ious]
     return {
-        "boxes": total,
-        "found_iou_0.5": round(found / total, 4) if total else None,
+        "boxes": len(hits),
+        "found_iou_0.5": round(sum(hits) / len(hits), 4) if hits else None,
+        "found_iou_0.5_ci95": bootstrap_ci(hits, images),
         "mean_best_iou": round(sum(ious) / len(ious), 4) if ious else None,
         "questions_with_a_box": answered,
     }

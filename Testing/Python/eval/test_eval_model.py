@@ -164,3 +164,5 @@ def test_eval_grounding_with_tiny_model(shared_data, tiny_model_dir, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["images"] == 2 and out["boxes"] >= 2
     assert _in_unit(out["found_iou_0.5"])
+    lo, hi = out["found_iou_0.5_ci95"]  # two images: an interval over images exists
+    assert lo <= out["found_iou_0.5"] <= hi
