@@ -139,7 +139,7 @@ def _default_baseline_train(items) -> Path | None:
 
 def run_vqa(args) -> int:
     from radfound.eval.splits import split_items
-    from radfound.eval.vqa_eval import closed_gain, evaluate_baselines, evaluate_model
+    from radfound.eval.vqa_eval import closed_gain, evaluate_model, score_baselines, summarize_baselines
     from radfound.eval.vqa_file import read_vqa_file
     from radfound.study.reader import read_study
 
@@ -152,7 +152,8 @@ def run_vqa(args) -> int:
     if train_file is not None:
         train_images = train_file.parent / ("imgs" if items and items[0].dataset == "slake" else "images")
         train = read_vqa_file(train_file, train_images if train_images.is_dir() else args.images)
-        result["baselines"] = evaluate_baselines(items, train)
+        baseline_scores, fitted_on = score_baselines(items, train)
+        result["baselines"] = summarize_baselines(baseline_scores, fitted_on)
         result["baselines"]["train_file"] = str(train_file)
     else:
         result["baselines"] = None
@@ -165,7 +166,7 @@ def run_vqa(args) -> int:
         closed = "free text" if args.free_text else "Yes/No or an offered option, by probability"
         result["model"] = {"name": predictor.name, "provider": predictor.model.provider, "yes_no": closed, **metrics}
         if result["baselines"]:
-            result["model"]["closed_gain_over_prior"] = closed_gain(items, rows, train)
+            result["model"]["closed_gain_over_prior"] = closed_gain(items, rows, baseline_scores["question_prior"])
         if args.predictions:
             with open(args.predictions, "w", encoding="utf-8") as fh:
                 for row in rows:

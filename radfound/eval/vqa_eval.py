@@ -8,7 +8,7 @@ from collections.abc import Callable
 from radfound.eval.baselines import BASELINES
 from radfound.eval.vqa_file import VQAItem
 from radfound.eval.uncertainty import paired_difference
-from radfound.eval.vqa_metrics import score_one, summarize_by_language
+from radfound.eval.vqa_metrics import Scored, score_one, summarize_by_language
 
 
 def evaluate_model(items: list[VQAItem], predictor, load_study: Callable, progress=None) -> tuple[dict, list[dict]]:
@@ -41,30 +41,39 @@ def _fit_rows(items: list[VQAItem], train: list[VQAItem]) -> list[VQAItem]:
     return [it for it in train if it.image.resolve() not in evaluated]
 
 
-def _score_baseline(name: str, items: list[VQAItem], fit: list[VQAItem]) -> list:
-    b = BASELINES[name](fit)
-    return [score_one(b.predict(it), it.answer, it.answer_type, it.lang, group=str(it.image),
-                      question_type=it.question_type) for it in items]
+def score_baselines(items: list[VQAItem], train: list[VQAItem]) -> tuple[dict[str, list[Scored]], int]:
+    """Every image-blind baseline's per-question scores on ``items``, fitted on ``train`` minus the
+    evaluated images, and how many training questions that left."""
+    fit = _fit_rows(items, train)
+    scored = {}
+    for name, cls in BASELINES.items():
+        b = cls(fit)
+        scored[name] = [score_one(b.predict(it), it.answer, it.answer_type, it.lang, group=str(it.image),
+                                  question_type=it.question_type) for it in items]
+    return scored, len(fit)
+
+
+def summarize_baselines(scored: dict[str, list[Scored]], fitted_on: int) -> dict:
+    """``score_baselines``'s result as metrics per baseline, plus ``fitted_on``."""
+    return {**{name: summarize_by_language(values) for name, values in scored.items()}, "fitted_on": fitted_on}
 
 
 def evaluate_baselines(items: list[VQAItem], train: list[VQAItem]) -> dict:
     """Metrics of every image-blind baseline fitted on ``train`` minus any image that is being evaluated."""
-    fit = _fit_rows(items, train)
-    out = {name: summarize_by_language(_score_baseline(name, items, fit)) for name in BASELINES}
-    out["fitted_on"] = len(fit)
-    return out
+    return summarize_baselines(*score_baselines(items, train))
 
 
-def closed_gain(items: list[VQAItem], rows: list[dict], train: list[VQAItem], baseline: str = "question_prior") -> dict:
-    """The model's closed accuracy minus ``baseline``'s on the same questions, with a paired 95% interval.
+def closed_gain(items: list[VQAItem], rows: list[dict], baseline: list[Scored], name: str = "question_prior") -> dict:
+    """The model's closed accuracy minus a baseline's on the same questions, with a paired 95% interval.
 
-    ``rows`` are ``evaluate_model``'s, in ``items`` order. This is the figure behind "N points above
-    the question-only prior": ``{"baseline", "diff", "ci95", "n"}``, differences as fractions.
+    ``rows`` are ``evaluate_model``'s and ``baseline`` that baseline's ``score_baselines`` scores, both in
+    ``items`` order. This is the figure behind "N points above the question-only prior":
+    ``{"baseline", "diff", "ci95", "n"}``, differences as fractions.
     """
-    if len(rows) != len(items) or any(row["question"] != it.question for row, it in zip(rows, items)):
+    if (len(rows) != len(items) or len(baseline) != len(items)
+            or any(row["question"] != it.question for row, it in zip(rows, items))):
         raise ValueError("rows do not follow the question file's order")
-    base = _score_baseline(baseline, items, _fit_rows(items, train))
-    closed = [(row, b) for row, b in zip(rows, base) if b.answer_type == "CLOSED"]
+    closed = [(row, b) for row, b in zip(rows, baseline) if b.answer_type == "CLOSED"]
     paired = paired_difference([float(r["correct"]) for r, _ in closed], [float(b.exact) for _, b in closed],
                                [b.group for _, b in closed])
-    return {"baseline": baseline, **paired, "n": len(closed)}
+    return {"baseline": name, **paired, "n": len(closed)}
