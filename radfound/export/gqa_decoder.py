@@ -5,10 +5,16 @@ concat of the cache, expand for GQA, masks, softmax) and per-token decode on a C
 is then dominated by op overhead, not by reading the weights. This builder writes
 the same function directly, per layer:
 
-    SimplifiedLayerNormalization -> MatMul (fused Q|K|V) -> GroupQueryAttention
-    (packed QKV, rotary inside, cache concat inside) -> MatMul (o) -> Add
-    -> SimplifiedLayerNormalization -> MatMul (fused gate|up) -> Split -> x*Sigmoid(x)*up
-    -> MatMul (down) -> Add
+    SkipSimplifiedLayerNormalization (the previous residual add and this norm, one op)
+    -> MatMul (fused Q|K|V) -> GroupQueryAttention (packed QKV, rotary inside, cache concat
+    inside) -> MatMul (o) -> SkipSimplifiedLayerNormalization -> MatMul (fused gate|up)
+    -> Split -> x*Sigmoid(x)*up -> MatMul (down)
+
+(the first layer's norm has no residual to add and is a plain SimplifiedLayerNormalization; the
+last down projection is added inside the final norm). ORT does not fuse the residual adds into
+the norms by itself when the sum also feeds the next residual; written fused, a decode step
+launches two kernels fewer per layer, which counts on a GPU where each small kernel costs a few
+microseconds (docs/benchmarks.md).
 
 with the community I/O names (``inputs_embeds``, ``attention_mask``, ``position_ids``,
 ``past_key_values.{i}.key|value`` -> ``logits``, ``present.{i}.key|value``). The cache
@@ -84,11 +90,13 @@ class _Graph:
         return outs
 
 
-def build_gqa_decoder(model: RadFoundModel, path: str | Path, weights: str = "fp32") -> Path:
+def build_gqa_decoder(model: RadFoundModel, path: str | Path, weights: str = "fp32",
+                      fuse_residual_norms: bool = True) -> Path:
     """Write ``decoder_model_merged.onnx`` for ``model.decoder`` at ``path``.
 
     ``weights="int8"`` stores every projection as 8-bit blocks (``MatMulNBits``, int8 dot products on
     CPU): a quarter of the bytes read per generated token; activations, norms and the cache stay fp32.
+    ``fuse_residual_norms=False`` writes each residual add as its own ``Add`` (the A/B in docs/benchmarks.md).
     """
     cfg = model.config.text
     dec = model.decoder
@@ -111,12 +119,27 @@ def build_gqa_decoder(model: RadFoundModel, path: str | Path, weights: str = "fp
     (total64,) = g.node("Gather", [shape, g.init("const.idx1", np.array(1, np.int64))], axis=0, name="total_len_i64")
     (total,) = g.node("Cast", [total64], to=TensorProto.INT32, name="total_sequence_length")
 
-    x = "inputs_embeds"
+    x, pending = "inputs_embeds", None  # pending: a branch output still to be added into the residual x
+
+    def norm(init_name: str, weight: np.ndarray, name: str) -> str:
+        """RMS-normalise the residual stream; with a pending branch output, add it in first (and move x on)."""
+        nonlocal x, pending
+        gamma = g.init(init_name, weight)
+        if pending is not None and not fuse_residual_norms:
+            (x,) = g.node("Add", [x, pending], name=f"{name}/residual")
+            pending = None
+        if pending is None:
+            (out,) = g.node("SimplifiedLayerNormalization", [x, gamma], axis=-1, epsilon=cfg.rms_norm_eps, name=name)
+            return out
+        out, _, _, x = g.node("SkipSimplifiedLayerNormalization", [x, pending, gamma], domain=MS, name=name,
+                              outputs=[f"{name}/out", "", "", f"{name}/residual_sum"], epsilon=cfg.rms_norm_eps)
+        pending = None
+        return out
+
     for i, layer in enumerate(dec.layers):
         p = f"layers.{i}"
         a = layer.attn
-        (normed,) = g.node("SimplifiedLayerNormalization", [x, g.init(f"{p}.input_norm", _np(layer.input_norm.weight))],
-                           axis=-1, epsilon=cfg.rms_norm_eps, name=f"{p}/input_norm")
+        normed = norm(f"{p}.input_norm", _np(layer.input_norm.weight), f"{p}/input_norm")
         wqkv = np.concatenate([_np(a.q_proj.weight), _np(a.k_proj.weight), _np(a.v_proj.weight)], axis=0).T
         (qkv,) = g.matmul(normed, wqkv, f"{p}.qkv_proj")
         attn_out, _, _ = g.node(
@@ -126,11 +149,9 @@ def build_gqa_decoder(model: RadFoundModel, path: str | Path, weights: str = "fp
             outputs=[f"{p}/attn_out", f"present.{i}.key", f"present.{i}.value"],
             num_heads=h, kv_num_heads=kv, do_rotary=1, rotary_interleaved=0, scale=float(1.0 / np.sqrt(hd)),
         )
-        (o,) = g.matmul(attn_out, _np(a.o_proj.weight).T, f"{p}.o_proj")
-        (x,) = g.node("Add", [x, o], name=f"{p}/attn_residual")
-        (normed,) = g.node("SimplifiedLayerNormalization",
-                           [x, g.init(f"{p}.post_attention_norm", _np(layer.post_attention_norm.weight))],
-                           axis=-1, epsilon=cfg.rms_norm_eps, name=f"{p}/post_attention_norm")
+        (pending,) = g.matmul(attn_out, _np(a.o_proj.weight).T, f"{p}.o_proj")
+        normed = norm(f"{p}.post_attention_norm", _np(layer.post_attention_norm.weight),
+                      f"{p}/post_attention_norm")
         m = layer.mlp
         wgu = np.concatenate([_np(m.gate_proj.weight), _np(m.up_proj.weight)], axis=0).T
         (gu,) = g.matmul(normed, wgu, f"{p}.gate_up_proj")
@@ -139,10 +160,8 @@ def build_gqa_decoder(model: RadFoundModel, path: str | Path, weights: str = "fp
         (sig,) = g.node("Sigmoid", [gate], name=f"{p}/sigmoid")
         (silu,) = g.node("Mul", [gate, sig], name=f"{p}/silu")
         (act,) = g.node("Mul", [silu, up], name=f"{p}/swiglu")
-        (down,) = g.matmul(act, _np(m.down_proj.weight).T, f"{p}.down_proj")
-        (x,) = g.node("Add", [x, down], name=f"{p}/mlp_residual")
-    (normed,) = g.node("SimplifiedLayerNormalization", [x, g.init("norm", _np(dec.norm.weight))],
-                       axis=-1, epsilon=cfg.rms_norm_eps, name="final_norm")
+        (pending,) = g.matmul(act, _np(m.down_proj.weight).T, f"{p}.down_proj")
+    normed = norm("norm", _np(dec.norm.weight), "final_norm")
     g.matmul(normed, _np(dec.lm_head.weight).T, "lm_head", outputs=["logits"])
 
     f32, i64 = TensorProto.FLOAT, TensorProto.INT64

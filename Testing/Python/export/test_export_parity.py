@@ -158,3 +158,33 @@ def test_a_model_trained_with_dropout_exports_without_it(tmp_path, builder):
     with torch.no_grad():
         ref = torch_model.encode(torch.from_numpy(px), torch.from_numpy(views), torch.from_numpy(pos)).numpy()
     assert rel_err(engine.encode_inputs(px, views, pos).image_features, ref) < RTOL, f"seed {SEED}"
+
+
+def test_fused_residual_norms_match_separate_adds(tmp_path):
+    """The GQA decoder adds each residual inside the next norm (SkipSimplifiedLayerNormalization: two per layer,
+    no Add left, two kernels fewer per layer on a GPU); its outputs equal the graph written with separate adds."""
+    import collections
+
+    import onnx
+
+    from radfound.export.gqa_decoder import build_gqa_decoder
+
+    torch_model, _ = build_model("tiny", seed=SEED % 1000)
+    t = torch_model.config.text
+    paths = {fuse: build_gqa_decoder(torch_model, tmp_path / f"fused_{fuse}.onnx", fuse_residual_norms=fuse)
+             for fuse in (True, False)}
+    ops = {fuse: collections.Counter(n.op_type for n in onnx.load(str(p)).graph.node) for fuse, p in paths.items()}
+    assert (ops[True]["SkipSimplifiedLayerNormalization"], ops[True]["SimplifiedLayerNormalization"],
+            ops[True]["Add"]) == (2 * t.num_layers, 1, 0)
+    assert (ops[False]["SkipSimplifiedLayerNormalization"], ops[False]["SimplifiedLayerNormalization"],
+            ops[False]["Add"]) == (0, 2 * t.num_layers + 1, 2 * t.num_layers)
+
+    rng = np.random.default_rng(SEED)
+    feeds = {"inputs_embeds": rng.standard_normal((1, 11, t.hidden_size)).astype(np.float32) * 0.5,
+             "attention_mask": np.ones((1, 11), np.int64), "position_ids": np.arange(11, dtype=np.int64)[None],
+             **{f"past_key_values.{i}.{k}": np.zeros((1, t.num_kv_heads, 0, t.head_dim), np.float32)
+                for i in range(t.num_layers) for k in ("key", "value")}}
+    fused, separate = (ort.InferenceSession(str(paths[f]), providers=["CPUExecutionProvider"]).run(None, feeds)
+                       for f in (True, False))
+    for a, b in zip(fused, separate):
+        assert rel_err(a, b) < 1e-5, f"seed {SEED}"
