@@ -225,10 +225,12 @@ def beam_search(decoder, embed: EmbedFn, prompt_embeds: np.ndarray, cfg: Generat
         toks = np.array([[tok] for _, tok, _ in nxt], np.int64)
         logits = decoder.step(embed(toks), np.ones((nb, length + 1), np.int64), np.full((nb, 1), length, np.int64))
         decode_steps += 1
+    ended = len(finished)  # the first ``ended`` candidates stopped at EOS, the rest at the token limit
     if len(finished) < nb:
         finished += [(float(s) / max(len(q), 1) ** cfg.length_penalty, q) for s, q in zip(beam_scores, seqs)]
-    best = max(finished, key=lambda f: f[0])[1]
-    stopped_by = "max_new_tokens"
+    pick = max(range(len(finished)), key=lambda i: finished[i][0])
+    best = finished[pick][1]
+    stopped_by = "eos" if pick < ended else "max_new_tokens"
     for i, tok in enumerate(best):
         if stream.push(tok):
             best = best[: i + 1]

@@ -15,10 +15,15 @@ from radfound.study.model import Study
 from radfound.tasks.results import Draft
 
 
-def draft_text(draft: Draft) -> str:
-    """The report as a radiologist reads it: notice, Findings, Impression, model line."""
+def draft_text(draft: Draft, study: Study | None = None) -> str:
+    """The report as a radiologist reads it: notice, Findings, Impression, model line, then what the
+    reader noticed about the input and whether the text was cut off at the token limit."""
     model = f"{draft.model} {draft.model_version}".strip()
-    return f"{draft.notice}\n\n{draft.text}\n\nModel: {model} ({draft.provider})\n"
+    notes = [f"Input warning: {w}" for w in (study.warnings if study is not None else [])]
+    if draft.truncated:
+        notes.append("Note: the draft stopped at the model's token limit and may be cut off.")
+    tail = "".join(f"{n}\n" for n in notes)
+    return f"{draft.notice}\n\n{draft.text}\n\nModel: {model} ({draft.provider})\n{tail}"
 
 
 def draft_json(draft: Draft, study: Study | None = None, *, sr_uid: str | None = None) -> dict:
@@ -36,9 +41,9 @@ def draft_json(draft: Draft, study: Study | None = None, *, sr_uid: str | None =
     return record
 
 
-def write_text(draft: Draft, path: str | Path) -> Path:
+def write_text(draft: Draft, path: str | Path, study: Study | None = None) -> Path:
     """Write the human-readable draft to ``path`` (atomic)."""
-    return write_text_atomic(path, draft_text(draft))
+    return write_text_atomic(path, draft_text(draft, study))
 
 
 def write_json(draft: Draft, path: str | Path, study: Study | None = None, *, sr_uid: str | None = None) -> Path:

@@ -32,4 +32,5 @@ def draft_report(model, study_or_encoded, *, on_text: Callable[[str], None] | No
         boxes=boxes_from_text(result.text, enc.inputs),
         timings=result.timings,
         model_version=model.version,
+        truncated=result.stopped_by == "max_new_tokens",
     )

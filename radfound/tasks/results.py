@@ -46,6 +46,8 @@ class Draft:
     timings: Timings = field(default_factory=Timings)
     model_version: str = ""
     notice: str = PRELIMINARY_NOTICE
+    #: Generation stopped at the token limit, not at the end of the report: the text may be cut off.
+    truncated: bool = False
 
     @property
     def text(self) -> str:

@@ -99,15 +99,18 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
         },
     }
     pre = {**cfg.get("preprocess", {}), "image_size": side}
+    # Targets were cut to max_target_tokens - 1 tokens and then ended with EOS: an output that long may be one of
+    # those cut targets, so generation stops there and the draft is flagged as possibly cut off (Draft.truncated).
+    generation = {"max_new_tokens": int(cfg.get("max_target_tokens", 96)) - 1}
     ckpt = save_checkpoint(out / "checkpoint.pt", model, tok, preprocessor_config=pre,
-                           generation_config={"max_new_tokens": 96}, meta=meta)
+                           generation_config=generation, meta=meta)
     summary["checkpoint"] = str(ckpt)
     summary["init"] = str(init) if init else None
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")  # kept if export fails
     if export:
         from radfound.export.onnx_export import export_model
 
-        export_model(model, tok, out / "model", meta=dict(meta), generation_config={"max_new_tokens": 96},
+        export_model(model, tok, out / "model", meta=dict(meta), generation_config=generation,
                      preprocessor_config=pre, overwrite=True)
         summary["model_dir"] = str(out / "model")
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -105,8 +105,9 @@ class ReportPanel(JobPanel):
         self.draft = draft
         self.text.setPlainText(draft.text)
         t = draft.timings
-        self._end(f"Draft ready in {t.total_ms / 1000:.2f} s ({t.new_tokens} tokens, {t.tokens_per_s:.0f} tokens/s). "
-                  "Edit it, then Save.")
+        cut = " It stopped at the token limit and may be cut off." if draft.truncated else ""
+        self._end(f"Draft ready in {t.total_ms / 1000:.2f} s ({t.new_tokens} tokens, {t.tokens_per_s:.0f} tokens/s)."
+                  f"{cut} Edit it, then Save.")
         self.save_button.setEnabled(True)
 
     def on_cancelled(self) -> None:

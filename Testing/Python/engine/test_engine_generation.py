@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -91,6 +92,19 @@ def test_beam_with_one_beam_equals_greedy(model, encoded):
     greedy = generate(model.decoder, model.embed, embeds, cfg, TextStream(model.tokenizer))
     beam = beam_search(model.decoder, model.embed, embeds, cfg, TextStream(model.tokenizer))
     assert beam.token_ids == greedy.token_ids
+
+
+def test_beam_search_says_why_it_stopped_as_greedy_does(model, encoded):
+    """stopped_by tells a complete draft (end token) from one cut at the token limit (Draft.truncated)."""
+    embeds = model.prompt_embeds(report_prompt("cxr", model.num_image_tokens), encoded)
+    cfg = model.generation_config(max_new_tokens=20)
+    tokens = generate(model.decoder, model.embed, embeds, cfg, TextStream(model.tokenizer)).token_ids
+    for eos, limit, why in ((tokens[3], 20, "eos"), (cfg.eos_token_id, 3, "max_new_tokens")):
+        c = dataclasses.replace(cfg, eos_token_id=eos, max_new_tokens=limit)
+        greedy = generate(model.decoder, model.embed, embeds, c, TextStream(model.tokenizer))
+        beam = beam_search(model.decoder, model.embed, embeds, c, TextStream(model.tokenizer))
+        assert greedy.stopped_by == beam.stopped_by == why
+        assert beam.token_ids == greedy.token_ids
 
 
 def test_beam_search_scores_at_least_greedy(model, encoded):
