@@ -20,9 +20,13 @@ highdicom builds the SOP instance, the evidence, the flags and the TID 1001-1004
 observer context; it has no TID 2000 class, so the root container and the two
 sections (TID 2001/2002 rows) are assembled here from highdicom content items.
 
-UIDs are derived deterministically from the source study UID and the model name
-and version, so re-drafting or re-storing the same study with the same model
-gives the same SOP Instance UID (STOW-RS is then idempotent: no duplicates).
+UIDs are derived deterministically: the series from the source study UID and the
+model name and version, the SOP instance also from the draft's content. Storing
+the same draft again gives the same SOP Instance UID (STOW-RS is then idempotent:
+no duplicates); a different draft of the same study (sampled, edited, other
+settings) is a new instance in the same series, never a second object under one UID.
+Reader warnings (missing mammogram views, a series chosen among several) and a
+draft cut off at the token limit are recorded as Comments beside the notice.
 
 Non-DICOM sources (JPEG, PNG, NRRD...) are refused with UnsupportedInputError:
 an SR needs a real patient and study to attach to, and inventing one would
@@ -33,6 +37,8 @@ from __future__ import annotations
 
 import copy
 import datetime
+import hashlib
+import json
 import unicodedata
 import uuid
 from collections.abc import Sequence
@@ -47,7 +53,7 @@ from pydicom.sr.codedict import codes
 
 from radfound import __version__
 from radfound.config import PRELIMINARY_NOTICE
-from radfound.errors import StudyReadError, UnsupportedInputError
+from radfound.errors import OutputError, StudyReadError, UnsupportedInputError
 from radfound.outputs.atomic import atomic_path
 from radfound.study.model import Study
 from radfound.tasks.results import Draft
@@ -60,6 +66,8 @@ IMPRESSIONS_SECTION = hd.sr.CodedConcept("121072", "DCM", "Impressions")
 IMPRESSION = hd.sr.CodedConcept("121073", "DCM", "Impression")
 COMMENT = hd.sr.CodedConcept("121106", "DCM", "Comment")
 ENGLISH = hd.sr.CodedConcept("en-US", "RFC5646", "English (United States)")
+CHINESE = hd.sr.CodedConcept("zh-CN", "RFC5646", "Chinese (China)")
+TRUNCATED_NOTE = "The draft stopped at the model's token limit and may be cut off."
 
 #: What the SR series is called in a PACS browser (LO, at most 64 characters).
 SERIES_DESCRIPTION = "PRELIMINARY AI DRAFT - unverified (RadFound)"
@@ -84,11 +92,18 @@ def name_uid(*parts: str) -> str:
     return f"2.25.{uuid.uuid5(_UID_NAMESPACE, chr(31).join(parts)).int}"
 
 
-def sr_uids(study_uid: str, model: str, model_version: str) -> dict[str, str]:
-    """Deterministic series / SOP instance / device UIDs for the SR of one study by one model version."""
+def draft_digest(draft: Draft) -> str:
+    """sha256 of what the SR says (sections, boxes, cut-off flag): equal drafts, equal digest."""
+    content = {"findings": draft.findings, "impression": draft.impression, "truncated": draft.truncated,
+               "boxes": [[b.label, b.x0, b.y0, b.x1, b.y1, b.view_index] for b in draft.boxes]}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def sr_uids(study_uid: str, model: str, model_version: str, digest: str = "") -> dict[str, str]:
+    """Deterministic UIDs: one series per study and model version; one SOP instance per draft content."""
     return {
         "series": name_uid("sr-series", study_uid, model, model_version),
-        "sop_instance": name_uid("sr-instance", study_uid, model, model_version),
+        "sop_instance": name_uid("sr-instance", study_uid, model, model_version, digest),
         "device": name_uid("device", model, model_version),
     }
 
@@ -143,10 +158,13 @@ def _paragraphs(text: str) -> list[str]:
     return [p for p in parts if p] or ["(no text generated)"]
 
 
-def _section(name: hd.sr.CodedConcept, item_name: hd.sr.CodedConcept, text: str, notice: str):
-    """One TID 2001 section: CONTAINER with the notice comment and the narrative TEXT items (TID 2002)."""
+def _section(name: hd.sr.CodedConcept, item_name: hd.sr.CodedConcept, text: str, notice: str,
+             comments: Sequence[str] = ()):
+    """One TID 2001 section: CONTAINER with the notice (and any other) comments, then the narrative TEXT
+    items (TID 2002)."""
     section = hd.sr.ContainerContentItem(name=name, relationship_type="CONTAINS")
-    items = [hd.sr.TextContentItem(name=COMMENT, value=notice, relationship_type="CONTAINS")]
+    items = [hd.sr.TextContentItem(name=COMMENT, value=clean_text(c)[:1024], relationship_type="CONTAINS")
+             for c in (notice, *comments)]
     items += [hd.sr.TextContentItem(name=item_name, value=p, relationship_type="CONTAINS") for p in _paragraphs(text)]
     section.ContentSequence = hd.sr.ContentSequence(items)
     return section
@@ -195,10 +213,12 @@ def _content(draft: Draft, device_uid: str, study: Study) -> hd.sr.ContainerCont
         )
     )
     root = hd.sr.ContainerContentItem(name=REPORT_TITLE, template_id="2000")
-    items = list(hd.sr.LanguageOfContentItemAndDescendants(ENGLISH))
+    language = CHINESE if _has_cjk(draft.findings + draft.impression) else ENGLISH
+    items = list(hd.sr.LanguageOfContentItemAndDescendants(language))
     items += list(observation)
     notice = draft.notice or PRELIMINARY_NOTICE
-    findings = _section(FINDINGS_SECTION, FINDING, draft.findings, notice)
+    comments = [f"Input: {w}" for w in study.warnings] + ([TRUNCATED_NOTE] if draft.truncated else [])
+    findings = _section(FINDINGS_SECTION, FINDING, draft.findings, notice, comments)
     findings.ContentSequence.extend(_box_findings(draft, study))
     items.append(findings)
     items.append(_section(IMPRESSIONS_SECTION, IMPRESSION, draft.impression, notice))
@@ -206,9 +226,16 @@ def _content(draft: Draft, device_uid: str, study: Study) -> hd.sr.ContainerCont
     return root
 
 
-def _character_set(draft: Draft, source: Dataset):
-    """The source's character set, or UTF-8 (ISO_IR 192) when the generated text is not plain ASCII."""
-    if (draft.findings + draft.impression + draft.model + draft.model_version).isascii():
+def _has_cjk(text: str) -> bool:
+    """True when ``text`` has Chinese characters (the model's other language)."""
+    return any("\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" for c in text)
+
+
+def _character_set(draft: Draft, study: Study, source: Dataset):
+    """The source's character set, or UTF-8 (ISO_IR 192) when any text the SR carries is not plain ASCII."""
+    texts = [draft.findings, draft.impression, draft.model, draft.model_version, draft.notice,
+             *(b.label for b in draft.boxes), *study.warnings]
+    if all(t.isascii() for t in texts):
         return source.get("SpecificCharacterSet")
     return "ISO_IR 192"
 
@@ -229,7 +256,7 @@ def build_sr(
     if not evidence:
         raise UnsupportedInputError("a DICOM SR needs at least one DICOM source image")
     study_uid = str(evidence[0].StudyInstanceUID)
-    uids = sr_uids(study_uid, draft.model, draft.model_version)
+    uids = sr_uids(study_uid, draft.model, draft.model_version, draft_digest(draft))
     sr = hd.sr.ComprehensiveSR(
         evidence=evidence,
         content=_content(draft, uids["device"], study),
@@ -242,7 +269,7 @@ def build_sr(
         is_final=False,
         is_verified=False,
         series_description=SERIES_DESCRIPTION,
-        specific_character_set=_character_set(draft, evidence[0]),
+        specific_character_set=_character_set(draft, study, evidence[0]),
     )
     for attr in _NOT_IN_SR_IOD:  # copied by highdicom from newer General Study tables; dciodvfy flags them
         if attr in sr:
@@ -266,5 +293,8 @@ def write_sr(
     """Build the SR of ``draft`` and write it to ``path`` as a DICOM Part 10 file (temp file + rename)."""
     sr = build_sr(draft, study, headers=headers, content_datetime=content_datetime)
     with atomic_path(path) as tmp:
-        sr.save_as(tmp, enforce_file_format=True)
+        try:
+            sr.save_as(tmp, enforce_file_format=True)
+        except OSError as exc:
+            raise OutputError(f"cannot write: {exc.strerror or exc}", path) from exc
     return Path(path)

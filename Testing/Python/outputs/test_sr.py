@@ -14,10 +14,10 @@ from pydicom.data import get_testdata_file
 from outputs.validators import unexpected_warnings, validate_sr
 from radfound.config import PRELIMINARY_NOTICE
 from radfound.errors import StudyReadError, UnsupportedInputError
-from radfound.outputs.sr import build_sr, sr_uids, write_sr
+from radfound.outputs.sr import TRUNCATED_NOTE, build_sr, draft_digest, sr_uids, write_sr
 from radfound.outputs.text import write_json, write_text
 from radfound.study.model import SourceRef, Study, View
-from radfound.tasks.results import Draft
+from radfound.tasks.results import Box, Draft
 
 
 def study_of(paths: list[Path], kind: str = "cxr") -> Study:
@@ -101,15 +101,71 @@ def test_mammogram_sr_from_real_data(tmp_path, shared_data):
     assert evidence_uids(sr) == {pydicom.dcmread(src, stop_before_pixels=True).SOPInstanceUID}
 
 
-def test_uids_are_deterministic_per_study_and_model_version(pydicom_data):
+def test_uids_are_deterministic_per_draft_and_unique_per_content(pydicom_data):
+    """The same draft again is the same instance (STOW-RS idempotent); another draft of the same study by
+    the same model (sampled, other settings) is a new instance in the same series, never a reused UID."""
     study = study_of([pydicom_data("RG1_UNCR.dcm")])
     first, again = build_sr(a_draft(), study), build_sr(a_draft(), study)
+    other = a_draft()
+    other.impression = "Small right pleural effusion."
+    different = build_sr(other, study)
     newer = build_sr(a_draft("0.2.0"), study)
     assert first.SOPInstanceUID == again.SOPInstanceUID
     assert first.SeriesInstanceUID == again.SeriesInstanceUID
-    assert newer.SOPInstanceUID != first.SOPInstanceUID
-    assert first.SOPInstanceUID == sr_uids(study.study_uid, "radfound-test", "0.1.0")["sop_instance"]
+    assert different.SOPInstanceUID != first.SOPInstanceUID
+    assert different.SeriesInstanceUID == first.SeriesInstanceUID
+    assert newer.SOPInstanceUID != first.SOPInstanceUID and newer.SeriesInstanceUID != first.SeriesInstanceUID
+    assert first.SOPInstanceUID == sr_uids(study.study_uid, "radfound-test", "0.1.0",
+                                           draft_digest(a_draft()))["sop_instance"]
     assert first.SOPInstanceUID not in {s.sop_instance_uid for s in study.sources}
+
+
+def test_input_warnings_and_cut_off_draft_are_recorded_as_comments(tmp_path, pydicom_data):
+    study = study_of([pydicom_data("RG1_UNCR.dcm")])
+    study.warnings.append("mammogram set is missing L-CC, R-CC, R-MLO")
+    draft = a_draft()
+    draft.truncated = True
+    out = write_sr(draft, study, tmp_path / "sr.dcm")
+    check = validate_sr(out)
+    assert unexpected_warnings(check) == []
+    findings = [i for i in hd.sr.srread(out).ContentSequence
+                if i.ValueType == "CONTAINER" and i.ConceptNameCodeSequence[0].CodeMeaning == "Findings"][0]
+    comments = [t.TextValue for t in findings.ContentSequence if t.ConceptNameCodeSequence[0].CodeValue == "121106"]
+    assert comments == [PRELIMINARY_NOTICE, "Input: mammogram set is missing L-CC, R-CC, R-MLO", TRUNCATED_NOTE]
+    truncated_uid = pydicom.dcmread(out).SOPInstanceUID
+    assert truncated_uid != build_sr(a_draft(), study_of([pydicom_data("RG1_UNCR.dcm")])).SOPInstanceUID
+
+
+def test_chinese_text_and_box_labels_switch_to_utf8_and_chinese(tmp_path, pydicom_data):
+    """Any non-ASCII text the SR carries (a box label too) makes it UTF-8; Chinese findings are tagged zh-CN."""
+    src = pydicom_data("RG1_UNCR.dcm")
+    study = study_of([src])
+    head = pydicom.dcmread(src, stop_before_pixels=True)
+    study.views = [View(np.zeros((head.Rows, head.Columns), np.float32), source=study.sources[0])]
+    label_only = a_draft()
+    label_only.boxes = [Box("结节", 100, 120, 400, 380)]
+    out = write_sr(label_only, study, tmp_path / "label.dcm")
+    assert unexpected_warnings(validate_sr(out)) == []
+    sr = pydicom.dcmread(out)
+    assert sr.SpecificCharacterSet == "ISO_IR 192"
+    assert "结节" in [t.TextValue for t in _all_items(sr) if "TextValue" in t]
+    assert _language(sr) == "en-US"
+
+    chinese = a_draft()
+    chinese.findings, chinese.impression = "右肺下叶见结节。", "右肺结节。"
+    sr = pydicom.dcmread(write_sr(chinese, study_of([src]), tmp_path / "zh.dcm"))
+    assert sr.SpecificCharacterSet == "ISO_IR 192" and _language(sr) == "zh-CN"
+
+
+def _all_items(ds):
+    for item in ds.get("ContentSequence", []):
+        yield item
+        yield from _all_items(item)
+
+
+def _language(sr) -> str:
+    lang = [i for i in sr.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue == "121049"]
+    return lang[0].ConceptCodeSequence[0].CodeValue
 
 
 def test_non_dicom_study_is_refused_and_nothing_written(tmp_path):
@@ -179,3 +235,14 @@ def test_boxes_become_image_regions_on_their_source_image(tmp_path, pydicom_data
     image = region.ContentSequence[0]
     assert image.RelationshipType == "SELECTED FROM"
     assert image.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == study.sources[0].sop_instance_uid
+
+
+def test_text_says_what_the_reader_noticed_and_when_the_draft_was_cut_off(tmp_path, pydicom_data):
+    study = study_of([pydicom_data("RG1_UNCR.dcm")])
+    assert "Input warning" not in write_text(a_draft(), tmp_path / "plain.txt", study).read_text()
+    study.warnings.append("mammogram set is missing R-CC")
+    draft = a_draft()
+    draft.truncated = True
+    lines = write_text(draft, tmp_path / "r.txt", study).read_text().splitlines()
+    assert lines[-2:] == ["Input warning: mammogram set is missing R-CC",
+                          "Note: the draft stopped at the model's token limit and may be cut off."]
