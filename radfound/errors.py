@@ -59,6 +59,10 @@ class PacsError(RadFoundError):
     """A DICOMweb server refused, failed or could not be reached."""
 
 
+class OutputError(RadFoundError):
+    """An output file or folder cannot be written (not a folder, read-only, disk full...)."""
+
+
 class ConfigError(RadFoundError):
     """A configuration file or environment setting is invalid."""
 

@@ -45,6 +45,7 @@ def run(args) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # dicomweb-client's retry decorator logs a traceback per failed request; radfound.pacs logs one line
     logging.getLogger("retrying").setLevel(logging.ERROR)
+    logging.getLogger("pydicom").setLevel(logging.ERROR)  # file-level problems surface as RadFound's own lines
     query = any((args.since, args.until, args.modality, args.accession))
     if args.input and query:
         raise ConfigError("--since/--until/--modality/--accession query a server; they do not apply to --input")
@@ -63,6 +64,8 @@ def run(args) -> int:
     summary = run_batch(source, args.out, drafter, store=client if args.store else None, workers=args.workers,
                         progress=not args.no_progress, stop_after_pacs_failures=args.stop_after_pacs_failures or None)
     print(summary)
+    if not summary.total and not summary.not_attempted:
+        print(f"no studies matched the query on {source.describe()}")
     for key, reason in summary.failures:
         print(f"failed: {key}: {reason}")
     return 1 if summary.failed else 0

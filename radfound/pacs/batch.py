@@ -14,6 +14,7 @@ study at a time (its ONNX Runtime sessions already use every core).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 import time
@@ -26,7 +27,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from tqdm import tqdm
 
-from radfound.errors import ConfigError, PacsError, RadFoundError
+from radfound.errors import ConfigError, OutputError, PacsError, RadFoundError, StudyReadError
 from radfound.outputs.atomic import remove_stale_parts
 from radfound.outputs.sr import write_sr
 from radfound.outputs.text import write_json, write_text
@@ -48,17 +49,24 @@ Reader = Callable[[list[Path]], Study]
 
 # -- sources -----------------------------------------------------------------------------------------
 class FolderSource:
-    """Every DICOM image under ``root``, grouped by Study Instance UID (SRs, DICOMDIRs, non-DICOM skipped)."""
+    """Every DICOM image under ``root``, grouped by Study Instance UID (SRs, DICOMDIRs, non-DICOM skipped).
+
+    A folder with no DICOM image at all is an error (StudyReadError naming it and what was skipped), not an
+    empty batch: a mistyped ``--input`` must not look like a quiet night."""
 
     def __init__(self, root: str | Path, *, exclude: Iterable[Path] = ()):
         self.root = Path(root)
-        if not self.root.is_dir():
+        if not self.root.exists():
             raise ConfigError("input folder does not exist", self.root)
+        if not self.root.is_dir():
+            raise ConfigError("is a file; --input takes a folder of DICOM files", self.root)
         self.exclude = [Path(p).resolve() for p in exclude]
         self._studies: dict[str, list[Path]] | None = None
+        self.skipped: list[tuple[Path, str]] = []  # files under root that are not DICOM images, and why
 
     def _scan(self) -> dict[str, list[Path]]:
         studies: dict[str, list[Path]] = {}
+        self.skipped = []
         for path in sorted(self.root.rglob("*")):
             if not path.is_file() or path.name.startswith("."):
                 continue
@@ -67,8 +75,10 @@ class FolderSource:
             try:
                 ds = pydicom.dcmread(path, stop_before_pixels=True)
             except (InvalidDicomError, OSError, ValueError):
+                self.skipped.append((path, "not a DICOM file"))
                 continue
             if "Rows" not in ds or "StudyInstanceUID" not in ds:  # not an image (SR, KO, PR, DICOMDIR)
+                self.skipped.append((path, "DICOM but not an image (e.g. SR, DICOMDIR)"))
                 continue
             studies.setdefault(str(ds.StudyInstanceUID), []).append(path)
         return studies
@@ -77,6 +87,14 @@ class FolderSource:
         if self._studies is None:
             self._studies = self._scan()
             log.info("folder source: %d studies", len(self._studies))
+            if self.skipped:
+                path, why = self.skipped[0]
+                log.warning("skipped %d files under %s that are not DICOM images (first: %s: %s)",
+                            len(self.skipped), self.root, path, why)
+            if not self._studies:
+                detail = f"; skipped {len(self.skipped)} files (first: {self.skipped[0][0]}: {self.skipped[0][1]})" \
+                    if self.skipped else ""
+                raise StudyReadError(f"no DICOM images found{detail}", self.root)
         return sorted(self._studies)
 
     def fetch(self, key: str, workdir: Path) -> list[Path]:
@@ -191,15 +209,15 @@ def run_batch(
     instead of waiting out every study's backoff (None: never stop).
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if isinstance(source, (str, Path)):
-        source = FolderSource(source, exclude=[out])
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1 (got {workers})")
+    if isinstance(source, (str, Path)):
+        source = FolderSource(source, exclude=[out])
+    started = time.perf_counter()
+    keys = source.study_keys()  # before anything is created: bad input leaves no output folder behind
+    _make_output_folder(out)
     reader = reader or default_reader
     summary = BatchSummary()
-    started = time.perf_counter()
-    keys = source.study_keys()
     with Journal(out / JOURNAL_NAME) as journal:
         journal.add(keys)
         _sweep_killed_run(out, keys)
@@ -268,6 +286,17 @@ def run_batch(
     return summary
 
 
+def _make_output_folder(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise OutputError("is a file; --out takes a folder", out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder: {exc.strerror or exc}", out) from exc
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise OutputError("the output folder is not writable", out)
+
+
 def _sweep_killed_run(out: Path, keys: list[str]) -> None:
     """Remove what a previous run killed mid-study left: temp ``.part`` files and retrieved images.
 
@@ -324,9 +353,15 @@ def _draft_and_write(key: str, source, workdir: Path, paths: dict[str, Path], jo
     timings["generate"] = model_s - timings["encode"]
     timings["wait_model"] = draft_s - model_s
     t = time.perf_counter()
-    sr = write_sr(draft, study, paths["sr"])
-    sr_uid = str(pydicom.dcmread(sr, stop_before_pixels=True).SOPInstanceUID)
-    write_text(draft, paths["txt"])
-    write_json(draft, paths["json"], study, sr_uid=sr_uid)
+    try:
+        sr = write_sr(draft, study, paths["sr"])
+        sr_uid = str(pydicom.dcmread(sr, stop_before_pixels=True).SOPInstanceUID)
+        write_text(draft, paths["txt"], study)
+        write_json(draft, paths["json"], study, sr_uid=sr_uid)
+    except BaseException:  # a study's outputs are all there or none: a failed study leaves no partial set
+        for path in paths.values():
+            if path.is_file():
+                path.unlink()
+        raise
     timings["write"] = time.perf_counter() - t
     journal.written(key, sr_uid, {k: str(v) for k, v in paths.items()}, timings)

@@ -123,6 +123,28 @@ def test_folder_batch_records_a_failing_study_and_goes_on(engine, tmp_path):
     assert not output_paths(tmp_path / "out", broken_uid)["sr"].exists()
 
 
+def test_a_study_whose_outputs_cannot_all_be_written_leaves_none(engine, tmp_path):
+    """The SR and text are written before the JSON; when the JSON fails, the study keeps no partial set."""
+    (study,) = chest_studies(tmp_path / "src", 1)
+    uid = str(pydicom.dcmread(study[0], stop_before_pixels=True).StudyInstanceUID)
+    paths = output_paths(tmp_path / "out", uid)
+    paths["json"].mkdir(parents=True)  # something in the way of the last output
+    summary = run_batch(tmp_path / "src", tmp_path / "out", engine, progress=False)
+    assert summary.failed == 1 and summary.failures[0][1] == f"{paths['json']}: is a folder; give a file name"
+    assert not paths["sr"].exists() and not paths["txt"].exists()
+
+
+def test_outputs_get_the_usual_file_mode(engine, tmp_path):
+    """Readable as any file the user writes (umask applies), not 0600 as the temp file was created."""
+    chest_studies(tmp_path / "src", 1)
+    run_batch(tmp_path / "src", tmp_path / "out", engine, progress=False)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    written = [p for p in (tmp_path / "out").iterdir() if p.suffix in (".dcm", ".txt", ".json")]
+    assert len(written) == 3
+    assert {p.stat().st_mode & 0o777 for p in written} == {0o666 & ~mask}
+
+
 def test_rerun_removes_what_a_killed_run_left_behind(engine, tmp_path):
     """SIGKILL skips every clean-up: the next run deletes the stale temp files and retrieved images it finds."""
     src, out = tmp_path / "src", tmp_path / "out"

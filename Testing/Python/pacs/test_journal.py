@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from radfound.errors import ConfigError
 from radfound.pacs.batch import JOURNAL_NAME, run_batch
 from radfound.pacs.journal import Journal
+from radfound.tasks.results import Draft
 
 
 def test_states_skip_done_and_resume_running(tmp_path):
@@ -49,11 +51,15 @@ def test_failure_after_writing_resumes_with_store_only(tmp_path):
         assert j.counts() == {"done": 1}
 
 
-def test_a_second_batch_on_the_same_folder_is_refused_until_the_first_ends(tmp_path):
-    first = Journal(tmp_path / JOURNAL_NAME)
-    (tmp_path / "empty-input").mkdir()
+def test_a_second_batch_on_the_same_folder_is_refused_until_the_first_ends(tmp_path, pydicom_data):
+    out = tmp_path / "out"
+    out.mkdir()
+    first = Journal(out / JOURNAL_NAME)
+    (tmp_path / "input").mkdir()
+    shutil.copy(pydicom_data("CT_small.dcm"), tmp_path / "input" / "ct.dcm")
+    drafter = lambda study: Draft("No acute abnormality.", "Normal.", model="t", provider="CPU")  # noqa: E731
     with pytest.raises(ConfigError, match="another radfound batch is already using this output folder"):
-        run_batch(tmp_path / "empty-input", tmp_path, drafter=lambda s: None, progress=False)
+        run_batch(tmp_path / "input", out, drafter=drafter, progress=False)
     first.close()
-    summary = run_batch(tmp_path / "empty-input", tmp_path, drafter=lambda s: None, progress=False)
-    assert summary.total == 0
+    summary = run_batch(tmp_path / "input", out, drafter=drafter, progress=False)
+    assert (summary.succeeded, summary.failed) == (1, 0)
