@@ -27,6 +27,10 @@ PRELIMINARY_NOTICE = (
 )
 
 
+#: Smallest image side (pixels) a PNG/JPEG may have: below it there is nothing for the model to read.
+MIN_IMAGE_SIDE = 32
+
+
 def data_dir() -> Path:
     """Where the real open data lives (VQA-RAD, SLAKE, mammogram); may not exist in a user's clone."""
     return Path(os.environ.get("RADFOUND_DATA", REPO_ROOT.parent / "shared" / "data")).expanduser()

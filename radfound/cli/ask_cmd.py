@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from radfound.cli.generation_args import add_model_args, generation_kwargs, load, read, start_stream, timing_line
+from radfound.cli.generation_args import add_model_args, add_study_args, generation_kwargs, load, read
+from radfound.cli.generation_args import start_stream, timing_line
 from radfound.config import PRELIMINARY_NOTICE
 
 
@@ -13,6 +14,7 @@ def register(sub) -> None:
                        description=f"Answer a question about a study. {PRELIMINARY_NOTICE}")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files, DICOM files or a DICOM folder")
     p.add_argument("question", help="the question, e.g. \"Is there a pleural effusion?\"")
+    add_study_args(p)
     add_model_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (answer, model, provider, timings)")
     p.add_argument("--stream", action="store_true", help="print the answer as it is generated")
@@ -24,13 +26,13 @@ def register(sub) -> None:
 def run(args) -> int:
     from radfound.tasks.vqa import answer_question
 
-    study = read(args.paths)
+    study = read(args)
     model = load(args)
     on_text = start_stream(args)
     answer = answer_question(model, study, args.question, on_text=on_text, closed=not args.free_text,
                              **generation_kwargs(args))
     if args.json:
-        print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
+        print(json.dumps({**answer.to_json(), "warnings": list(study.warnings)}, indent=2, ensure_ascii=False))
         return 0
     if on_text:
         print("\n")

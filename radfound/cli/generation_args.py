@@ -45,10 +45,25 @@ def load(args: argparse.Namespace):
     return load_model(args.model, device=args.device, precision=args.precision)
 
 
-def read(paths: list[str]):
+def add_study_args(p: argparse.ArgumentParser) -> None:
+    """How the input is read: which series, and what the images are when the files cannot say."""
+    p.add_argument("--series-uid", metavar="UID", help="use this DICOM series when a folder holds several")
+    p.add_argument("--kind", choices=("cxr", "mammo", "ct", "image"),
+                   help="say what the images are when the files cannot (e.g. --kind cxr for a chest X-ray JPEG)")
+
+
+def read(args: argparse.Namespace, *, warn: bool = True):
+    """The study named by ``args.paths``; its reader warnings go to stderr (the draft may depend on them)."""
+    import sys
+
     from radfound.study.reader import read_study
 
-    return read_study(paths if len(paths) > 1 else paths[0])
+    paths = args.paths
+    study = read_study(paths if len(paths) > 1 else paths[0], series_uid=args.series_uid, kind=args.kind)
+    if warn:
+        for warning in study.warnings:
+            print(f"radfound {args.command}: warning: {warning}", file=sys.stderr)
+    return study
 
 
 def start_stream(args: argparse.Namespace):

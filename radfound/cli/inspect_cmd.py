@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 
+from radfound.cli.generation_args import add_study_args
+
 
 def register(sub) -> None:
     p = sub.add_parser("inspect", help="show how a study is read (kind, views, volume, warnings)",
                        description="Read DICOM files/folders, NRRD/NIfTI or PNG/JPEG into one study and describe it.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files or folders, an NRRD/NIfTI volume, PNG/JPEG images")
-    p.add_argument("--series-uid", metavar="UID", help="use this DICOM series when a folder holds several")
-    p.add_argument("--kind", choices=("cxr", "mammo", "ct", "image"),
-                   help="say what the images are when the files cannot (e.g. --kind cxr for a chest X-ray JPEG)")
+    add_study_args(p)
     p.add_argument("--json", action="store_true", help="print the study summary as JSON")
     p.set_defaults(func=run)
 
@@ -50,9 +50,9 @@ def describe(summary: dict) -> str:
 
 
 def run(args) -> int:
-    from radfound.study.reader import read_study
+    from radfound.cli.generation_args import read
 
-    study = read_study(args.paths, series_uid=args.series_uid, kind=args.kind)
+    study = read(args, warn=False)  # the warnings are part of what inspect prints
     summary = study.summary()
     print(json.dumps(summary, indent=2) if args.json else describe(summary))
     return 0

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from radfound import __version__
 from radfound.errors import RadFoundError
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # pydicom warns (file:line, several lines) about what RadFound then reports as one line of its own
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

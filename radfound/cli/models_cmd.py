@@ -5,19 +5,12 @@ from __future__ import annotations
 import json
 
 from radfound.config import models_store_dir
-
-
-def _human(size: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(size)
+from radfound.registry.store import human_size
 
 
 def _print_table(entries) -> None:
     rows = [("NAME", "FAMILY", "VERSION", "SIZE", "SOURCE", "STATUS")]
-    rows += [(e.name + (" *" if e.default else ""), e.family, e.version or "-", _human(e.size), e.source, e.status)
+    rows += [(e.name + (" *" if e.default else ""), e.family, e.version or "-", human_size(e.size), e.source, e.status)
              for e in entries]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
@@ -43,7 +36,7 @@ def _import(args) -> int:
     from radfound.registry import import_model
 
     entry = import_model(args.path, name=args.name, create_manifest=args.create_manifest, licence=args.licence)
-    print(f"imported {entry.name} ({entry.family}, {_human(entry.size)}, every sha256 verified) into {entry.path}")
+    print(f"imported {entry.name} ({entry.family}, {human_size(entry.size)}, every sha256 verified) into {entry.path}")
     return 0
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from radfound.cli.generation_args import add_model_args, generation_kwargs, load, read, start_stream, timing_line
+from radfound.cli.generation_args import add_model_args, add_study_args, generation_kwargs, load, read
+from radfound.cli.generation_args import start_stream, timing_line
 from radfound.config import PRELIMINARY_NOTICE
 
 
@@ -13,6 +14,7 @@ def register(sub) -> None:
     p = sub.add_parser("report", help="draft a report (Findings and Impression) for a study",
                        description=f"Draft Findings and Impression for a study. {PRELIMINARY_NOTICE}")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files, DICOM files or a DICOM folder")
+    add_study_args(p)
     add_model_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (report, model, provider, timings)")
     p.add_argument("--stream", action="store_true", help="print the text as it is generated")
@@ -22,9 +24,17 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from radfound.outputs.text import draft_json, draft_text
+
+    study = read(args)
+    headers = None
+    if args.sr:  # refuse before the model runs: a draft that cannot be written is work lost
+        from radfound.outputs.atomic import check_writable_file
+        from radfound.outputs.sr import read_source_headers
+
+        check_writable_file(args.sr)
+        headers = read_source_headers(study)
     from radfound.tasks.report import draft_report
 
-    study = read(args.paths)
     model = load(args)
     on_text = start_stream(args)
     draft = draft_report(model, study, on_text=on_text, **generation_kwargs(args))
@@ -32,7 +42,7 @@ def run(args) -> int:
     if args.sr:
         from radfound.outputs.sr import write_sr
 
-        path = write_sr(draft, study, args.sr)
+        path = write_sr(draft, study, args.sr, headers=headers)
         sr_uid = _sop_uid(path)
     if args.json:
         record = draft_json(draft, study, sr_uid=sr_uid)
@@ -44,6 +54,9 @@ def run(args) -> int:
     else:
         print(draft_text(draft), end="")  # ends with the model line
         print(timing_line(model, draft.timings, with_model=False))
+    if draft.truncated:
+        print(f"radfound report: warning: the draft stopped at the token limit ({draft.timings.new_tokens} tokens) "
+              "and may be cut off; --max-new-tokens raises it", file=sys.stderr)
     if args.sr:
         print(f"DICOM SR written to {args.sr}", file=sys.stderr)
     return 0

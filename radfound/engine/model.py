@@ -144,10 +144,7 @@ class RadFoundModel:
         """Generate the assistant's text for ``prompt`` (see radfound.tasks.prompts) about an encoded study."""
         cfg = self.generation_config(**gen)
         embeds = self.prompt_embeds(prompt, encoded)
-        room = int(self.config["text_config"]["max_position_embeddings"]) - embeds.shape[1]
-        if room < 1:
-            raise ModelError(f"the prompt ({embeds.shape[1]} tokens) fills the model's context "
-                             f"({self.config['text_config']['max_position_embeddings']} positions)")
+        room = self._room(embeds.shape[1], 1)
         if cfg.max_new_tokens > room:
             cfg.max_new_tokens = room  # the rotary tables end here
         stream = TextStream(self.tokenizer, stop_strings=cfg.stop_strings, on_text=on_text)
@@ -162,8 +159,18 @@ class RadFoundModel:
         embeds = self.prompt_embeds(prompt, encoded)
         eos = self.generation_config().eos_token_id
         ids = [self.tokenizer.encode(a, add_special_tokens=False).ids + [eos] for a in answers]
+        self._room(embeds.shape[1], max(map(len, ids)))
         with self._lock:
             return score_continuations(self.decoder, self.embed, embeds, ids, cancel)
+
+    def _room(self, prompt_tokens: int, need: int) -> int:
+        """Positions left after the prompt; ModelError when fewer than ``need`` (the rotary tables end)."""
+        context = int(self.config["text_config"]["max_position_embeddings"])
+        room = context - prompt_tokens
+        if room < need:
+            raise ModelError(f"the prompt ({prompt_tokens} tokens) fills the model's context ({context} positions); "
+                             "ask a shorter question")
+        return room
 
     def __repr__(self) -> str:
         return f"RadFoundModel({self.name!r} {self.version}, {self.provider}, {self.model_dir})"

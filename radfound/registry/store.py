@@ -132,15 +132,22 @@ def list_models(verify: str = "sizes") -> list[ModelEntry]:
     return [_entry(folder, source, verify) for folder, source in _folders()]
 
 
+def human_size(size: int) -> str:
+    """Decimal units, as the README and the model cards give sizes (21 MB, not 20.0 MiB)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.2f} {unit}" if unit == "GB" else f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
 def model_choices() -> list[tuple[str, str]]:
     """(label, name) pairs for a model picker (the Slicer modules): the default first, then by name.
 
-    Labels read like ``radfound-small (radfound, 42.0 MB, shipped, default)``; a model that fails the
+    Labels read like ``radfound-small (radfound, 21.0 MB, shipped, default)``; a model that fails the
     quick check says so, so the user sees it before loading.
     """
     def label(e: ModelEntry) -> str:
-        size = f"{e.size / 1e6:.1f} MB" if e.size < 1e9 else f"{e.size / 1e9:.2f} GB"
-        notes = [e.family, size, e.source] + (["default"] if e.default else [])
+        notes = [e.family, human_size(e.size), e.source] + (["default"] if e.default else [])
         if e.verified is False:
             notes.append(f"problem: {e.status}")
         return f"{e.name} ({', '.join(notes)})"
@@ -168,6 +175,8 @@ def resolve_model(name_or_path: str | Path | None = None) -> Path:
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return path
+    if path.is_file():
+        raise ModelError("is a file; a model is a folder (or an installed model's name)", path)
     text = str(name_or_path)
     if NAME_RE.match(text):
         return find_model(text)[0]

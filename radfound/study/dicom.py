@@ -262,6 +262,9 @@ def read_dataset(path: Path, *, pixels: bool) -> pydicom.Dataset:
             raise StudyReadError("not a DICOM file", path) from None
     except PARSE_ERRORS as exc:
         raise StudyReadError(f"corrupt or truncated DICOM file ({type(exc).__name__}: {exc})", path) from None
+    if len(ds) == 0:  # pydicom stops at a broken first element (e.g. a file cut short) and only warns
+        raise StudyReadError(f"corrupt or truncated DICOM file: no data elements after the file meta header "
+                             f"({size} bytes)", path)
     return ds
 
 
@@ -277,4 +280,14 @@ def read_header(path: Path) -> Instance:
 def require_image(inst: Instance) -> None:
     if not inst.has_pixels:
         name = pydicom.uid.UID(inst.sop_class_uid).name if inst.sop_class_uid else "unknown SOP class"
+        if "Image Storage" in name:  # an image's header without its pixels: the file was cut short
+            raise StudyReadError(f"truncated DICOM file: a {name} header but no pixel data "
+                                 f"({_size(inst.path)} bytes)", inst.path)
         raise UnsupportedInputError(f"no pixel data ({name}): not an image", inst.path)
+
+
+def _size(path) -> str:
+    try:
+        return str(Path(path).stat().st_size)
+    except OSError:
+        return "?"

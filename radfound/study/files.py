@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from radfound.config import MIN_IMAGE_SIDE
 from radfound.errors import StudyReadError, UnsupportedInputError
 from radfound.study.model import SourceRef, Study, View, Volume
 from radfound.study.series import check_volume_size
@@ -135,4 +136,7 @@ def read_raster(path: Path) -> View:
         raise StudyReadError(f"not a readable image file ({exc})", path) from None
     if pixels.ndim not in (2, 3) or min(pixels.shape[:2]) == 0:
         raise StudyReadError(f"image has unusable shape {pixels.shape}", path)
+    if min(pixels.shape[:2]) < MIN_IMAGE_SIDE:
+        raise UnsupportedInputError(f"image is {pixels.shape[1]}x{pixels.shape[0]} pixels, too small to read "
+                                    f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE})", path)
     return View(pixels, source=SourceRef(path=str(path)))

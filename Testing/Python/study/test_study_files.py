@@ -52,7 +52,7 @@ def test_nifti_over_the_size_limit_is_refused_before_reading(tmp_path, monkeypat
 def test_16_bit_png_and_mixed_inputs(tmp_path, pydicom_data):
     from PIL import Image
 
-    arr = (np.arange(40 * 30, dtype=np.uint16).reshape(40, 30) * 50)
+    arr = (np.arange(40 * 36, dtype=np.uint16).reshape(40, 36) * 45)
     path = tmp_path / "a.png"
     Image.fromarray(arr).save(path)
     view = read_study(path).views[0]
