@@ -37,6 +37,7 @@ RUNTIME_REQUIREMENTS: tuple[str, ...] = (
     "tqdm>=4.66",
     "highdicom>=0.23",
     "dicomweb-client>=0.59",
+    "requests>=2.28",
 )
 ORT_GPU, ORT_CPU = "onnxruntime-gpu", "onnxruntime"
 ORT_VERSION = ">=1.20"
