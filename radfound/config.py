@@ -9,6 +9,8 @@ Environment variables (all optional):
 - ``RADFOUND_THREADS``: ONNX Runtime intra-op threads per session (default 0: ORT's choice,
   one per physical core); e.g. 1 to leave the other cores to the viewer.
 - ``RADFOUND_CUDA_GRAPH``: 0 turns off CUDA-graph replay of decode steps on CUDA (default 1).
+- ``RADFOUND_SR_DIR``: where the Slicer report module writes the DICOM SR of a saved draft
+  (default: ``sr`` in the per-user data dir).
 """
 
 from __future__ import annotations
@@ -54,6 +56,16 @@ def models_store_dir() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("RadFound", appauthor=False)) / "models"
+
+
+def sr_output_dir() -> Path:
+    """Where RadFound Report writes the DICOM SR of each saved draft (one folder per study)."""
+    env = os.environ.get("RADFOUND_SR_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("RadFound", appauthor=False)) / "sr"
 
 
 def ort_threads() -> int:

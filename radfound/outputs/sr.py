@@ -198,7 +198,7 @@ def _box_findings(draft: Draft, study: Study) -> list:
     return items
 
 
-def _content(draft: Draft, device_uid: str, study: Study) -> hd.sr.ContainerContentItem:
+def _content(draft: Draft, device_uid: str, study: Study, notes: Sequence[str] = ()) -> hd.sr.ContainerContentItem:
     """The TID 2000 content tree (root container and everything under it)."""
     model_label = f"{draft.model} {draft.model_version}".strip()
     device = hd.sr.DeviceObserverIdentifyingAttributes(
@@ -217,7 +217,7 @@ def _content(draft: Draft, device_uid: str, study: Study) -> hd.sr.ContainerCont
     items = list(hd.sr.LanguageOfContentItemAndDescendants(language))
     items += list(observation)
     notice = draft.notice or PRELIMINARY_NOTICE
-    comments = [f"Input: {w}" for w in study.warnings] + ([TRUNCATED_NOTE] if draft.truncated else [])
+    comments = [f"Input: {w}" for w in study.warnings] + ([TRUNCATED_NOTE] if draft.truncated else []) + list(notes)
     findings = _section(FINDINGS_SECTION, FINDING, draft.findings, notice, comments)
     findings.ContentSequence.extend(_box_findings(draft, study))
     items.append(findings)
@@ -231,10 +231,10 @@ def _has_cjk(text: str) -> bool:
     return any("\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" for c in text)
 
 
-def _character_set(draft: Draft, study: Study, source: Dataset):
+def _character_set(draft: Draft, study: Study, source: Dataset, notes: Sequence[str] = ()):
     """The source's character set, or UTF-8 (ISO_IR 192) when any text the SR carries is not plain ASCII."""
     texts = [draft.findings, draft.impression, draft.model, draft.model_version, draft.notice,
-             *(b.label for b in draft.boxes), *study.warnings]
+             *(b.label for b in draft.boxes), *study.warnings, *notes]
     if all(t.isascii() for t in texts):
         return source.get("SpecificCharacterSet")
     return "ISO_IR 192"
@@ -246,11 +246,13 @@ def build_sr(
     *,
     headers: Sequence[Dataset] | None = None,
     content_datetime: datetime.datetime | None = None,
+    notes: Sequence[str] = (),
 ) -> hd.sr.ComprehensiveSR:
     """Build the Comprehensive SR of ``draft`` for ``study`` (a pydicom Dataset; nothing written).
 
     ``headers`` are the source images' headers (read from ``study.sources`` when
-    not given). Raises UnsupportedInputError for a study without DICOM sources.
+    not given); ``notes`` are further Comments for the Findings section (e.g. that a
+    user edited the text). Raises UnsupportedInputError for a study without DICOM sources.
     """
     evidence = [_with_context_defaults(ds) for ds in (headers if headers is not None else read_source_headers(study))]
     if not evidence:
@@ -259,7 +261,7 @@ def build_sr(
     uids = sr_uids(study_uid, draft.model, draft.model_version, draft_digest(draft))
     sr = hd.sr.ComprehensiveSR(
         evidence=evidence,
-        content=_content(draft, uids["device"], study),
+        content=_content(draft, uids["device"], study, notes),
         series_instance_uid=uids["series"],
         series_number=SERIES_NUMBER,
         sop_instance_uid=uids["sop_instance"],
@@ -269,7 +271,7 @@ def build_sr(
         is_final=False,
         is_verified=False,
         series_description=SERIES_DESCRIPTION,
-        specific_character_set=_character_set(draft, study, evidence[0]),
+        specific_character_set=_character_set(draft, study, evidence[0], notes),
     )
     for attr in _NOT_IN_SR_IOD:  # copied by highdicom from newer General Study tables; dciodvfy flags them
         if attr in sr:
@@ -289,9 +291,10 @@ def write_sr(
     *,
     headers: Sequence[Dataset] | None = None,
     content_datetime: datetime.datetime | None = None,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Build the SR of ``draft`` and write it to ``path`` as a DICOM Part 10 file (temp file + rename)."""
-    sr = build_sr(draft, study, headers=headers, content_datetime=content_datetime)
+    sr = build_sr(draft, study, headers=headers, content_datetime=content_datetime, notes=notes)
     with atomic_path(path) as tmp:
         try:
             sr.save_as(tmp, enforce_file_format=True)

@@ -51,8 +51,14 @@ class RadFoundReportLogic:
         return job.follow(on_text)  # streams to on_text on the caller's thread
 
     def save(self, draft: Draft, volumeNode, edited_text: str | None = None, *, rating: int | None = None,
-             view_set: dict | None = None, kind: str = "", log: bool = True) -> dict:
-        """Put the draft in the scene (text, findings table, markups) and log generated vs edited text."""
+             view_set: dict | None = None, kind: str = "", log: bool = True, sr: bool = True,
+             sr_folder: str | None = None) -> dict:
+        """Put the draft in the scene (text, findings table, markups), log generated vs edited text, and
+        (``sr``) write the saved text as a DICOM SR beside the source images.
+
+        The SR keys of the result: ``sr`` (its path, or None), ``sr_in_database`` (indexed into Slicer's
+        DICOM database) and ``sr_note`` (why there is none: the image did not come from DICOM...). The scene
+        save does not depend on the SR."""
         # Box view indices follow the Study's view order: the canonical mammogram order, missing views skipped.
         view_nodes = [view_set[c] for c in MAMMO_VIEWS if view_set.get(c) is not None] if view_set else None
         saved = nodes.save_draft(draft, volumeNode, edited_text=edited_text, view_nodes=view_nodes)
@@ -61,4 +67,15 @@ class RadFoundReportLogic:
                 draft.text, edited_text if edited_text is not None else draft.text,
                 model=draft.model, task="report", kind=kind, rating=rating,
             )
+        saved.update(sr=None, sr_in_database=False, sr_note="")
+        if sr:
+            from radfound.errors import RadFoundError
+            from radfound.slicer import dicom_sr
+
+            try:
+                study = self.study(volumeNode, kind or None, view_set)
+                saved["sr"] = dicom_sr.save_draft_sr(draft, study, edited_text, sr_folder)
+                saved["sr_in_database"] = dicom_sr.add_to_dicom_database(saved["sr"])
+            except RadFoundError as exc:  # the scene save stands; the panel says why there is no SR
+                saved["sr_note"] = str(exc)
         return saved

@@ -4,7 +4,7 @@
 image features (``model.encode``) are computed on the first question about a node
 and reused for every later one until the node's pixels, the kind or the model
 change. Each node keeps its conversation, which ``save_conversation`` writes as a
-text node in the study's RadFound folder.
+text node in the study's RadFound folder and as a DICOM SR.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class RadFoundVQALogic:
         self.generation = generation  # defaults for every call (e.g. max_new_tokens); a call's arguments win
         self._encoded: dict[str, tuple[tuple, object]] = {}
         self._history: dict[str, list[Answer]] = {}
+        self._studies: dict[str, object] = {}
         self.encode_count = 0  # how many times image features were computed (tests prove reuse)
 
     @property
@@ -79,6 +80,7 @@ class RadFoundVQALogic:
         if cached and cached[0] == key:
             return key, cached[1], None
         study = study_from_view_set(view_set) if view_set else study_from_volume_node(volumeNode, kind=kind)
+        self._studies[volumeNode.GetID()] = study  # what the conversation is about, for its SR
         return key, None, study
 
     def ask(self, volumeNode, question: str, kind: str | None = None, view_set: dict | None = None, *,
@@ -116,6 +118,21 @@ class RadFoundVQALogic:
     def clear(self, volumeNode) -> None:
         self._history.pop(volumeNode.GetID(), None)
 
-    def save_conversation(self, volumeNode):
-        """The conversation about this node as a text node in the study's RadFound folder."""
-        return nodes.save_conversation(self.history(volumeNode), volumeNode)
+    def save_conversation(self, volumeNode, *, sr: bool = True, sr_folder: str | None = None) -> dict:
+        """The conversation about this node as a text node in the study's RadFound folder (``text``) and
+        (``sr``) as a DICOM SR beside the source images: ``sr`` (its path or None), ``sr_in_database``,
+        ``sr_note`` (why there is none), as ``RadFoundReportLogic.save`` gives them."""
+        answers = self.history(volumeNode)
+        saved = {"text": nodes.save_conversation(answers, volumeNode), "sr": None, "sr_in_database": False,
+                 "sr_note": ""}
+        if sr:
+            from radfound.errors import RadFoundError
+            from radfound.slicer import dicom_sr
+
+            try:
+                study = self._studies.get(volumeNode.GetID()) or study_from_volume_node(volumeNode)
+                saved["sr"] = dicom_sr.save_conversation_sr(answers, study, sr_folder)
+                saved["sr_in_database"] = dicom_sr.add_to_dicom_database(saved["sr"])
+            except RadFoundError as exc:  # the scene save stands; the panel says why there is no SR
+                saved["sr_note"] = str(exc)
+        return saved

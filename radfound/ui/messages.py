@@ -1,4 +1,5 @@
-"""What the panels tell the user when something fails: one readable line, never a traceback.
+"""What the panels tell the user when something fails (one readable line, never a traceback) and where a
+saved result went.
 
 A RadFoundError is the user's to fix (its text names the file and the problem). Anything
 else is a bug: the user gets a one-line summary and the traceback goes to the log
@@ -19,3 +20,13 @@ def user_message(exc: BaseException) -> str:
         return str(exc)
     log.error("unexpected error in RadFound", exc_info=(type(exc), exc, exc.__traceback__))
     return f"Internal error: {type(exc).__name__}: {exc} (the details are in the Python console / application log)"
+
+
+def saved_message(saved: dict, what: str) -> str:
+    """Where a saved draft or conversation went: the scene folder, and its DICOM SR or why there is none."""
+    if saved.get("sr"):
+        sr = "DICOM SR added to the DICOM database" if saved.get("sr_in_database") else "DICOM SR written"
+        sr = f"{sr}: {saved['sr']}"
+    else:
+        sr = f"no DICOM SR ({saved.get('sr_note') or 'not requested'})"
+    return f"Saved '{saved['text'].GetName()}'{what} in the study's RadFound folder; {sr}."

@@ -1,4 +1,4 @@
-"""The RadFoundReport panel: Generate streams a draft into an editable box; Save puts it in the scene.
+"""The RadFoundReport panel: Generate streams a draft into an editable box; Save puts it in the scene and a DICOM SR.
 
 Generate becomes Cancel while the model runs in a worker thread; a QTimer on the
 main thread applies the streamed text. The draft is always shown under the
@@ -12,6 +12,7 @@ from radfound.slicer.report_logic import RadFoundReportLogic
 from radfound.study.model import MAMMO_VIEWS
 from radfound.ui.inputs import volume_nodes
 from radfound.ui.job_panel import JobPanel
+from radfound.ui.messages import saved_message
 from radfound.ui.qt import QtGui, child, prop
 
 _VIEW_COMBOS = dict(zip(MAMMO_VIEWS, ("lccComboBox", "lmloComboBox", "rccComboBox", "rmloComboBox")))
@@ -128,6 +129,5 @@ class ReportPanel(JobPanel):
         except Exception as exc:  # noqa: BLE001 - a message; a bug's traceback is logged
             self._fail(exc)
             return None
-        self.status.setText(f"Saved '{saved['text'].GetName()}' with {len(saved['markups'])} markup(s) "
-                            "in the study's RadFound folder.")
+        self.status.setText(saved_message(saved, f" with {len(saved['markups'])} markup(s)"))
         return saved

@@ -2,13 +2,14 @@
 
 History shows every question and answer of the selected image; preset questions
 depend on the (detected or chosen) modality; Ask becomes Cancel while the model
-runs in a worker thread; Save writes the conversation as a text node.
+runs in a worker thread; Save writes the conversation as a text node and a DICOM SR.
 """
 
 from __future__ import annotations
 
 from radfound.slicer.vqa_logic import RadFoundVQALogic
 from radfound.ui.job_panel import JobPanel
+from radfound.ui.messages import saved_message
 from radfound.ui.qt import QtGui, child, prop
 
 PRESET_PROMPT = "Preset questions..."
@@ -106,5 +107,5 @@ class VQAPanel(JobPanel):
         if node is None or not self.logic.history(node):
             return None
         saved = self.logic.save_conversation(node)
-        self.status.setText(f"Saved '{saved.GetName()}' in the study's RadFound folder.")
+        self.status.setText(saved_message(saved, ""))
         return saved

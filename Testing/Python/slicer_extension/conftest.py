@@ -19,3 +19,11 @@ def feedback_log(tmp_path, monkeypatch):
     path = tmp_path / "feedback.jsonl"
     monkeypatch.setenv("RADFOUND_FEEDBACK_LOG", str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def sr_folder(tmp_path, monkeypatch):
+    """Keep the DICOM SRs that saving a draft writes inside the test's temporary folder."""
+    path = tmp_path / "sr"
+    monkeypatch.setenv("RADFOUND_SR_DIR", str(path))
+    return path

@@ -13,7 +13,11 @@ import pytest
 
 slicer = pytest.importorskip("slicer")
 
+import pydicom  # noqa: E402
+
+from outputs.validators import unexpected_warnings, validate_sr  # noqa: E402
 from radfound.config import PRELIMINARY_NOTICE  # noqa: E402
+from radfound.slicer.dicom_sr import CONVERSATION_IMPRESSION, CONVERSATION_NOTE, EDITED_NOTE  # noqa: E402
 from radfound.errors import GenerationCancelled  # noqa: E402
 from radfound.slicer.report_logic import RadFoundReportLogic  # noqa: E402
 from radfound.slicer.vqa_logic import RadFoundVQALogic  # noqa: E402
@@ -23,8 +27,14 @@ ROOT = Path(__file__).resolve().parents[3]
 GEN = {"max_new_tokens": 12}
 
 
+def _items(ds):
+    for item in ds.get("ContentSequence", []):
+        yield item
+        yield from _items(item)
+
+
 def test_draft_for_a_real_chest_radiograph_is_saved_and_survives_mrb(slicer_core, cxr_node, tiny_model_dir, tmp_path,
-                                                                   feedback_log):
+                                                                   feedback_log, sr_folder):
     pieces: list[str] = []
     draft = RadFoundReportLogic(model=str(tiny_model_dir), **GEN).draft(cxr_node, on_text=pieces.append)
     assert isinstance(draft, Draft)
@@ -34,6 +44,15 @@ def test_draft_for_a_real_chest_radiograph_is_saved_and_survives_mrb(slicer_core
                                        rating=4, kind="cxr")
     assert saved["feedback"]["rating"] == 4 and saved["feedback"]["edit_distance"] > 0
     assert json.loads(feedback_log.read_text())["model"] == "radfound-tiny"
+
+    # ...and the saved text as a DICOM SR of the source study, valid, marked edited and unverified
+    assert saved["sr"].parent.parent == sr_folder and not saved["sr_in_database"] and saved["sr_note"] == ""
+    assert unexpected_warnings(validate_sr(saved["sr"])) == []
+    sr, source = pydicom.dcmread(saved["sr"]), pydicom.dcmread(cxr_node.GetStorageNode().GetFileName())
+    assert (sr.StudyInstanceUID, sr.VerificationFlag) == (source.StudyInstanceUID, "UNVERIFIED")
+    texts = [item.TextValue for item in _items(sr) if "TextValue" in item]
+    assert "Clear lungs." in texts and "Normal." in texts and EDITED_NOTE in texts
+    assert draft.findings not in texts  # the generated findings were replaced by the edit
 
     slicer_core.read_mrb(slicer_core.write_mrb(tmp_path / "scene.mrb"))
     texts = slicer.util.getNodesByClass("vtkMRMLTextNode")
@@ -62,8 +81,16 @@ def test_vqa_encodes_once_and_keeps_the_conversation(slicer_core, cxr_node, tiny
     slicer.util.updateVolumeFromArray(cxr_node, slicer.util.arrayFromVolume(cxr_node) * 0.5)  # pixels changed
     logic.ask(cxr_node, "Is there a pneumothorax?")
     assert logic.encode_count == 2
-    node = logic.save_conversation(cxr_node)
-    assert node.GetText().count("Q: ") == 3
+    saved = logic.save_conversation(cxr_node)
+    assert saved["text"].GetText().count("Q: ") == 3
+    # ...and as a valid SR of the source study: one Findings paragraph per question, no impression drafted
+    assert unexpected_warnings(validate_sr(saved["sr"])) == []
+    sr = pydicom.dcmread(saved["sr"])
+    assert sr.StudyInstanceUID == pydicom.dcmread(cxr_node.GetStorageNode().GetFileName()).StudyInstanceUID
+    texts = [item.TextValue for item in _items(sr) if "TextValue" in item]
+    assert [t.split("\n")[0] for t in texts if t.startswith("Q: ")] == [
+        "Q: Is there a pleural effusion?", "Q: Is the heart enlarged?", "Q: Is there a pneumothorax?"]
+    assert CONVERSATION_NOTE in texts and CONVERSATION_IMPRESSION in texts
 
 
 def test_cancel_stops_generation(cxr_node, tiny_model_dir):
@@ -141,3 +168,5 @@ def test_nrrd_image_with_modality_override(slicer_core, pydicom_data, tiny_model
     assert logic.study(node, kind="cxr").kind == "cxr"
     draft = logic.draft(node, kind="cxr")
     assert draft.timings.new_tokens > 0
+    saved = logic.save(draft, node, kind="cxr", log=False)  # saved in the scene; no SR without a DICOM study
+    assert saved["text"] is not None and saved["sr"] is None and "needs DICOM source images" in saved["sr_note"]

@@ -13,6 +13,8 @@ import pytest
 pytest.importorskip("Qt", reason="Qt.py and PySide6 are needed for the widget tests")
 slicer = pytest.importorskip("slicer")
 
+import pydicom  # noqa: E402
+
 from radfound.config import PRELIMINARY_NOTICE  # noqa: E402
 from radfound.slicer.report_logic import RadFoundReportLogic  # noqa: E402
 from radfound.slicer.vqa_logic import RadFoundVQALogic  # noqa: E402
@@ -56,7 +58,7 @@ def report_panel(scene, errors):
     return ReportPanel(load_ui(REPORT_UI), scene, logic=RadFoundReportLogic(max_new_tokens=24), show_error=errors.append)
 
 
-def test_generate_streams_then_save(slicer_core, cxr_node, model_store, feedback_log):
+def test_generate_streams_then_save(slicer_core, cxr_node, model_store, feedback_log, sr_folder):
     app = application()
     errors: list[str] = []
     panel = report_panel(slicer_core.scene, errors)
@@ -87,6 +89,10 @@ def test_generate_streams_then_save(slicer_core, cxr_node, model_store, feedback
     entry = json.loads(feedback_log.read_text())
     assert entry["rating"] == 5 and entry["model"] == "radfound-tiny" and entry["kind"] == "cxr"
     assert entry["edited"].endswith("No acute disease.") and entry["edit_distance"] > 0
+    (sr,) = sr_folder.glob("*/*.sr.dcm")  # and as a DICOM SR of the edited text, named in the status line
+    assert f"DICOM SR written: {sr}" in prop(panel.status, "text")
+    sections = pydicom.dcmread(sr).ContentSequence
+    assert "No acute disease." in [t.get("TextValue") for s in sections for t in s.get("ContentSequence", [])]
 
 
 def test_cancel_keeps_the_panel_usable(slicer_core, cxr_node, model_store):
@@ -131,7 +137,7 @@ def test_mammogram_view_set_with_override(slicer_core, shared_data, model_store)
     assert mlo is not None
 
 
-def test_vqa_history_grows_and_encodes_once(slicer_core, cxr_node, model_store):
+def test_vqa_history_grows_and_encodes_once(slicer_core, cxr_node, model_store, sr_folder):
     app = application()
     errors: list[str] = []
     logic = RadFoundVQALogic(max_new_tokens=12)
@@ -161,6 +167,8 @@ def test_vqa_history_grows_and_encodes_once(slicer_core, cxr_node, model_store):
     panel.save_button.click()
     saved = slicer.util.getNodesByClass("vtkMRMLTextNode")
     assert len(saved) == 1 and saved[0].GetText().count("Q: ") == 2
+    (sr,) = sr_folder.glob("*/*.sr.dcm")
+    assert prop(panel.status, "text").endswith(f"DICOM SR written: {sr}.")
 
 
 def test_refresh_lists_new_images_and_models_keeping_the_choice(slicer_core, cxr_node, model_store, tiny_model_dir):

@@ -1,0 +1,90 @@
+"""The DICOM SR of a draft saved in RadFound Report (or a RadFound VQA conversation), beside the source images.
+
+Saving a draft in Slicer writes the same Comprehensive SR as ``radfound report --sr``
+(radfound.outputs.sr), with the (possibly edited) Findings and Impression and a Comment
+saying whether a user edited them; it stays UNVERIFIED and PRELIMINARY until signed in
+the reporting system. The file goes to ``sr_output_dir()/<StudyInstanceUID>/`` and, inside
+the Slicer application, into its DICOM database, where the DICOM module can send it to a
+PACS. A VQA conversation is written the same way, one Findings paragraph per question and
+answer. Images that did not come from DICOM (NRRD, PNG) get no SR: an SR needs the real
+patient and study (UnsupportedInputError, as on the command line).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from radfound.config import sr_output_dir
+from radfound.errors import UnsupportedInputError
+from radfound.outputs.sr import draft_digest, read_source_headers, write_sr
+from radfound.slicer.nodes import conversation_text
+from radfound.study.model import Study
+from radfound.tasks.prompts import parse_report
+from radfound.tasks.results import Answer, Draft
+
+log = logging.getLogger(__name__)
+
+EDITED_NOTE = "The Findings and Impression were edited by a user in RadFound Report before saving (not signed)."
+UNEDITED_NOTE = "Saved as generated, without edits, in RadFound Report."
+CONVERSATION_NOTE = "Questions a user asked about these images in RadFound VQA, with the model's answers."
+CONVERSATION_IMPRESSION = "No impression: this report holds questions and the model's answers only."
+
+
+def with_database_paths(study: Study) -> Study:
+    """Fill in the file of each source the DICOM database knows (a series loaded by the DICOM module
+    keeps only its SOP Instance UIDs on the node)."""
+    try:
+        import slicer
+
+        database = getattr(slicer, "dicomDatabase", None)
+    except ImportError:
+        database = None
+    if database is None:
+        return study
+    sources = [dataclasses.replace(s, path=s.path or database.fileForInstance(s.sop_instance_uid) or None)
+               if s.sop_instance_uid else s for s in study.sources]
+    return dataclasses.replace(study, sources=sources)
+
+
+def save_draft_sr(draft: Draft, study: Study, edited_text: str | None = None, folder: str | Path | None = None) -> Path:
+    """Write the SR of the draft as saved (edited text split into Findings and Impression); return its path."""
+    edited = edited_text is not None and edited_text.strip() != draft.text.strip()
+    if edited:
+        findings, impression = parse_report(edited_text)
+        draft = dataclasses.replace(draft, findings=findings, impression=impression)
+    return _write(draft, study, folder, EDITED_NOTE if edited else UNEDITED_NOTE)
+
+
+def save_conversation_sr(answers: list[Answer], study: Study, folder: str | Path | None = None) -> Path:
+    """Write a RadFound VQA conversation as an SR: one Findings paragraph per question and answer, the
+    boxes of grounding answers as image regions, and an Impression saying there is none."""
+    if not answers:
+        raise UnsupportedInputError("the conversation is empty: ask a question first")
+    last = answers[-1]
+    draft = Draft(findings=conversation_text(answers), impression=CONVERSATION_IMPRESSION, model=last.model,
+                  provider=last.provider, model_version=last.model_version,
+                  boxes=[box for answer in answers for box in answer.boxes])
+    return _write(draft, study, folder, CONVERSATION_NOTE)
+
+
+def _write(draft: Draft, study: Study, folder: str | Path | None, note: str) -> Path:
+    study = with_database_paths(study)
+    headers = read_source_headers(study)  # refuses non-DICOM studies before anything is written
+    study_uid = str(headers[0].StudyInstanceUID)
+    path = Path(folder or sr_output_dir()) / study_uid / f"RadFound-{draft_digest(draft)[:16]}.sr.dcm"
+    write_sr(draft, study, path, headers=headers, notes=[note])
+    return path
+
+
+def add_to_dicom_database(path: Path) -> bool:
+    """Index the SR into the Slicer application's DICOM database (a copy); False outside the application."""
+    try:
+        import slicer
+        from DICOMLib import DICOMUtils
+    except ImportError:
+        return False
+    if getattr(slicer, "dicomDatabase", None) is None:
+        return False
+    return bool(DICOMUtils.importDicom(str(path.parent), slicer.dicomDatabase, copyFiles=True))
