@@ -129,3 +129,13 @@ def test_batch_input_or_output_that_is_a_file_is_refused(capsys, pydicom_data, t
     assert rc == 2 and one_error_line(err).endswith(f"{a_file}: is a file; --out takes a folder")
     rc, _, err = run(capsys, "batch", "--input", src, "--out", tmp_path / "out", "--workers", 0)
     assert rc == 2 and not (tmp_path / "out").exists()
+
+
+def test_a_modality_the_shipped_model_never_saw_is_flagged(capsys, pydicom_data):
+    """radfound-small was trained on X-ray, CT, MR and (phantom) mammography: an ultrasound gets a warning on
+    stderr and in the JSON; a chest CR does not."""
+    rc, out, err = run(capsys, "ask", pydicom_data("US1_UNCR.dcm"), "Is this normal?", "--json")
+    expected = "radfound-small was not trained on US images (only CR, DX, CT, MR, MG)"
+    assert rc == 0 and expected in err and any(expected in w for w in json.loads(out)["warnings"])
+    rc, out, err = run(capsys, "report", pydicom_data("RG1_UNCR.dcm"), "--json")
+    assert rc == 0 and "not trained on" not in err and json.loads(out)["study"]["warnings"] == []

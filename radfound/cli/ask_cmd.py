@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from radfound.cli.generation_args import add_model_args, add_study_args, generation_kwargs, load, read
-from radfound.cli.generation_args import start_stream, timing_line
+from radfound.cli.generation_args import print_warnings, start_stream, timing_line
 from radfound.config import PRELIMINARY_NOTICE
 
 
@@ -29,8 +29,10 @@ def run(args) -> int:
     study = read(args)
     model = load(args)
     on_text = start_stream(args)
+    seen = len(study.warnings)
     answer = answer_question(model, study, args.question, on_text=on_text, closed=not args.free_text,
                              **generation_kwargs(args))
+    print_warnings(args, study.warnings[seen:])  # what the model added (a modality it was not trained on)
     if args.json:
         print(json.dumps({**answer.to_json(), "warnings": list(study.warnings)}, indent=2, ensure_ascii=False))
         return 0

@@ -54,16 +54,21 @@ def add_study_args(p: argparse.ArgumentParser) -> None:
 
 def read(args: argparse.Namespace, *, warn: bool = True):
     """The study named by ``args.paths``; its reader warnings go to stderr (the draft may depend on them)."""
-    import sys
-
     from radfound.study.reader import read_study
 
     paths = args.paths
     study = read_study(paths if len(paths) > 1 else paths[0], series_uid=args.series_uid, kind=args.kind)
     if warn:
-        for warning in study.warnings:
-            print(f"radfound {args.command}: warning: {warning}", file=sys.stderr)
+        print_warnings(args, study.warnings)
     return study
+
+
+def print_warnings(args: argparse.Namespace, warnings: list[str]) -> None:
+    """One ``radfound CMD: warning: ...`` line on stderr per warning."""
+    import sys
+
+    for warning in warnings:
+        print(f"radfound {args.command}: warning: {warning}", file=sys.stderr)
 
 
 def start_stream(args: argparse.Namespace):

@@ -6,7 +6,7 @@ import json
 import sys
 
 from radfound.cli.generation_args import add_model_args, add_study_args, generation_kwargs, load, read
-from radfound.cli.generation_args import start_stream, timing_line
+from radfound.cli.generation_args import print_warnings, start_stream, timing_line
 from radfound.config import PRELIMINARY_NOTICE
 
 
@@ -37,7 +37,9 @@ def run(args) -> int:
 
     model = load(args)
     on_text = start_stream(args)
+    seen = len(study.warnings)
     draft = draft_report(model, study, on_text=on_text, **generation_kwargs(args))
+    print_warnings(args, study.warnings[seen:])  # what the model added (a modality it was not trained on)
     sr_uid = None
     if args.sr:
         from radfound.outputs.sr import write_sr

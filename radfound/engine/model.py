@@ -66,6 +66,8 @@ class RadFoundModel:
             raise ModelError(f"tokenizer.json cannot be read ({exc})", self.model_dir / "tokenizer.json") from None
         self.name = self.manifest.get("name") or self.config.get("name") or self.model_dir.name
         self.version = str(self.manifest.get("model_version", ""))
+        #: DICOM modalities of the training images (manifest provenance); empty: unknown, nothing is checked.
+        self.trained_modalities = tuple((self.manifest.get("provenance") or {}).get("modalities") or ())
         self.embed_session = create_session(self._graph("embed_tokens", ""), device)
         self.precision = self._choose_precision(precision, running_provider(self.embed_session))
         suffix = PRECISIONS[self.precision]
@@ -97,15 +99,29 @@ class RadFoundModel:
 
     # -- encoding ---------------------------------------------------------------------------------
     def encode(self, study: Study) -> EncodedStudy:
-        """Preprocess (model's preprocessor_config.json) and encode a study into its visual tokens."""
+        """Preprocess (model's preprocessor_config.json) and encode a study into its visual tokens.
+
+        A DICOM modality the model never saw in training (ultrasound, PET...) is added to
+        ``study.warnings``, so the draft's JSON, text and SR say so."""
         from radfound.preprocess import PreprocessConfig, preprocess  # the study engineer's module
 
+        warning = self.modality_warning(study)
+        if warning and warning not in study.warnings:
+            study.warnings.append(warning)
         t0 = time.perf_counter()
         inputs = preprocess(study, PreprocessConfig.from_dict(self.preprocessor_config))
         enc = self.encode_inputs(inputs.pixel_values, inputs.view_ids, inputs.positions, kind=study.kind)
         enc.inputs, enc.study = inputs, study
         enc.encode_ms = (time.perf_counter() - t0) * 1e3
         return enc
+
+    def modality_warning(self, study: Study) -> str | None:
+        """Why a draft of this study needs extra care: its modality is not one the model was trained on."""
+        modality = str(study.metadata.get("modality") or "").upper()
+        if not modality or not self.trained_modalities or modality in self.trained_modalities:
+            return None
+        return (f"{self.name} was not trained on {modality} images (only {', '.join(self.trained_modalities)}): "
+                "its output for this study is unreliable")
 
     def encode_inputs(self, pixel_values: np.ndarray, view_ids: np.ndarray, positions: np.ndarray, *,
                       kind: str = "image") -> EncodedStudy:

@@ -24,6 +24,8 @@ class RadFoundReportLogic:
         self.model_name = model
         self.device = device
         self.generation = generation  # defaults for every call (e.g. max_new_tokens); a call's arguments win
+        #: The warnings of the study last drafted (the reader's, and the model's once it has encoded it).
+        self.warnings: list[str] = []
 
     @property
     def model(self):
@@ -41,6 +43,7 @@ class RadFoundReportLogic:
         from radfound.tasks.report import draft_report
 
         study = self.study(volumeNode, kind, view_set)
+        self.warnings = study.warnings  # the same list: the model adds to it while encoding
 
         def work(stream, cancel):
             return draft_report(self.model, study, on_text=stream, cancel=cancel, **{**self.generation, **gen})

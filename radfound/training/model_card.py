@@ -12,6 +12,7 @@ from pathlib import Path
 
 from radfound.config import PRELIMINARY_NOTICE
 from radfound.registry.manifest import MANIFEST_NAME, read_manifest, write_manifest
+from radfound.training.data import TRAINED_MODALITIES
 
 
 def _load(path: Path) -> dict | None:
@@ -132,6 +133,7 @@ def write_card(model_dir: Path, run_dir: Path, ev: Path) -> Path:
         n_mammo=counts["mammo"], n_ct=counts["ct"],
         results=results_markdown(ev),
         notice=PRELIMINARY_NOTICE,
+        modalities=", ".join((manifest.get("provenance") or {}).get("modalities") or TRAINED_MODALITIES),
     )
     (model_dir / "MODEL_CARD.md").write_text(card, encoding="utf-8")
     meta = {k: v for k, v in manifest.items() if k != "files"}
@@ -145,7 +147,8 @@ CARD = """# RadFound-small {version}
 > {notice}
 
 **Intended use**: preliminary drafts of radiology findings/impressions and answers to questions
-about chest X-rays, mammogram sets, CT volumes and other radiology images, for research and for a
+about chest X-rays, mammogram sets, CT volumes and other X-ray, CT and MR images (the DICOM modalities
+it was trained on: {modalities}; RadFound warns on any other), for research and for a
 radiologist to verify, edit and sign. **Not a medical device**; not validated for clinical use; not
 for screening, triage or diagnosis without a radiologist. It is a small model trained in an hour
 and a half on a 2-core CPU: expect frequent errors, and see the numbers below.

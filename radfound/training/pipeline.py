@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from radfound.training.concepts import ConceptHead, ConceptTargets
+from radfound.training.data import TRAINED_MODALITIES
 from radfound.training.config import model_config, with_minutes
 from radfound.training.loop import Batcher, pretrain_concepts, pretrain_vision, train_language
 from radfound.training.samples import build_pool, phantom_counts
@@ -96,6 +97,7 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
                 "phantoms": "{mammo} synthetic mammo 4-view sets and {ct} neck CT volumes".format(**phantom_counts(data)),
             },
             "seed": seed,
+            "modalities": list(TRAINED_MODALITIES),
         },
     }
     pre = {**cfg.get("preprocess", {}), "image_size": side}

@@ -107,8 +107,9 @@ class ReportPanel(JobPanel):
         self.text.setPlainText(draft.text)
         t = draft.timings
         cut = " It stopped at the token limit and may be cut off." if draft.truncated else ""
+        notes = "".join(f" Note: {w}." for w in self.logic.warnings)
         self._end(f"Draft ready in {t.total_ms / 1000:.2f} s ({t.new_tokens} tokens, {t.tokens_per_s:.0f} tokens/s)."
-                  f"{cut} Edit it, then Save.")
+                  f"{cut}{notes} Edit it, then Save.")
         self.save_button.setEnabled(True)
 
     def on_cancelled(self) -> None:

@@ -167,6 +167,6 @@ def test_nrrd_image_with_modality_override(slicer_core, pydicom_data, tiny_model
     assert study.kind == "image" and study.views[0].spacing == pytest.approx((0.7, 0.6))
     assert logic.study(node, kind="cxr").kind == "cxr"
     draft = logic.draft(node, kind="cxr")
-    assert draft.timings.new_tokens > 0
+    assert draft.timings.new_tokens > 0 and logic.warnings == ["kind set to cxr by the user"]  # for the panel
     saved = logic.save(draft, node, kind="cxr", log=False)  # saved in the scene; no SR without a DICOM study
     assert saved["text"] is not None and saved["sr"] is None and "needs DICOM source images" in saved["sr_note"]
