@@ -84,12 +84,13 @@ def _fmt(v) -> str:
 
 
 def _table(rows: dict[str, dict]) -> str:
-    head = f"{'':<16}" + "".join(f"{m:>13}" for m in _METRICS)
+    width = max([16, *(len(name) + 2 for name in rows)])  # a model's full name: a cut one reads like a number
+    head = f"{'':<{width}}" + "".join(f"{m:>13}" for m in _METRICS)
     lines = [head]
     for name, m in rows.items():
-        lines.append(f"{name:<16}" + "".join(f"{_fmt(m.get(k)):>13}" for k in _METRICS))
+        lines.append(f"{name:<{width}}" + "".join(f"{_fmt(m.get(k)):>13}" for k in _METRICS))
         for lang, lm in (m.get("by_lang") or {}).items():
-            lines.append(f"{'  ' + lang:<16}" + "".join(f"{_fmt(lm.get(k)):>13}" for k in _METRICS))
+            lines.append(f"{'  ' + lang:<{width}}" + "".join(f"{_fmt(lm.get(k)):>13}" for k in _METRICS))
     return "\n".join(lines)
 
 
@@ -140,10 +141,20 @@ def _default_baseline_train(items) -> Path | None:
 def run_vqa(args) -> int:
     from radfound.eval.splits import split_items
     from radfound.eval.vqa_eval import closed_gain, evaluate_model, score_baselines, summarize_baselines
+    from radfound.errors import ConfigError
     from radfound.eval.vqa_file import read_vqa_file
+    from radfound.outputs.atomic import check_writable_file, write_text_atomic
     from radfound.study.reader import read_study
 
-    items = split_items(read_vqa_file(args.questions, args.images, lang=args.lang), args.split)
+    if args.predictions:  # refused now, not after the whole run
+        check_writable_file(args.predictions)
+    items = read_vqa_file(args.questions, args.images, lang=args.lang)
+    if args.split != "all" and any(it.dataset == "slake" for it in items):
+        raise ConfigError("--split divides VQA-RAD's train file by image; SLAKE has its own train and validate "
+                          "files (leave --split at all)", args.questions)
+    items = split_items(items, args.split)
+    if not items:
+        raise ConfigError(f"no questions in the {args.split} part", args.questions)
     if args.limit:
         items = items[: args.limit]
     result: dict = {"questions": str(args.questions), "split": args.split, "lang": args.lang or "all",
@@ -168,15 +179,13 @@ def run_vqa(args) -> int:
         if result["baselines"]:
             result["model"]["closed_gain_over_prior"] = closed_gain(items, rows, baseline_scores["question_prior"])
         if args.predictions:
-            with open(args.predictions, "w", encoding="utf-8") as fh:
-                for row in rows:
-                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            write_text_atomic(args.predictions, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0
     rows = {}
     if "model" in result:
-        rows[result["model"]["name"][:16]] = result["model"]
+        rows[result["model"]["name"]] = result["model"]
     for name in ("question_prior", "majority"):
         if result.get("baselines"):
             rows[name] = result["baselines"][name]

@@ -38,7 +38,13 @@ def read_predictions(path: str | Path) -> list[dict]:
         if not isinstance(row, dict) or not {"image", "question", "answer", "correct"} <= row.keys():
             raise ConfigError(f"line {number} is not a prediction row (needs image, question, answer, correct)",
                               path)
+        options = row.get("options")
+        if options is not None and not (isinstance(options, dict) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in options.values())):
+            raise ConfigError(f"line {number}: 'options' must map each offered answer to a probability", path)
         rows.append(row)
+    if not rows:
+        raise ConfigError("empty predictions file", path)
     return rows
 
 
@@ -78,8 +84,9 @@ def combine(paths: list[str | Path]) -> dict:
         all_wrong += not any(member)
     n = len(voted)
     if n == 0:
-        raise ConfigError("no question was answered by probability in every file (rows with 'options'; "
-                          "written by radfound eval vqa --predictions without --free-text)", paths[0])
+        without = next((p for p, rows in zip(paths, runs) if not any(r.get("options") for r in rows)), paths[0])
+        raise ConfigError("no question was answered by probability in every file; this one has none (rows with "
+                          "'options' are written by radfound eval vqa --predictions without --free-text)", without)
 
     def scored(values: list[float]) -> dict:
         right = int(sum(values))

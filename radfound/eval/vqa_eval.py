@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
+from radfound.errors import RadFoundError
 from radfound.eval.baselines import BASELINES
 from radfound.eval.vqa_file import VQAItem
 from radfound.eval.uncertainty import paired_difference
@@ -20,7 +21,10 @@ def evaluate_model(items: list[VQAItem], predictor, load_study: Callable, progre
     for n, (image, questions) in enumerate(by_image.items(), 1):
         encoded = predictor.encode(load_study(image))
         for index, it in questions:
-            answer = predictor.answer(encoded, it.question)
+            try:
+                answer = predictor.answer(encoded, it.question)
+            except RadFoundError as exc:  # e.g. a question too long for the model's context: say which one
+                raise type(exc)(f"question {it.qid} ({it.question[:40]!r}): {exc.problem}", image) from None
             s = score_one(answer.answer, it.answer, it.answer_type, it.lang, group=str(image),
                           question_type=it.question_type)
             scored.append(s)

@@ -5,7 +5,12 @@
 
 The format is recognised per record, so any split of either dataset (including
 ones never seen in training) can be evaluated. Images are resolved against the
-``images`` folder given by the user.
+``images`` folder given by the user and may not leave it. Every record is checked
+when the file is read (a ConfigError names the file and the record): non-empty
+image name and question, an answer that is text or a number, a question of at most
+``MAX_QUESTION_CHARS``. A missing or unknown ``answer_type`` is CLOSED for a yes/no
+answer (English or Chinese), else OPEN; a missing ``q_lang`` is zh for a question
+with Chinese characters, else en.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from radfound.errors import ConfigError, StudyReadError
+
+#: Longest question accepted (characters): far beyond any dataset's, well inside a model's context.
+MAX_QUESTION_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -32,26 +40,53 @@ class VQAItem:
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
 
+#: Closed answers recognised when a record has no (valid) answer_type: English and Chinese yes/no.
+_YES_NO = {"yes", "no", "是", "否"}
+
+
+def _text(rec: dict, key: str, index: int, path: Path, *, answer: bool = False) -> str:
+    """A record's text field, else ConfigError. Answers may be numbers (VQA-RAD has a few) or empty (one SLAKE
+    train record is), never a list, an object or null."""
+    value = rec.get(key)
+    if answer and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not (answer or value.strip()):
+        kind = "a string" if answer else "a non-empty string"
+        raise ConfigError(f"record {index}: '{key}' must be {kind} (got {value!r:.40})", path)
+    return value.strip()
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u3400" <= c <= "\u9fff" for c in text)
+
+
 def _item(rec: dict, images: Path, index: int, path: Path) -> VQAItem:
     if "img_name" in rec:
-        name, dataset = rec["img_name"], "slake"
+        key, dataset = "img_name", "slake"
     elif "image_name" in rec:
-        name, dataset = rec["image_name"], "vqa-rad"
+        key, dataset = "image_name", "vqa-rad"
     else:
         raise ConfigError(f"record {index} has neither 'image_name' (VQA-RAD) nor 'img_name' (SLAKE)", path)
-    missing = [k for k in ("question", "answer") if k not in rec]
-    if missing:
-        raise ConfigError(f"record {index} lacks {', '.join(missing)}", path)
-    answer_type = str(rec.get("answer_type", "")).upper()
+    name = _text(rec, key, index, path)
+    image = images / name
+    if not image.resolve().is_relative_to(images.resolve()):
+        raise ConfigError(f"record {index}: image {name!r} is outside the image folder {images}", path)
+    question = _text(rec, "question", index, path)
+    if len(question) > MAX_QUESTION_CHARS:
+        raise ConfigError(f"record {index}: the question is {len(question)} characters long "
+                          f"(at most {MAX_QUESTION_CHARS})", path)
+    answer = _text(rec, "answer", index, path, answer=True)
+    answer_type = str(rec.get("answer_type", "")).strip().upper()  # VQA-RAD has two "CLOSED " with a space
     if answer_type not in ("CLOSED", "OPEN"):
-        answer_type = "CLOSED" if str(rec["answer"]).strip().lower() in ("yes", "no") else "OPEN"
+        answer_type = "CLOSED" if answer.lower() in _YES_NO else "OPEN"
+    lang = str(rec.get("q_lang") or "").strip().lower() or ("zh" if _has_cjk(question) else "en")
     meta = {k: v for k, v in rec.items() if k not in ("img_name", "image_name", "question", "answer")}
     return VQAItem(
-        image=images / name,
-        question=str(rec["question"]).strip(),
-        answer=str(rec["answer"]).strip(),
+        image=image,
+        question=question,
+        answer=answer,
         answer_type=answer_type,
-        lang=str(rec.get("q_lang", "en")),
+        lang=lang,
         qid=str(rec.get("qid", index)),
         dataset=dataset,
         question_type=_question_type(rec),
@@ -77,14 +112,22 @@ def read_vqa_file(questions: str | Path, images: str | Path, *, lang: str | None
     if not images.is_dir():
         raise ConfigError("image folder not found", images)
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))
+        records = json.loads(path.read_text(encoding="utf-8-sig"))  # -sig: a byte-order mark is not an error
     except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigError(f"not a JSON question file ({exc})", path) from None
     if not isinstance(records, list):
         raise ConfigError("expected a JSON list of question records", path)
-    items = [_item(rec, images, i, path) for i, rec in enumerate(records) if isinstance(rec, dict)]
+    if not records:
+        raise ConfigError("the question file has no records", path)
+    odd = next((i for i, rec in enumerate(records) if not isinstance(rec, dict)), None)
+    if odd is not None:
+        raise ConfigError(f"record {odd} is not a question record (a JSON object): {records[odd]!r:.40}", path)
+    items = [_item(rec, images, i, path) for i, rec in enumerate(records)]
     if lang:
+        found = sorted({it.lang for it in items})
         items = [it for it in items if it.lang == lang]
+        if not items:
+            raise ConfigError(f"no question has q_lang {lang!r} (the file has: {', '.join(found)})", path)
     absent = sorted({str(it.image) for it in items if not it.image.is_file()})
     if absent:
         raise StudyReadError(f"{len(absent)} image(s) referenced by {path.name} are missing, e.g. this one", absent[0])

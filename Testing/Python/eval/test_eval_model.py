@@ -132,6 +132,18 @@ def test_eval_ensemble_refuses_files_of_different_questions(vqarad_predictions, 
     free = _write(tmp_path / "free.jsonl", [{k: v for k, v in r.items() if k != "options"} for r in rows])
     assert main(["eval", "ensemble", str(free), str(free)]) != 0
     assert "answered by probability" in capsys.readouterr().err
+    assert main(["eval", "ensemble", str(vqarad_predictions), str(free)]) != 0  # names the file without them
+    assert capsys.readouterr().err.strip().endswith(f"{free}: no question was answered by probability in every "
+                                                    "file; this one has none (rows with 'options' are written by "
+                                                    "radfound eval vqa --predictions without --free-text)")
+    scored = next(r for r in rows if r.get("options"))
+    odd = _write(tmp_path / "odd.jsonl", [{**scored, "options": {"Yes": "high", "No": "low"}}])
+    assert main(["eval", "ensemble", str(odd), str(odd)]) != 0
+    assert "odd.jsonl: line 1: 'options' must map each offered answer to a probability" in capsys.readouterr().err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    assert main(["eval", "ensemble", str(empty), str(empty)]) != 0
+    assert "empty.jsonl: empty predictions file" in capsys.readouterr().err
 
 
 def test_eval_report_on_phantoms_with_tiny_model(tiny_model_dir, capsys):

@@ -97,3 +97,60 @@ def test_read_vqa_file_rejects_non_list(tmp_path):
     bad.write_text("{}", encoding="utf-8")
     with pytest.raises(ConfigError, match="JSON list"):
         read_vqa_file(bad, tmp_path)
+
+
+def _write(tmp_path, records, name="q.json", encoding="utf-8"):
+    path = tmp_path / name
+    path.write_text(json.dumps(records, ensure_ascii=False), encoding=encoding)
+    return path
+
+
+@pytest.mark.parametrize("records, problem", [
+    ([], "the question file has no records"),
+    (["a"], "record 0 is not a question record"),
+    ([{"image_name": None, "question": "Is it?", "answer": "yes"}], "record 0: 'image_name' must be a non-empty"),
+    ([{"image_name": "a.jpg", "question": " ", "answer": "yes"}], "record 0: 'question' must be a non-empty"),
+    ([{"image_name": "a.jpg", "question": "Is it?", "answer": ["yes", "no"]}], "record 0: 'answer' must be a string"),
+    ([{"image_name": "a.jpg", "question": "Is it?", "answer": None}], "record 0: 'answer' must be a string"),
+    ([{"image_name": "a.jpg", "question": "x" * 1001, "answer": "yes"}], "record 0: the question is 1001 characters"),
+    ([{"image_name": "../a.jpg", "question": "Is it?", "answer": "yes"}], "record 0: image '../a.jpg' is outside"),
+])
+def test_bad_records_are_named_when_the_file_is_read(tmp_path, records, problem):
+    (tmp_path / "images").mkdir()
+    with pytest.raises(ConfigError) as err:
+        read_vqa_file(_write(tmp_path, records), tmp_path / "images")
+    assert str(err.value).startswith(f"{tmp_path / 'q.json'}: {problem}")
+
+
+def test_records_are_read_as_the_datasets_mean_them(tmp_path):
+    """A byte-order mark is fine; 'CLOSED ' (two real VQA-RAD records) is CLOSED; without answer_type a Chinese
+    yes/no is closed; without q_lang a Chinese question is zh; a number answer is text."""
+    (tmp_path / "a.jpg").write_bytes(b"")
+    path = _write(tmp_path, [
+        {"image_name": "a.jpg", "question": "Is this an infectious process?", "answer": "Maybe",
+         "answer_type": "CLOSED "},
+        {"img_name": "a.jpg", "question": "这是正常的吗？", "answer": "是"},
+        {"image_name": "a.jpg", "question": "How many ribs are fractured?", "answer": 2, "answer_type": "OPEN"},
+    ], encoding="utf-8-sig")
+    items = read_vqa_file(path, tmp_path)
+    assert [(it.answer_type, it.lang, it.answer) for it in items] == [
+        ("CLOSED", "en", "Maybe"), ("CLOSED", "zh", "是"), ("OPEN", "en", "2")]
+    with pytest.raises(ConfigError, match=r"no question has q_lang 'fr' \(the file has: en, zh\)"):
+        read_vqa_file(path, tmp_path, lang="fr")
+
+
+def test_cli_refuses_split_on_slake_and_a_bad_predictions_path_before_running(shared_data, tmp_path, capsys):
+    slake = ["--questions", str(shared_data / "slake" / "validate.json"),
+             "--images", str(shared_data / "slake" / "imgs")]
+    rc = main(["eval", "vqa", *slake, "--split", "heldout", "--baselines-only"])
+    assert rc == 2 and "SLAKE has its own train and validate files" in capsys.readouterr().err
+    vqarad = ["--questions", str(shared_data / "vqa-rad" / "train.json"),
+              "--images", str(shared_data / "vqa-rad" / "images")]
+    rc = main(["eval", "vqa", *vqarad, "--model", str(tmp_path / "no-model"),
+               "--predictions", str(tmp_path / "no-dir" / "sub" / "p.jsonl"), "--limit", "3"])
+    err = capsys.readouterr().err  # refused for the model folder, i.e. after the path check passed: the parent is made
+    assert rc == 2 and "no-model" in err
+    (tmp_path / "file").write_text("x")
+    rc = main(["eval", "vqa", *vqarad, "--model", str(tmp_path / "no-model"),
+               "--predictions", str(tmp_path / "file" / "p.jsonl"), "--limit", "3"])
+    assert rc == 2 and f"{tmp_path / 'file'} is not a folder" in capsys.readouterr().err
