@@ -204,9 +204,10 @@ def import_model(
 ) -> ModelEntry:
     """Copy a model folder or .zip into the user store after verifying it; returns its entry.
 
-    A folder without ``manifest.json`` (e.g. a fresh onnx-community download) is refused
-    unless ``create_manifest`` is set, in which case its files are hashed now and recorded
-    as they are (trust on first use).
+    Only the files the manifest lists are installed (anything else in the archive is left out), so
+    the size reported is the size on disk. A folder without ``manifest.json`` (e.g. a fresh
+    onnx-community download) is refused unless ``create_manifest`` is set, in which case its files
+    are hashed now and recorded as they are (trust on first use).
     """
     src = Path(src).expanduser()
     if not src.exists():
@@ -240,12 +241,20 @@ def import_model(
                 licence=licence or "unknown: see the model's own licence",
                 source=str(src),
             )
-        manifest = verify_model_dir(root)
+        try:
+            manifest = verify_model_dir(root)
+        except ModelError as exc:  # name the file inside what the user gave, not the staging folder
+            inside = Path(exc.path).relative_to(root).as_posix() if exc.path and Path(exc.path).is_relative_to(root) \
+                else None
+            raise type(exc)(exc.problem, f"{src}/{inside}" if inside else src) from None
+        for extra in _unlisted(root, manifest):  # e.g. a stray large file: never installed unverified
+            extra.unlink()
         final_name = name or manifest.get("name") or (src.stem if is_zip else src.name)
         if not NAME_RE.match(final_name):
             raise ModelError(f"{final_name!r} is not a valid model name (letters, digits, '.', '_', '-')", src)
-        if any(f.name == final_name for f, _ in _folders()):
-            raise ModelError(f"a model called {final_name!r} is already installed; remove it first or pass --name", src)
+        taken = next((f.name for f, _ in _folders() if f.name.lower() == final_name.lower()), None)
+        if taken:  # names differing only in case are one folder on macOS and Windows
+            raise ModelError(f"a model called {taken!r} is already installed; remove it first or pass --name", src)
         dest = store / final_name
         try:
             root.rename(dest)  # atomic: the model appears complete or not at all
@@ -256,6 +265,12 @@ def import_model(
     entry = _entry(dest, "user", "none")
     entry.status, entry.verified = "verified", True  # every sha256 was checked before the rename
     return entry
+
+
+def _unlisted(root: Path, manifest: dict) -> list[Path]:
+    """Every file under ``root`` that the manifest does not list (loadable ones were refused already)."""
+    return [p for p in root.rglob("*")
+            if p.is_file() and p.name != MANIFEST_NAME and p.relative_to(root).as_posix() not in manifest["files"]]
 
 
 def remove_model(name: str) -> Path:

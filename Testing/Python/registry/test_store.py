@@ -149,3 +149,34 @@ def test_resolve_errors(user_store, tmp_path):
         resolve_model("nothing-here")
     with pytest.raises(ModelError, match="no such model folder"):
         resolve_model(str(tmp_path / "missing" / "dir"))
+
+
+def test_files_the_manifest_does_not_list_are_left_out_of_an_import(model_folder, user_store, tmp_path):
+    """A zip carrying a large stray file installs only what its manifest verifies, so the size is the real one."""
+    archive = tmp_path / "stray.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(model_folder.rglob("*")):
+            zf.write(p, p.relative_to(model_folder).as_posix())
+        zf.writestr("padding.bin", b"\0" * 5_000_000)
+    entry = import_model(archive, name="stray")
+    assert not (user_store / "stray" / "padding.bin").exists()
+    on_disk = sum(p.stat().st_size for p in (user_store / "stray").rglob("*") if p.is_file())
+    assert entry.size <= on_disk < 5_000_000 and verify_model("stray").verified is True
+
+
+def test_a_bad_file_in_an_archive_is_named_inside_the_archive(model_folder, user_store, tmp_path):
+    archive = tmp_path / "bad.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in sorted(model_folder.rglob("*")):
+            zf.write(p, p.relative_to(model_folder).as_posix())
+        zf.writestr("onnx/extra.onnx", b"not listed")
+    with pytest.raises(IntegrityError) as err:
+        import_model(archive, name="bad")
+    assert str(err.value).startswith(f"{archive}/onnx/extra.onnx: not listed in manifest.json")
+    assert leftovers(user_store) == []
+
+
+def test_names_that_differ_only_in_case_are_one_name(model_folder, user_store):
+    import_model(model_folder, name="chest-model")
+    with pytest.raises(ModelError, match="a model called 'chest-model' is already installed"):
+        import_model(model_folder, name="Chest-Model")
