@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 EDITED_NOTE = "The Findings and Impression were edited by a user in RadFound Report before saving (not signed)."
 UNEDITED_NOTE = "Saved as generated, without edits, in RadFound Report."
+NO_SECTION = "(no {} in the text as saved)"
 CONVERSATION_NOTE = "Questions a user asked about these images in RadFound VQA, with the model's answers."
 CONVERSATION_IMPRESSION = "No impression: this report holds questions and the model's answers only."
 
@@ -52,8 +53,12 @@ def save_draft_sr(draft: Draft, study: Study, edited_text: str | None = None, fo
     """Write the SR of the draft as saved (edited text split into Findings and Impression); return its path."""
     edited = edited_text is not None and edited_text.strip() != draft.text.strip()
     if edited:
+        if not edited_text.strip():
+            raise UnsupportedInputError("the text is empty: there is no report to store as a DICOM SR")
         findings, impression = parse_report(edited_text)
-        draft = dataclasses.replace(draft, findings=findings, impression=impression)
+        # The user's text, not the model's: an absent section is theirs, and a cut-off no longer applies.
+        draft = dataclasses.replace(draft, findings=findings or NO_SECTION.format("findings"),
+                                    impression=impression or NO_SECTION.format("impression"), truncated=False)
     return _write(draft, study, folder, EDITED_NOTE if edited else UNEDITED_NOTE)
 
 

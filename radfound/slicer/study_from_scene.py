@@ -20,6 +20,25 @@ from radfound.study.model import MAMMO_VIEWS, Study
 KIND_ATTRIBUTE = "RadFound.Kind"  # node attribute forcing the kind (scripts; the reader honours it)
 VIEW_ATTRIBUTE = "RadFound.View"  # node attribute holding a user-chosen mammogram view code
 KINDS = ("cxr", "mammo", "ct", "image")
+KEY_ATTRIBUTE = "RadFound.Key"  # node attribute: a random key that tells one image from a later one with its ID
+
+
+def node_key(node, *, create: bool = True) -> str | None:
+    """Who this image is, for what RadFound remembers about it (a conversation, an encoding).
+
+    Node IDs are reused: after *Close scene* the next patient's image is ``vtkMRMLScalarVolumeNode1``
+    again, so an ID alone would hand one patient's conversation to another. The key is the ID plus a
+    random token stored on the node the first time it is needed (``create``); None when it has none yet.
+    """
+    token = node.GetAttribute(KEY_ATTRIBUTE)
+    if not token:
+        if not create:
+            return None
+        import uuid
+
+        token = uuid.uuid4().hex
+        node.SetAttribute(KEY_ATTRIBUTE, token)
+    return f"{node.GetID()}:{token}"
 
 
 def detect_kind(node) -> str:

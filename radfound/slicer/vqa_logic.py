@@ -12,7 +12,7 @@ from __future__ import annotations
 from radfound.slicer import nodes
 from radfound.slicer.jobs import Job
 from radfound.slicer.models import get_model
-from radfound.slicer.study_from_scene import detect_kind, study_from_view_set, study_from_volume_node
+from radfound.slicer.study_from_scene import detect_kind, node_key, study_from_view_set, study_from_volume_node
 from radfound.tasks.results import Answer
 
 #: Questions offered with one click, per study kind (what radiologists ask first).
@@ -76,11 +76,11 @@ class RadFoundVQALogic:
     def _prepare(self, volumeNode, kind, view_set):
         """On the main thread: the cached encoding, or a Study to encode in the worker."""
         key = self._key(volumeNode, kind, view_set)
-        cached = self._encoded.get(volumeNode.GetID())
+        cached = self._encoded.get(node_key(volumeNode))
         if cached and cached[0] == key:
             return key, cached[1], None
         study = study_from_view_set(view_set) if view_set else study_from_volume_node(volumeNode, kind=kind)
-        self._studies[volumeNode.GetID()] = study  # what the conversation is about, for its SR
+        self._studies[node_key(volumeNode)] = study  # what the conversation is about, for its SR
         return key, None, study
 
     def ask(self, volumeNode, question: str, kind: str | None = None, view_set: dict | None = None, *,
@@ -93,7 +93,7 @@ class RadFoundVQALogic:
             from radfound.errors import ConfigError
 
             raise ConfigError("the question is empty")
-        node_id = volumeNode.GetID()
+        node_id = node_key(volumeNode)
         key, encoded, study = self._prepare(volumeNode, kind, view_set)
 
         def work(stream, cancel):
@@ -113,10 +113,10 @@ class RadFoundVQALogic:
         return job.follow(on_text)
 
     def history(self, volumeNode) -> list[Answer]:
-        return list(self._history.get(volumeNode.GetID(), []))
+        return list(self._history.get(node_key(volumeNode, create=False), []))
 
     def clear(self, volumeNode) -> None:
-        self._history.pop(volumeNode.GetID(), None)
+        self._history.pop(node_key(volumeNode, create=False), None)
 
     def save_conversation(self, volumeNode, *, sr: bool = True, sr_folder: str | None = None) -> dict:
         """The conversation about this node as a text node in the study's RadFound folder (``text``) and
@@ -130,7 +130,7 @@ class RadFoundVQALogic:
             from radfound.slicer import dicom_sr
 
             try:
-                study = self._studies.get(volumeNode.GetID()) or study_from_volume_node(volumeNode)
+                study = self._studies.get(node_key(volumeNode)) or study_from_volume_node(volumeNode)
                 saved["sr"] = dicom_sr.save_conversation_sr(answers, study, sr_folder)
                 saved["sr_in_database"] = dicom_sr.add_to_dicom_database(saved["sr"])
             except RadFoundError as exc:  # the scene save stands; the panel says why there is no SR

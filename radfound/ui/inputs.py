@@ -31,7 +31,7 @@ class InputControls:
         self.modality = child(root, "modalityComboBox")
         self.model = child(root, "modelComboBox")
         self.device = child(root, "deviceComboBox")
-        self._detected: dict[str, str] = {}
+        self._detected: dict[tuple, str] = {}
         self.listeners: list = []  # called with no argument when the image or the study kind changes
         for value in DEVICES:
             self.device.addItem(DEVICE_NAMES[value], value)
@@ -78,12 +78,14 @@ class InputControls:
         node = self.node()
         if node is None:
             return None
-        if node.GetID() not in self._detected:
+        # Keyed by the image data's modified time too: after Close scene a new patient's image reuses the ID.
+        key = (node.GetID(), node.GetImageData().GetMTime() if node.GetImageData() is not None else 0)
+        if key not in self._detected:
             try:
-                self._detected[node.GetID()] = detect_kind(node)
+                self._detected[key] = detect_kind(node)
             except (ImportError, RadFoundError):  # packages not installed yet, or an unreadable source file
                 return None
-        return self._detected[node.GetID()]
+        return self._detected[key]
 
     def refresh_modality(self) -> None:
         """'Auto (detected: Chest X-ray)' first, then every kind as a manual override."""

@@ -35,10 +35,14 @@ class ReportPanel(JobPanel):
         for score in range(1, 6):
             self.rating.addItem(str(score), score)
         self.draft = None
-        self.draft_node = None  # the node and view set the current draft belongs to
+        self.draft_node = None  # the node, view set and study kind the current draft belongs to
         self.draft_views = None
+        self.draft_kind = None
         self.generate_button.clicked.connect(lambda *_: self.on_generate())
         self.save_button.clicked.connect(lambda *_: self.on_save())
+        self.text.textChanged.connect(lambda *_: self._edited())
+        for code, combo in self.view_combos.items():
+            combo.currentIndexChanged.connect(lambda index, *_, code=code: self._view_chosen(code))
         self.inputs.listeners.append(self.refresh_views)
         self.refresh_views()
 
@@ -67,6 +71,16 @@ class ReportPanel(JobPanel):
             combo.setCurrentIndex(combo.findData(chosen.GetID()) if chosen is not None else 0)
             combo.blockSignals(False)
 
+    def _view_chosen(self, code: str) -> None:
+        """A view picked by hand is stored on its image (``RadFound.View``) so that refreshing keeps it."""
+        from radfound.slicer.mammo_views import set_view_override
+
+        combo = self.view_combos[code]
+        node_id = combo.itemData(prop(combo, "currentIndex"))
+        node = self.scene.GetNodeByID(node_id) if node_id else None
+        if node is not None:
+            set_view_override(node, code)
+
     def view_set(self) -> dict | None:
         """{view code: node} as shown in the per-view combos (the user's overrides included)."""
         if self.inputs.kind() != "mammo":
@@ -90,11 +104,13 @@ class ReportPanel(JobPanel):
 
     def start_job(self):
         node, views = self.inputs.node(), self.view_set()
-        job = self.logic.draft(node, kind=self.inputs.kind(), view_set=views, blocking=False)
-        self.draft, self.draft_node, self.draft_views = None, node, views
+        kind = self.inputs.kind()
+        job = self.logic.draft(node, kind=kind, view_set=views, blocking=False)
+        self.draft, self.draft_node, self.draft_views, self.draft_kind = None, node, views, kind
         self.text.setPlainText("")
         self.text.setReadOnly(True)
         self.save_button.setEnabled(False)
+        self.rating.setCurrentIndex(0)  # a rating belongs to one draft
         self.status.setText("Generating (loading the model the first time)...")
         return job
 
@@ -120,15 +136,29 @@ class ReportPanel(JobPanel):
         self.text.setReadOnly(False)
 
     # ---- save ----------------------------------------------------------------------------------
+    def _edited(self) -> None:
+        """A saved draft can be saved again once its text changes (not twice as it stands)."""
+        if self.draft is not None and self.job is None:
+            self.save_button.setEnabled(True)
+
+    def _draft_image_gone(self) -> bool:
+        node = self.draft_node
+        return node is None or node.GetScene() is not self.scene or self.scene.GetNodeByID(node.GetID()) is not node
+
     def on_save(self):
         if self.draft is None or self.draft_node is None:
+            return None
+        if self._draft_image_gone():  # closed scene or deleted image: nothing to attach the draft to
+            self.save_button.setEnabled(False)
+            self.status.setText("The image this draft was made for is no longer in the scene: it cannot be saved.")
             return None
         rating = self.rating.itemData(prop(self.rating, "currentIndex")) or None
         try:
             saved = self.logic.save(self.draft, self.draft_node, edited_text=self.text.toPlainText(),
-                                    rating=rating, view_set=self.draft_views, kind=self.inputs.kind() or "")
+                                    rating=rating, view_set=self.draft_views, kind=self.draft_kind or "")
         except Exception as exc:  # noqa: BLE001 - a message; a bug's traceback is logged
             self._fail(exc)
             return None
+        self.save_button.setEnabled(False)  # again after the next edit
         self.status.setText(saved_message(saved, f" with {len(saved['markups'])} markup(s)"))
         return saved

@@ -30,7 +30,7 @@ class VQAPanel(JobPanel):
         self.clear_button = child(widget, "clearButton")
         self.job_node = None
         self.ask_button.clicked.connect(lambda *_: self.on_ask())
-        self.question.returnPressed.connect(lambda *_: self.on_ask())
+        self.question.returnPressed.connect(lambda *_: self.on_return())
         self.presets.activated.connect(lambda index, *_: self._use_preset(index))
         self.save_button.clicked.connect(lambda *_: self.on_save())
         self.clear_button.clicked.connect(lambda *_: self.on_clear())
@@ -65,6 +65,11 @@ class VQAPanel(JobPanel):
     def on_ask(self) -> None:
         self.run_or_cancel()
 
+    def on_return(self) -> None:
+        """Enter asks; while an answer is running it does nothing (only the Cancel button cancels)."""
+        if self.job is None:
+            self.on_ask()
+
     def ready(self) -> bool:
         node, question = self.inputs.node(), prop(self.question, "text").strip()
         if node is None or not question:
@@ -83,6 +88,8 @@ class VQAPanel(JobPanel):
         return job
 
     def on_text(self, text: str) -> None:
+        if self.inputs.node() is not self.job_node:  # another image is shown: its history is not this answer's
+            return
         self.history.moveCursor(QtGui.QTextCursor.End)
         self.history.insertPlainText(text)
 
@@ -97,6 +104,9 @@ class VQAPanel(JobPanel):
         self.show_history()
 
     def on_clear(self) -> None:
+        if self.job is not None:  # the running answer would land in the cleared history
+            self.status.setText("Wait for the answer, or cancel it, before clearing the conversation.")
+            return
         node = self.inputs.node()
         if node is not None:
             self.logic.clear(node)

@@ -135,6 +135,8 @@ def test_mammogram_view_set_with_override(slicer_core, shared_data, model_store)
     select(panel.view_combos["L-CC"], "R CC")  # the radiologist overrides one view
     assert {k: v.GetName() for k, v in panel.view_set().items()} == {"L-CC": "R CC", "L-MLO": "MG1 L MLO", "R-CC": "R CC"}
     assert mlo is not None
+    panel.refresh()  # a new node in the scene refreshes the panel: the hand-made choice stays
+    assert {k: v.GetName() for k, v in panel.view_set().items()} == {"L-CC": "R CC", "L-MLO": "MG1 L MLO"}
 
 
 def test_vqa_history_grows_and_encodes_once(slicer_core, cxr_node, model_store, sr_folder):
@@ -218,3 +220,91 @@ def test_a_bug_is_one_line_for_the_user_and_a_traceback_in_the_log(caplog):
         message = user_message(exc)
     assert message.startswith("Internal error: KeyError: 'missing'") and "\n" not in message
     assert caplog.records[-1].name == "radfound.ui" and caplog.records[-1].exc_info[0] is KeyError
+
+
+def generated(panel, app):
+    select(panel.inputs.model, "radfound-tiny")
+    select(panel.inputs.device, "CPU")
+    panel.generate_button.click()
+    wait_for(app, lambda: panel.job is None, "the draft")
+    assert panel.draft is not None
+
+
+def test_save_follows_the_draft_not_the_current_selection_and_not_twice(slicer_core, cxr_node, model_store,
+                                                                       feedback_log, sr_folder):
+    import numpy as np
+
+    app = application()
+    panel = report_panel(slicer_core.scene, [])
+    generated(panel, app)
+    slicer.util.addVolumeFromArray(np.zeros((8, 32, 32), np.float32), name="ct")  # a 3D volume, chosen after
+    panel.refresh()
+    select(panel.inputs.volume, "ct")
+    panel.save_button.click()
+    assert "DICOM SR written" in prop(panel.status, "text")  # the chest radiograph's, as drafted
+    assert json.loads(feedback_log.read_text())["kind"] == "cxr"
+    assert not panel.save_button.isEnabled()  # saved as it stands: not a second copy
+    panel.text.setPlainText("FINDINGS:\nNo acute disease.")
+    assert panel.save_button.isEnabled()  # an edit can be saved again
+    panel.save_button.click()
+    assert len(slicer.util.getNodesByClass("vtkMRMLTextNode")) == 2 and len(feedback_log.read_text().splitlines()) == 2
+
+
+def test_a_draft_whose_image_was_removed_is_not_saved(slicer_core, cxr_node, model_store):
+    app = application()
+    panel = report_panel(slicer_core.scene, [])
+    generated(panel, app)
+    slicer_core.scene.RemoveNode(cxr_node)
+    panel.save_button.click()
+    assert prop(panel.status, "text").startswith("The image this draft was made for is no longer in the scene")
+    assert not panel.save_button.isEnabled() and not slicer.util.getNodesByClass("vtkMRMLTextNode")
+
+
+def test_edited_text_without_sections_and_empty_text_in_the_sr(slicer_core, cxr_node, model_store, sr_folder):
+    from radfound.slicer.dicom_sr import NO_SECTION
+
+    app = application()
+    panel = report_panel(slicer_core.scene, [])
+    generated(panel, app)
+    panel.text.setPlainText("Clear lungs. Normal heart size.")
+    saved = panel.on_save()
+    sections = pydicom.dcmread(saved["sr"]).ContentSequence
+    texts = [t.get("TextValue") for s in sections for t in s.get("ContentSequence", [])]
+    assert "Clear lungs. Normal heart size." in texts and NO_SECTION.format("impression") in texts
+    assert "(no text generated)" not in texts  # the model is not blamed for the user's edit
+    panel.text.setPlainText("   ")
+    saved = panel.on_save()
+    assert saved["sr"] is None and "the text is empty" in saved["sr_note"]
+
+
+def test_vqa_enter_while_answering_does_not_cancel_and_clear_waits(slicer_core, cxr_node, model_store):
+    app = application()
+    panel = VQAPanel(load_ui(VQA_UI), slicer_core.scene, logic=RadFoundVQALogic(max_new_tokens=200))
+    select(panel.inputs.model, "radfound-tiny")
+    panel.question.setText("Describe the image.")
+    panel.ask_button.click()
+    assert panel.job is not None
+    panel.question.setText("Is the heart enlarged?")
+    panel.question.returnPressed.emit()  # Enter while the first answer streams
+    panel.on_clear()
+    assert panel.job is not None and prop(panel.status, "text").startswith("Wait for the answer")
+    wait_for(app, lambda: panel.job is None, "the answer")
+    assert prop(panel.status, "text").startswith("Answered") and panel.history.toPlainText().count("Q: ") == 1
+
+
+def test_a_new_image_with_a_reused_node_id_starts_a_new_conversation(slicer_core, pydicom_data, tiny_model_dir,
+                                                                     sr_folder):
+    """After Close scene the next patient's image gets the same node ID: their conversations must not mix."""
+    logic = RadFoundVQALogic(model=str(tiny_model_dir), max_new_tokens=8)
+    first = slicer_core.load_volume(pydicom_data("RG1_UNCI.dcm"), name="patient A")
+    logic.ask(first, "Is there a pleural effusion?")
+    first_id = first.GetID()
+    slicer_core.scene.Clear(0)
+    second = slicer_core.load_volume(pydicom_data("RG3_UNCI.dcm"), name="patient B")
+    assert second.GetID() == first_id and logic.history(second) == []
+    logic.ask(second, "Is the heart enlarged?")
+    saved = logic.save_conversation(second)
+    sr = pydicom.dcmread(saved["sr"])
+    text = str([t.get("TextValue") for s in sr.ContentSequence for t in s.get("ContentSequence", [])])
+    assert "Is the heart enlarged?" in text and "pleural effusion" not in text
+    assert sr.PatientID == pydicom.dcmread(pydicom_data("RG3_UNCI.dcm"), stop_before_pixels=True).PatientID
