@@ -59,6 +59,11 @@ class PacsError(RadFoundError):
     """A DICOMweb server refused, failed or could not be reached."""
 
 
+class PacsUnavailable(PacsError):
+    """The server could not be reached or kept failing after every retry (an outage, not a refusal):
+    only these count towards stopping a batch early."""
+
+
 class OutputError(RadFoundError):
     """An output file or folder cannot be written (not a folder, read-only, disk full...)."""
 

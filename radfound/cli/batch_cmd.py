@@ -52,6 +52,7 @@ def run(args) -> int:
     if not args.input and not query:
         raise ConfigError("give --since/--until, --modality or --accession to limit the query "
                           "(a hospital PACS holds every study ever done there)")
+    _check_dates(args.since, args.until)
     client = None
     if args.server or not args.input or args.store:  # only then is a server contacted at all
         client = DicomWebClient.from_config(args.server)
@@ -69,3 +70,18 @@ def run(args) -> int:
     for key, reason in summary.failures:
         print(f"failed: {key}: {reason}")
     return 1 if summary.failed else 0
+
+
+def _check_dates(since: str | None, until: str | None) -> None:
+    """Refuse a bad --since/--until now, naming the option, before any server is asked or folder made."""
+    from radfound.errors import ConfigError
+    from radfound.pacs.dicomweb import dicom_date
+
+    dates = {}
+    for option, value in (("--since", since), ("--until", until)):
+        try:
+            dates[option] = dicom_date(value)
+        except ConfigError as exc:
+            raise ConfigError(f"{option}: {exc.problem}") from None
+    if dates["--since"] and dates["--until"] and dates["--since"] > dates["--until"]:
+        raise ConfigError(f"--since {since} is after --until {until}: no study can match")

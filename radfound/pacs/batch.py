@@ -27,7 +27,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from tqdm import tqdm
 
-from radfound.errors import ConfigError, OutputError, PacsError, RadFoundError, StudyReadError
+from radfound.errors import ConfigError, OutputError, PacsUnavailable, RadFoundError, StudyReadError
 from radfound.outputs.atomic import remove_stale_parts
 from radfound.outputs.sr import write_sr
 from radfound.outputs.text import write_json, write_text
@@ -45,6 +45,11 @@ STAGES = ("retrieve", "decode", "encode", "generate", "wait_model", "write", "st
 
 Drafter = Callable[[Study], Draft]
 Reader = Callable[[list[Path]], Study]
+
+
+#: Modalities of objects that are not images to draft from (reports, key objects, states, documents...).
+NON_IMAGE_MODALITIES = frozenset({"SR", "KO", "PR", "DOC", "REG", "RTSTRUCT", "RTPLAN", "RTRECORD", "AU", "ECG",
+                                  "PLAN", "FID"})
 
 
 # -- sources -----------------------------------------------------------------------------------------
@@ -117,7 +122,13 @@ class ServerSource:
     def study_keys(self) -> list[str]:
         hits = self.client.search_studies(since=self.since, until=self.until, modality=self.modality,
                                           accession=self.accession)
-        return sorted({h.study_uid for h in hits})
+        # A study holding only reports and other non-image objects (QIDO's ModalitiesInStudy) has nothing to
+        # draft from: left out, not failed, so one such study does not make every nightly run exit 1.
+        imageless = {h.study_uid for h in hits if h.modalities and set(h.modalities) <= NON_IMAGE_MODALITIES}
+        if imageless:
+            log.info("server source: %d studies hold no images (only %s): skipped", len(imageless),
+                     "/".join(sorted(NON_IMAGE_MODALITIES)))
+        return sorted({h.study_uid for h in hits} - imageless)
 
     def fetch(self, key: str, workdir: Path) -> list[Path]:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -204,7 +215,7 @@ def run_batch(
     ``source`` is a folder (or FolderSource) or a ServerSource. ``drafter`` defaults
     to the engine with ``model_dir``. Re-running with the same ``out_dir`` skips the
     studies already done and resumes the rest. After ``stop_after_pacs_failures``
-    studies in a row fail with a PacsError (each after its own retries) the PACS is
+    studies in a row fail with PacsUnavailable (each after its own retries) the PACS is
     taken to be down: the batch stops and leaves the remaining studies pending
     instead of waiting out every study's backoff (None: never stop).
     """
@@ -246,7 +257,8 @@ def run_batch(
                 with lock:
                     summary.failed += 1
                     summary.failures.append((key, reason))
-                    pacs_failures_in_a_row[0] = pacs_failures_in_a_row[0] + 1 if isinstance(exc, PacsError) else 0
+                    # Only an outage counts: a study the server refuses (no images in it, HTTP 4xx) is that study's.
+                    pacs_failures_in_a_row[0] = pacs_failures_in_a_row[0] + 1 if isinstance(exc, PacsUnavailable) else 0
                     if stop_after_pacs_failures and pacs_failures_in_a_row[0] >= stop_after_pacs_failures:
                         summary.stopped = summary.stopped or (
                             f"{pacs_failures_in_a_row[0]} studies in a row failed on the PACS (last: {reason})")

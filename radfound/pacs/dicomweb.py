@@ -26,7 +26,7 @@ import requests
 from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
 
-from radfound.errors import ConfigError, PacsError
+from radfound.errors import ConfigError, PacsError, PacsUnavailable
 from radfound.outputs.atomic import atomic_path
 from radfound.pacs.settings import PacsSettings
 
@@ -70,8 +70,16 @@ def _value(item: dict, tag: str) -> list:
     return list(item.get(tag, {}).get("Value", []))
 
 
+def _host_not_found(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(s in text for s in ("NameResolutionError", "Name or service not known", "nodename nor servname",
+                                   "getaddrinfo failed", "No address associated with hostname"))
+
+
 def _retriable(exc: BaseException) -> bool:
     if isinstance(exc, requests.exceptions.SSLError):  # a bad certificate does not fix itself
+        return False
+    if _host_not_found(exc):  # neither does a mistyped host name
         return False
     if isinstance(exc, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)):
         return True
@@ -88,10 +96,30 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, requests.exceptions.SSLError):
         if "CERTIFICATE_VERIFY_FAILED" in str(exc):  # the message also holds the URL: keep only the cause
             return "TLS verification failed: server certificate not trusted (CERTIFICATE_VERIFY_FAILED)"
-        return "TLS verification failed: TLS handshake error"
+        return "TLS handshake failed (does the server speak https on this port?)"
+    if isinstance(exc, requests.exceptions.JSONDecodeError):
+        return "the answer is not DICOM JSON (is this the DICOMweb base URL?)"
     if isinstance(exc, requests.ConnectionError):
-        return "cannot connect"
+        return "the host name was not found" if _host_not_found(exc) else "cannot connect"
+    if isinstance(exc, ValueError):  # dicomweb-client: e.g. 'Unexpected media type "text/html"'
+        return f"unexpected answer from the server ({' '.join(str(exc).split())[:160]})"
     return type(exc).__name__
+
+
+def _check_stored(answer: Dataset | None, sop_uids: list[str], url: str) -> None:
+    """A STOW-RS answer can be HTTP 200/202 and still not store everything: a FailedSOPSequence entry, or
+    an instance missing from ReferencedSOPSequence, is a refusal (PS3.18 10.5.3)."""
+    answer = answer if answer is not None else Dataset()
+    for item in answer.get("FailedSOPSequence") or []:
+        reason = item.get("FailureReason")
+        why = f" (failure reason 0x{int(reason):04X})" if reason is not None else ""
+        raise PacsError(f"STOW-RS store refused: the server did not store {item.get('ReferencedSOPInstanceUID', '?')}"
+                        f"{why}", url)
+    stored = {str(item.get("ReferencedSOPInstanceUID", "")) for item in answer.get("ReferencedSOPSequence") or []}
+    missing = [uid for uid in sop_uids if uid not in stored]
+    if missing:
+        raise PacsError(f"STOW-RS store refused: the server did not confirm storing {missing[0]}"
+                        f"{f' and {len(missing) - 1} more' if len(missing) > 1 else ''}", url)
 
 
 class _Session(requests.Session):
@@ -137,15 +165,29 @@ class DicomWebClient:
             self.attempts += 1
             try:
                 return fn()
-            except (requests.RequestException, OSError) as exc:
+            except (requests.RequestException, OSError, ValueError) as exc:
+                if isinstance(exc, ValueError) and not isinstance(exc, requests.RequestException) \
+                        and "media type" not in str(exc).lower():
+                    raise  # not the server's answer: a bug, not a PACS problem
                 if not _retriable(exc):
-                    raise PacsError(f"{what} refused: {_reason(exc)}", self.settings.url) from exc
+                    raise PacsError(f"{what} refused: {_reason(exc)}{self._auth_hint(exc)}", self.settings.url) \
+                        from exc
                 if attempt == tries:
-                    raise PacsError(f"{what} failed after {tries} attempts: {_reason(exc)}", self.settings.url) from exc
+                    raise PacsUnavailable(f"{what} failed after {tries} attempts: {_reason(exc)}",
+                                          self.settings.url) from exc
                 log.warning("%s: %s (attempt %d/%d), retrying in %.1f s", what, _reason(exc), attempt, tries, wait)
                 self._sleep(wait)
                 wait *= 2
         raise AssertionError("unreachable")
+
+    def _auth_hint(self, exc: BaseException) -> str:
+        """For HTTP 401: whether credentials were missing or not accepted, and where they are set."""
+        if not (isinstance(exc, requests.HTTPError) and exc.response is not None and exc.response.status_code == 401):
+            return ""
+        s = self.settings
+        if s.token or s.user:
+            return " (the credentials were not accepted)"
+        return " (the server needs credentials: set RADFOUND_DICOMWEB_USER and _PASSWORD, or RADFOUND_DICOMWEB_TOKEN)"
 
     # -- QIDO-RS -----------------------------------------------------------------------------------
     def search_studies(
@@ -256,5 +298,6 @@ class DicomWebClient:
     def store(self, datasets: Sequence[Dataset | str | Path]) -> None:
         """Store instances (datasets or DICOM files). Re-storing the same SOP Instance UID is harmless."""
         items = [ds if isinstance(ds, Dataset) else pydicom.dcmread(ds) for ds in datasets]
-        self._call("STOW-RS store", lambda: self._client.store_instances(items))
+        answer = self._call("STOW-RS store", lambda: self._client.store_instances(items))
+        _check_stored(answer, [str(ds.SOPInstanceUID) for ds in items], self.settings.url)
         log.info("STOW-RS: stored %d instance(s)", len(items))

@@ -63,14 +63,25 @@ class PacsSettings:
     backoff_s: float = 1.0  # first wait; doubles each retry
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"not an http(s) DICOMweb URL: {self.url!r}")
-        if parts.username or parts.password:
+        # Secrets first, before the URL is ever echoed in a message: user info, or a query (?access_token=...).
+        authority = self.url.split("://", 1)[-1].split("/", 1)[0]
+        if "@" in authority:
             raise ConfigError(
                 "credentials in the server URL are refused; set RADFOUND_DICOMWEB_USER/PASSWORD or "
                 f"RADFOUND_DICOMWEB_TOKEN, or put them in {config_file()}"
             )
+        parts = urlsplit(self.url)
+        if parts.query or parts.fragment:
+            raise ConfigError("a DICOMweb base URL has no query string (it may hold a token, which would then be "
+                              "echoed and logged); set RADFOUND_DICOMWEB_TOKEN instead")
+        try:
+            port_ok = parts.port is None or 0 < parts.port
+        except ValueError:
+            port_ok = False
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"not an http(s) DICOMweb URL: {self.url!r}")
+        if not port_ok:
+            raise ConfigError(f"the port in the DICOMweb URL is not a number from 1 to 65535: {self.url!r}")
         self.url = self.url.rstrip("/")
 
     @classmethod

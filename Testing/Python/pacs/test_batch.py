@@ -104,6 +104,25 @@ def test_round_trip_query_draft_store_find_back(orthanc, pacs, engine, tmp_path)
     assert orthanc.instance_count() == count
 
 
+def test_studies_holding_only_reports_neither_fail_nor_stop_the_batch(orthanc, pacs, engine, tmp_path):
+    """Six studies with nothing but an SR, then two chest studies: the SR-only ones are left out (QIDO's
+    ModalitiesInStudy), so they can neither fail every night nor pass for an outage that stops the batch."""
+    from radfound.outputs.sr import write_sr
+    from radfound.study.reader import read_study
+    from radfound.tasks.results import Draft
+
+    report_only = chest_studies(tmp_path / "reports", 6, start=20)
+    for (image,) in report_only:
+        sr = write_sr(Draft("No acute findings.", "Normal.", "earlier-model", "CPU"), read_study(image),
+                      tmp_path / "sr" / f"{image.stem}.dcm")
+        orthanc.upload(sr)  # the study's only object
+    images = chest_studies(tmp_path / "src", 2)
+    upload_all(orthanc, images)
+    summary = run_batch(ServerSource(pacs), tmp_path / "out", engine, workers=1, progress=False,
+                        stop_after_pacs_failures=5)
+    assert (summary.succeeded, summary.failed, summary.stopped) == (2, 0, None), summary.failures
+
+
 def test_folder_batch_records_a_failing_study_and_goes_on(engine, tmp_path):
     src = tmp_path / "src"
     chest_studies(src, 3)

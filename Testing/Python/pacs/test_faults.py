@@ -87,3 +87,43 @@ def test_a_server_ignoring_the_qido_offset_is_an_error_not_a_short_list(monkeypa
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_store_answer_that_lists_a_failure_or_omits_the_instance_is_a_refusal():
+    """HTTP 200/202 with FailedSOPSequence, or without our instance in ReferencedSOPSequence, stored nothing."""
+    from pydicom.dataset import Dataset
+
+    from radfound.pacs.dicomweb import _check_stored
+
+    def item(uid, reason=None):
+        ds = Dataset()
+        ds.ReferencedSOPInstanceUID = uid
+        if reason is not None:
+            ds.FailureReason = reason
+        return ds
+
+    ok = Dataset()
+    ok.ReferencedSOPSequence = [item("1.2.3")]
+    _check_stored(ok, ["1.2.3"], "http://pacs")
+    failed = Dataset()
+    failed.FailedSOPSequence = [item("1.2.3", 0x0110)]
+    with pytest.raises(PacsError, match=r"did not store 1\.2\.3 \(failure reason 0x0110\)"):
+        _check_stored(failed, ["1.2.3"], "http://pacs")
+    silent = Dataset()
+    silent.FailedSOPSequence = []  # Orthanc with a Lua filter that drops the instance answers like this
+    with pytest.raises(PacsError, match=r"did not confirm storing 1\.2\.3"):
+        _check_stored(silent, ["1.2.3"], "http://pacs")
+
+
+def test_only_an_outage_counts_towards_stopping_a_batch():
+    """Unreachable after every retry is PacsUnavailable; a refusal (HTTP 4xx) is a plain PacsError."""
+    from radfound.errors import PacsUnavailable
+
+    client, _ = client_of(f"http://127.0.0.1:{free_port()}/dicom-web", retries=1)
+    with pytest.raises(PacsUnavailable):
+        client.search_studies()
+    with FaultServer(status=404) as bad:
+        client, _ = client_of(bad.url)
+        with pytest.raises(PacsError) as err:
+            client.search_studies()
+        assert not isinstance(err.value, PacsUnavailable)

@@ -40,9 +40,13 @@ def test_credentials_from_environment_open_an_authenticated_orthanc(monkeypatch,
         pytest.skip(orthanc_available())
     with OrthancServer(tmp_path / "pacs", users={"reader": "night-shift-secret"}) as pacs:
         anonymous = DicomWebClient(fast_settings(pacs.dicomweb_url))
-        with pytest.raises(PacsError, match="refused: HTTP 401"):
+        with pytest.raises(PacsError, match=r"refused: HTTP 401 Unauthorized \(the server needs credentials: set "
+                                            "RADFOUND_DICOMWEB_USER"):
             anonymous.search_studies()
         assert anonymous.attempts == 1  # a 4xx is not retried
+        wrong = DicomWebClient(fast_settings(pacs.dicomweb_url, user="reader", password="day-shift"))
+        with pytest.raises(PacsError, match=r"HTTP 401 Unauthorized \(the credentials were not accepted\)"):
+            wrong.search_studies()
 
         monkeypatch.setenv("RADFOUND_DICOMWEB_USER", "reader")
         monkeypatch.setenv("RADFOUND_DICOMWEB_PASSWORD", "night-shift-secret")
@@ -67,9 +71,32 @@ def test_config_file_supplies_url_and_token_and_warns_when_readable_by_others(mo
         PacsSettings.load()
 
 
+@pytest.mark.parametrize("url", ["https://user:pw@pacs.example.org/dicom-web", "htps://user:pw@pacs.example.org/x",
+                                 "user:pw@pacs.example.org/dicom-web"])
+def test_credentials_in_the_url_are_refused_and_never_echoed(url):
+    with pytest.raises(ConfigError, match="credentials in the server URL are refused") as err:
+        PacsSettings.load(url)
+    assert "pw" not in str(err.value).replace("PASSWORD", "")  # checked before the scheme, which echoes the URL
+    with pytest.raises(ConfigError, match="no query string") as err:
+        PacsSettings.load("https://pacs.example.org/dicom-web?access_token=s3cret")
+    assert "s3cret" not in str(err.value)
+    with pytest.raises(ConfigError, match="port in the DICOMweb URL is not a number from 1 to 65535"):
+        PacsSettings.load("http://pacs.example.org:99999/dicom-web")
+
+
+def test_dates_are_checked_before_anything_is_asked_or_created(tmp_path, capsys):
+    from radfound.cli.main import main
+
+    out = tmp_path / "out"
+    server = ["batch", "--server", "http://127.0.0.1:9/dicom-web", "--out", str(out)]
+    assert main([*server, "--since", "2024-03-03", "--until", "2024-03-01"]) == 2
+    assert "--since 2024-03-03 is after --until 2024-03-01: no study can match" in capsys.readouterr().err
+    assert main([*server, "--since", "2024-13-01"]) == 2
+    assert "--since: not a date (use YYYY-MM-DD): '2024-13-01'" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_credentials_in_the_url_are_refused():
-    with pytest.raises(ConfigError, match="credentials in the server URL are refused"):
-        PacsSettings.load("https://user:pw@pacs.example.org/dicom-web")
     with pytest.raises(ConfigError, match="no DICOMweb server configured"):
         PacsSettings.load()
 
