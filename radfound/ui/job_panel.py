@@ -18,16 +18,18 @@ POLL_MS = 30
 
 class JobPanel:
     """Base controller of a loaded module .ui: ``show_error(text)`` displays a message,
-    ``before_run()`` (e.g. install missing packages with consent) returning False cancels a run."""
+    ``before_run()`` (e.g. install missing packages with consent) returning False cancels a run,
+    ``confirm(question)`` asks the user OK/Cancel (None: no question is asked)."""
 
     run_label = "Run"
 
-    def __init__(self, widget, scene, logic, run_button: str, show_error=None, before_run=None):
+    def __init__(self, widget, scene, logic, run_button: str, show_error=None, before_run=None, confirm=None):
         self.widget = widget
         self.scene = scene
         self.logic = logic
         self.show_error = show_error or (lambda text: None)
         self.before_run = before_run
+        self.confirm = confirm
         self.inputs = InputControls(widget, scene)
         self.run_button = child(widget, run_button)
         self.provider_label = child(widget, "providerLabel")

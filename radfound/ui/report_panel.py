@@ -23,8 +23,10 @@ class ReportPanel(JobPanel):
 
     run_label = "Generate draft"
 
-    def __init__(self, widget, scene, logic: RadFoundReportLogic | None = None, show_error=None, before_run=None):
-        super().__init__(widget, scene, logic or RadFoundReportLogic(), "generateButton", show_error, before_run)
+    def __init__(self, widget, scene, logic: RadFoundReportLogic | None = None, show_error=None, before_run=None,
+                 confirm=None):
+        super().__init__(widget, scene, logic or RadFoundReportLogic(), "generateButton", show_error, before_run,
+                         confirm)
         self.generate_button = self.run_button
         self.text = child(widget, "draftTextEdit")
         self.save_button = child(widget, "saveButton")
@@ -38,6 +40,7 @@ class ReportPanel(JobPanel):
         self.draft_node = None  # the node, view set and study kind the current draft belongs to
         self.draft_views = None
         self.draft_kind = None
+        self.unsaved_edit = False  # the user changed the draft's text since it was generated or saved
         self.generate_button.clicked.connect(lambda *_: self.on_generate())
         self.save_button.clicked.connect(lambda *_: self.on_save())
         self.text.textChanged.connect(lambda *_: self._edited())
@@ -100,6 +103,9 @@ class ReportPanel(JobPanel):
         if self.inputs.node() is None:
             self.show_error("Load an image first (File > Add Data or the DICOM module).")
             return False
+        if self.unsaved_edit and self.confirm is not None and not self.confirm(
+                "The current draft has edits that are not saved. Generate a new draft and discard them?"):
+            return False
         return True
 
     def start_job(self):
@@ -107,6 +113,7 @@ class ReportPanel(JobPanel):
         kind = self.inputs.kind()
         job = self.logic.draft(node, kind=kind, view_set=views, blocking=False)
         self.draft, self.draft_node, self.draft_views, self.draft_kind = None, node, views, kind
+        self.unsaved_edit = False
         self.text.setPlainText("")
         self.text.setReadOnly(True)
         self.save_button.setEnabled(False)
@@ -140,6 +147,7 @@ class ReportPanel(JobPanel):
         """A saved draft can be saved again once its text changes (not twice as it stands)."""
         if self.draft is not None and self.job is None:
             self.save_button.setEnabled(True)
+            self.unsaved_edit = self.text.toPlainText() != self.draft.text
 
     def _draft_image_gone(self) -> bool:
         node = self.draft_node
@@ -160,5 +168,6 @@ class ReportPanel(JobPanel):
             self._fail(exc)
             return None
         self.save_button.setEnabled(False)  # again after the next edit
+        self.unsaved_edit = False
         self.status.setText(saved_message(saved, f" with {len(saved['markups'])} markup(s)"))
         return saved

@@ -38,6 +38,7 @@ def setup_panel(widget, panel_class, ui_file: str):
         slicer.mrmlScene,
         show_error=lambda text: slicer.util.errorDisplay(text, windowTitle="RadFound"),
         before_run=ensure_dependencies,
+        confirm=lambda question: slicer.util.confirmOkCancelDisplay(question, "RadFound"),
     )
     timer = qt.QTimer()
     timer.setSingleShot(True)

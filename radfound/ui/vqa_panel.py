@@ -20,8 +20,9 @@ class VQAPanel(JobPanel):
 
     run_label = "Ask"
 
-    def __init__(self, widget, scene, logic: RadFoundVQALogic | None = None, show_error=None, before_run=None):
-        super().__init__(widget, scene, logic or RadFoundVQALogic(), "askButton", show_error, before_run)
+    def __init__(self, widget, scene, logic: RadFoundVQALogic | None = None, show_error=None, before_run=None,
+                 confirm=None):
+        super().__init__(widget, scene, logic or RadFoundVQALogic(), "askButton", show_error, before_run, confirm)
         self.ask_button = self.run_button
         self.history = child(widget, "historyTextEdit")
         self.presets = child(widget, "presetComboBox")

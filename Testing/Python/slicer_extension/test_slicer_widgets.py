@@ -308,3 +308,22 @@ def test_a_new_image_with_a_reused_node_id_starts_a_new_conversation(slicer_core
     text = str([t.get("TextValue") for s in sr.ContentSequence for t in s.get("ContentSequence", [])])
     assert "Is the heart enlarged?" in text and "pleural effusion" not in text
     assert sr.PatientID == pydicom.dcmread(pydicom_data("RG3_UNCI.dcm"), stop_before_pixels=True).PatientID
+
+
+def test_generate_asks_before_discarding_unsaved_edits(slicer_core, cxr_node, model_store):
+    app = application()
+    questions: list[str] = []
+    answer = [False]
+    panel = ReportPanel(load_ui(REPORT_UI), slicer_core.scene, logic=RadFoundReportLogic(max_new_tokens=8),
+                        confirm=lambda q: questions.append(q) or answer[0])
+    generated(panel, app)
+    panel.generate_button.click()  # nothing edited: no question
+    wait_for(app, lambda: panel.job is None, "the second draft")
+    assert questions == []
+    panel.text.setPlainText("FINDINGS:\nMy own words.")
+    panel.generate_button.click()  # declined: the edit stays
+    assert len(questions) == 1 and panel.job is None and panel.text.toPlainText() == "FINDINGS:\nMy own words."
+    panel.save_button.click()
+    panel.generate_button.click()  # saved: no question
+    wait_for(app, lambda: panel.job is None, "the third draft")
+    assert len(questions) == 1
