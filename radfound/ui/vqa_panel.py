@@ -7,6 +7,7 @@ runs in a worker thread; Save writes the conversation as a text node and a DICOM
 
 from __future__ import annotations
 
+from radfound.slicer.mammo_views import assemble_view_set
 from radfound.slicer.vqa_logic import RadFoundVQALogic
 from radfound.ui.job_panel import JobPanel
 from radfound.ui.messages import saved_message
@@ -79,8 +80,10 @@ class VQAPanel(JobPanel):
         return True
 
     def start_job(self):
-        node, question = self.inputs.node(), prop(self.question, "text").strip()
-        job = self.logic.ask(node, question, kind=self.inputs.kind(), blocking=False)
+        node, question, kind = self.inputs.node(), prop(self.question, "text").strip(), self.inputs.kind()
+        # A mammogram question ("Which breast is abnormal?") is about the whole set, as the report is.
+        views = assemble_view_set(node) if kind == "mammo" else None
+        job = self.logic.ask(node, question, kind=kind, view_set=views or None, blocking=False)
         self.job_node = node
         self.history.moveCursor(QtGui.QTextCursor.End)
         self.history.insertPlainText(f"Q: {question}\nA: ")

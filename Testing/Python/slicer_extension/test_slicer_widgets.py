@@ -327,3 +327,23 @@ def test_generate_asks_before_discarding_unsaved_edits(slicer_core, cxr_node, mo
     panel.generate_button.click()  # saved: no question
     wait_for(app, lambda: panel.job is None, "the third draft")
     assert len(questions) == 1
+
+
+def test_vqa_asks_about_the_whole_mammogram_set(slicer_core, shared_data, model_store):
+    import numpy as np
+
+    from radfound.slicer.study_from_scene import node_key
+
+    app = application()
+    mlo = slicer_core.load_volume(shared_data / "dicom" / "mammo" / "MG1_JPLY.dcm", name="MG1 L MLO")
+    other = slicer.util.addVolumeFromArray(np.zeros((1, 40, 30), np.float32), name="R CC")
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer_core.scene)
+    sh.CreateItem(sh.GetSceneItemID(), other)
+    logic = RadFoundVQALogic(max_new_tokens=8)
+    panel = VQAPanel(load_ui(VQA_UI), slicer_core.scene, logic=logic)
+    select(panel.inputs.model, "radfound-tiny")
+    select(panel.inputs.volume, "MG1 L MLO")
+    panel.question.setText("Which breast is abnormal?")
+    panel.ask_button.click()
+    wait_for(app, lambda: panel.job is None, "the answer")
+    assert [v.view for v in logic._studies[node_key(mlo)].views] == ["L-MLO", "R-CC"]  # noqa: SLF001
