@@ -139,3 +139,13 @@ def test_a_modality_the_shipped_model_never_saw_is_flagged(capsys, pydicom_data)
     assert rc == 0 and expected in err and any(expected in w for w in json.loads(out)["warnings"])
     rc, out, err = run(capsys, "report", pydicom_data("RG1_UNCR.dcm"), "--json")
     assert rc == 0 and "not trained on" not in err and json.loads(out)["study"]["warnings"] == []
+
+
+def test_a_free_text_answer_cut_off_at_the_token_limit_is_flagged(capsys, tiny_model_dir, pydicom_data):
+    cxr = pydicom_data("RG1_UNCR.dcm")  # random weights do not stop within 3 tokens
+    rc, out, err = run(capsys, "ask", cxr, "What is shown?", "--model", tiny_model_dir, "--max-new-tokens", 3, "--json")
+    assert rc == 0 and json.loads(out)["truncated"] is True
+    rc, out, err = run(capsys, "ask", cxr, "What is shown?", "--model", tiny_model_dir, "--max-new-tokens", 3)
+    assert rc == 0 and "warning: the answer stopped at the token limit (3 tokens) and may be cut off" in err
+    rc, out, err = run(capsys, "ask", cxr, "Is the heart enlarged?", "--model", tiny_model_dir, "--json")
+    assert rc == 0 and json.loads(out)["truncated"] is False  # chosen between Yes and No: nothing to cut

@@ -33,6 +33,9 @@ def run(args) -> int:
     answer = answer_question(model, study, args.question, on_text=on_text, closed=not args.free_text,
                              **generation_kwargs(args))
     print_warnings(args, study.warnings[seen:])  # what the model added (a modality it was not trained on)
+    if answer.truncated:
+        print_warnings(args, [f"the answer stopped at the token limit ({answer.timings.new_tokens} tokens) and may be "
+                              "cut off; --max-new-tokens raises it"])
     if args.json:
         print(json.dumps({**answer.to_json(), "warnings": list(study.warnings)}, indent=2, ensure_ascii=False))
         return 0

@@ -74,6 +74,8 @@ class Answer:
     #: For a closed question answered by probability: each offered answer's probability, normalised over
     #: the offered answers (so Yes/No sum to 1). Empty for a free-text answer.
     options: dict[str, float] = field(default_factory=dict)
+    #: A free-text answer that stopped at the token limit, not at its end: it may be cut off.
+    truncated: bool = False
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -132,6 +132,7 @@ def answer_question(model, study_or_encoded, question: str, *, on_text: Callable
         boxes=boxes_from_text(result.text, enc.inputs),
         timings=result.timings,
         model_version=model.version,
+        truncated=getattr(result, "stopped_by", "") == "max_new_tokens",
     )
 
 
@@ -148,4 +149,5 @@ def locate(model, study_or_encoded, target: str, *, on_text=None, cancel=None, *
         boxes=boxes_from_text(result.text, enc.inputs),
         timings=result.timings,
         model_version=model.version,
+        truncated=getattr(result, "stopped_by", "") == "max_new_tokens",
     )

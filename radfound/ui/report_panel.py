@@ -112,6 +112,10 @@ class ReportPanel(JobPanel):
         node, views = self.inputs.node(), self.view_set()
         kind = self.inputs.kind()
         job = self.logic.draft(node, kind=kind, view_set=views, blocking=False)
+        # Kept until the new draft's first words arrive: a run that fails before (a model that does not
+        # load) gives the previous draft back instead of an empty box.
+        self._previous = (self.draft, self.text.toPlainText(), self.draft_node, self.draft_views, self.draft_kind,
+                          self.unsaved_edit, self.save_button.isEnabled())
         self.draft, self.draft_node, self.draft_views, self.draft_kind = None, node, views, kind
         self.unsaved_edit = False
         self.text.setPlainText("")
@@ -122,10 +126,12 @@ class ReportPanel(JobPanel):
         return job
 
     def on_text(self, text: str) -> None:
+        self._previous = None
         self.text.moveCursor(QtGui.QTextCursor.End)
         self.text.insertPlainText(text)
 
     def on_done(self, draft) -> None:
+        self._previous = None
         self.draft = draft
         self.text.setPlainText(draft.text)
         t = draft.timings
@@ -135,7 +141,17 @@ class ReportPanel(JobPanel):
                   f"{cut}{notes} Edit it, then Save.")
         self.save_button.setEnabled(True)
 
+    def _fail(self, exc: BaseException) -> None:
+        previous, self._previous = getattr(self, "_previous", None), None
+        super()._fail(exc)
+        if previous is not None and previous[0] is not None:
+            (self.draft, text, self.draft_node, self.draft_views, self.draft_kind, unsaved, can_save) = previous
+            self.text.setPlainText(text)
+            self.unsaved_edit = unsaved
+            self.save_button.setEnabled(can_save)
+
     def on_cancelled(self) -> None:
+        self._previous = None
         self._end("Cancelled: the partial draft is kept for reference and cannot be saved.")
 
     def _end(self, status: str) -> None:

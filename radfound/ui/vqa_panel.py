@@ -98,7 +98,8 @@ class VQAPanel(JobPanel):
         self.history.insertPlainText(text)
 
     def on_done(self, answer) -> None:
-        self._end(f"Answered in {answer.timings.total_ms / 1000:.2f} s.")
+        cut = " The answer stopped at the token limit and may be cut off." if answer.truncated else ""
+        self._end(f"Answered in {answer.timings.total_ms / 1000:.2f} s.{cut}")
 
     def on_cancelled(self) -> None:
         self._end("Cancelled.")

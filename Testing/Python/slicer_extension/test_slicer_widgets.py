@@ -347,3 +347,17 @@ def test_vqa_asks_about_the_whole_mammogram_set(slicer_core, shared_data, model_
     panel.ask_button.click()
     wait_for(app, lambda: panel.job is None, "the answer")
     assert [v.view for v in logic._studies[node_key(mlo)].views] == ["L-MLO", "R-CC"]  # noqa: SLF001
+
+
+def test_a_model_that_fails_to_load_gives_the_previous_draft_back(slicer_core, cxr_node, model_store):
+    app = application()
+    errors: list[str] = []
+    panel = report_panel(slicer_core.scene, errors)
+    generated(panel, app)
+    panel.text.setPlainText("FINDINGS:\nMy edit.")
+    select(panel.inputs.model, "broken-model")
+    panel.generate_button.click()
+    wait_for(app, lambda: panel.job is None, "the failure")
+    assert len(errors) == 1 and "broken-model" in errors[0]
+    assert panel.text.toPlainText() == "FINDINGS:\nMy edit." and panel.draft is not None
+    assert panel.save_button.isEnabled() and panel.unsaved_edit
