@@ -92,10 +92,12 @@ def name_uid(*parts: str) -> str:
     return f"2.25.{uuid.uuid5(_UID_NAMESPACE, chr(31).join(parts)).int}"
 
 
-def draft_digest(draft: Draft) -> str:
-    """sha256 of what the SR says (sections, boxes, cut-off flag): equal drafts, equal digest."""
+def draft_digest(draft: Draft, notes: Sequence[str] = ()) -> str:
+    """sha256 of what the SR says (sections, boxes, cut-off flag, further comments): equal SRs, equal digest."""
     content = {"findings": draft.findings, "impression": draft.impression, "truncated": draft.truncated,
                "boxes": [[b.label, b.x0, b.y0, b.x1, b.y1, b.view_index] for b in draft.boxes]}
+    if notes:
+        content["notes"] = list(notes)
     return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
@@ -258,7 +260,7 @@ def build_sr(
     if not evidence:
         raise UnsupportedInputError("a DICOM SR needs at least one DICOM source image")
     study_uid = str(evidence[0].StudyInstanceUID)
-    uids = sr_uids(study_uid, draft.model, draft.model_version, draft_digest(draft))
+    uids = sr_uids(study_uid, draft.model, draft.model_version, draft_digest(draft, notes))
     sr = hd.sr.ComprehensiveSR(
         evidence=evidence,
         content=_content(draft, uids["device"], study, notes),

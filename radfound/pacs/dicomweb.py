@@ -71,9 +71,10 @@ def _value(item: dict, tag: str) -> list:
 
 
 def _host_not_found(exc: BaseException) -> bool:
+    """The resolver says the name does not exist (not "Temporary failure in name resolution", which is retried)."""
     text = str(exc)
-    return any(s in text for s in ("NameResolutionError", "Name or service not known", "nodename nor servname",
-                                   "getaddrinfo failed", "No address associated with hostname"))
+    return any(s in text for s in ("Name or service not known", "nodename nor servname provided",
+                                   "No address associated with hostname", "[Errno 11001]"))
 
 
 def _retriable(exc: BaseException) -> bool:
@@ -109,7 +110,9 @@ def _reason(exc: BaseException) -> str:
 def _check_stored(answer: Dataset | None, sop_uids: list[str], url: str) -> None:
     """A STOW-RS answer can be HTTP 200/202 and still not store everything: a FailedSOPSequence entry, or
     an instance missing from ReferencedSOPSequence, is a refusal (PS3.18 10.5.3)."""
-    answer = answer if answer is not None else Dataset()
+    if answer is None or len(answer) == 0:  # e.g. a Content-Type with parameters dicomweb-client does not parse
+        log.warning("STOW-RS: the server's answer could not be read, so storage is not confirmed")
+        return
     for item in answer.get("FailedSOPSequence") or []:
         reason = item.get("FailureReason")
         why = f" (failure reason 0x{int(reason):04X})" if reason is not None else ""

@@ -244,8 +244,8 @@ def import_model(
         try:
             manifest = verify_model_dir(root)
         except ModelError as exc:  # name the file inside what the user gave, not the staging folder
-            inside = Path(exc.path).relative_to(root).as_posix() if exc.path and Path(exc.path).is_relative_to(root) \
-                else None
+            where, base = Path(exc.path or root).resolve(), root.resolve()
+            inside = where.relative_to(base).as_posix() if where.is_relative_to(base) and where != base else None
             raise type(exc)(exc.problem, f"{src}/{inside}" if inside else src) from None
         for extra in _unlisted(root, manifest):  # e.g. a stray large file: never installed unverified
             extra.unlink()

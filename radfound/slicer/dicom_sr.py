@@ -78,7 +78,7 @@ def _write(draft: Draft, study: Study, folder: str | Path | None, note: str) -> 
     study = with_database_paths(study)
     headers = read_source_headers(study)  # refuses non-DICOM studies before anything is written
     study_uid = str(headers[0].StudyInstanceUID)
-    path = Path(folder or sr_output_dir()) / study_uid / f"RadFound-{draft_digest(draft)[:16]}.sr.dcm"
+    path = Path(folder or sr_output_dir()) / study_uid / f"RadFound-{draft_digest(draft, [note])[:16]}.sr.dcm"
     write_sr(draft, study, path, headers=headers, notes=[note])
     return path
 

@@ -69,7 +69,10 @@ def assemble_view_set(node) -> dict[str, object]:
     own = node_view_code(node)
     if own:
         views[own] = node
-    for other in candidate_images(node):
+    others = candidate_images(node)
+    # A view chosen by hand (the node attribute) beats one read from tags or names, whatever the node order.
+    forced = [n for n in others if (n.GetAttribute(VIEW_ATTRIBUTE) or "").strip().upper() in MAMMO_VIEWS]
+    for other in forced + [n for n in others if n not in forced]:
         code = node_view_code(other)
         if code and code not in views:
             views[code] = other

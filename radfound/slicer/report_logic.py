@@ -54,10 +54,11 @@ class RadFoundReportLogic:
         return job.follow(on_text)  # streams to on_text on the caller's thread
 
     def save(self, draft: Draft, volumeNode, edited_text: str | None = None, *, rating: int | None = None,
-             view_set: dict | None = None, kind: str = "", log: bool = True, sr: bool = True,
+             view_set: dict | None = None, kind: str = "", log: bool = True, sr: bool = False,
              sr_folder: str | None = None) -> dict:
         """Put the draft in the scene (text, findings table, markups), log generated vs edited text, and
-        (``sr``) write the saved text as a DICOM SR beside the source images.
+        (``sr``, as the panel's Save does; off for scripts, whose outputs go where they say) write the saved
+        text as a DICOM SR beside the source images.
 
         The SR keys of the result: ``sr`` (its path, or None), ``sr_in_database`` (indexed into Slicer's
         DICOM database) and ``sr_note`` (why there is none: the image did not come from DICOM...). The scene

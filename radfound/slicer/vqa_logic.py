@@ -118,10 +118,10 @@ class RadFoundVQALogic:
     def clear(self, volumeNode) -> None:
         self._history.pop(node_key(volumeNode, create=False), None)
 
-    def save_conversation(self, volumeNode, *, sr: bool = True, sr_folder: str | None = None) -> dict:
+    def save_conversation(self, volumeNode, *, sr: bool = False, sr_folder: str | None = None) -> dict:
         """The conversation about this node as a text node in the study's RadFound folder (``text``) and
-        (``sr``) as a DICOM SR beside the source images: ``sr`` (its path or None), ``sr_in_database``,
-        ``sr_note`` (why there is none), as ``RadFoundReportLogic.save`` gives them."""
+        (``sr``, as the panel's Save does) as a DICOM SR beside the source images: ``sr`` (its path or None),
+        ``sr_in_database``, ``sr_note`` (why there is none), as ``RadFoundReportLogic.save`` gives them."""
         answers = self.history(volumeNode)
         saved = {"text": nodes.save_conversation(answers, volumeNode), "sr": None, "sr_in_database": False,
                  "sr_note": ""}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from radfound.slicer.mammo_views import assemble_view_set
 from radfound.slicer.report_logic import RadFoundReportLogic
+from radfound.slicer.study_from_scene import VIEW_ATTRIBUTE
 from radfound.study.model import MAMMO_VIEWS
 from radfound.ui.inputs import volume_nodes
 from radfound.ui.job_panel import JobPanel
@@ -75,12 +76,16 @@ class ReportPanel(JobPanel):
             combo.blockSignals(False)
 
     def _view_chosen(self, code: str) -> None:
-        """A view picked by hand is stored on its image (``RadFound.View``) so that refreshing keeps it."""
+        """A view picked by hand is stored on its image (``RadFound.View``) so that refreshing keeps it; the
+        image picked before for that view loses its hand-made code ("(missing)" is not stored)."""
         from radfound.slicer.mammo_views import set_view_override
 
         combo = self.view_combos[code]
         node_id = combo.itemData(prop(combo, "currentIndex"))
         node = self.scene.GetNodeByID(node_id) if node_id else None
+        for other in volume_nodes(self.scene):  # the image that held this view by hand no longer does
+            if other is not node and (other.GetAttribute(VIEW_ATTRIBUTE) or "") == code:
+                set_view_override(other, None)
         if node is not None:
             set_view_override(node, code)
 
@@ -115,7 +120,7 @@ class ReportPanel(JobPanel):
         # Kept until the new draft's first words arrive: a run that fails before (a model that does not
         # load) gives the previous draft back instead of an empty box.
         self._previous = (self.draft, self.text.toPlainText(), self.draft_node, self.draft_views, self.draft_kind,
-                          self.unsaved_edit, self.save_button.isEnabled())
+                          self.unsaved_edit, self.save_button.isEnabled(), prop(self.rating, "currentIndex"))
         self.draft, self.draft_node, self.draft_views, self.draft_kind = None, node, views, kind
         self.unsaved_edit = False
         self.text.setPlainText("")
@@ -145,8 +150,9 @@ class ReportPanel(JobPanel):
         previous, self._previous = getattr(self, "_previous", None), None
         super()._fail(exc)
         if previous is not None and previous[0] is not None:
-            (self.draft, text, self.draft_node, self.draft_views, self.draft_kind, unsaved, can_save) = previous
+            (self.draft, text, self.draft_node, self.draft_views, self.draft_kind, unsaved, can_save, rating) = previous
             self.text.setPlainText(text)
+            self.rating.setCurrentIndex(rating)
             self.unsaved_edit = unsaved
             self.save_button.setEnabled(can_save)
 
@@ -179,7 +185,7 @@ class ReportPanel(JobPanel):
         rating = self.rating.itemData(prop(self.rating, "currentIndex")) or None
         try:
             saved = self.logic.save(self.draft, self.draft_node, edited_text=self.text.toPlainText(),
-                                    rating=rating, view_set=self.draft_views, kind=self.draft_kind or "")
+                                    rating=rating, view_set=self.draft_views, kind=self.draft_kind or "", sr=True)
         except Exception as exc:  # noqa: BLE001 - a message; a bug's traceback is logged
             self._fail(exc)
             return None

@@ -83,6 +83,8 @@ class VQAPanel(JobPanel):
         node, question, kind = self.inputs.node(), prop(self.question, "text").strip(), self.inputs.kind()
         # A mammogram question ("Which breast is abnormal?") is about the whole set, as the report is.
         views = assemble_view_set(node) if kind == "mammo" else None
+        if views and node not in views.values():  # the selected image has no view of its own: ask about it alone
+            views = None
         job = self.logic.ask(node, question, kind=kind, view_set=views or None, blocking=False)
         self.job_node = node
         self.history.moveCursor(QtGui.QTextCursor.End)
@@ -121,6 +123,6 @@ class VQAPanel(JobPanel):
         node = self.inputs.node()
         if node is None or not self.logic.history(node):
             return None
-        saved = self.logic.save_conversation(node)
+        saved = self.logic.save_conversation(node, sr=True)
         self.status.setText(saved_message(saved, ""))
         return saved

@@ -246,3 +246,14 @@ def test_text_says_what_the_reader_noticed_and_when_the_draft_was_cut_off(tmp_pa
     lines = write_text(draft, tmp_path / "r.txt", study).read_text().splitlines()
     assert lines[-2:] == ["Input warning: mammogram set is missing R-CC",
                           "Note: the draft stopped at the model's token limit and may be cut off."]
+
+
+def test_the_same_sections_with_other_comments_are_another_instance(pydicom_data):
+    """An edit that only changes the headers' layout parses to the same sections; its 'edited' comment still
+    makes it a different SR, so one UID never names two different objects."""
+    study = study_of([pydicom_data("RG1_UNCR.dcm")])
+    edited = build_sr(a_draft(), study, notes=["edited by a user"])
+    as_generated = build_sr(a_draft(), study, notes=["saved as generated"])
+    assert edited.SOPInstanceUID != as_generated.SOPInstanceUID
+    assert build_sr(a_draft(), study).SOPInstanceUID == sr_uids(study.study_uid, "radfound-test", "0.1.0",
+                                                                draft_digest(a_draft()))["sop_instance"]

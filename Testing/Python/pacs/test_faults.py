@@ -127,3 +127,15 @@ def test_only_an_outage_counts_towards_stopping_a_batch():
         with pytest.raises(PacsError) as err:
             client.search_studies()
         assert not isinstance(err.value, PacsUnavailable)
+
+
+def test_a_temporary_resolver_failure_is_retried_but_an_unknown_host_is_not():
+    import requests
+
+    from radfound.pacs.dicomweb import _retriable
+
+    temporary = requests.ConnectionError("NameResolutionError: Failed to resolve 'pacs' ([Errno -3] Temporary "
+                                         "failure in name resolution)")
+    unknown = requests.ConnectionError("NameResolutionError: Failed to resolve 'pacs' ([Errno -2] Name or "
+                                       "service not known)")
+    assert _retriable(temporary) and not _retriable(unknown)

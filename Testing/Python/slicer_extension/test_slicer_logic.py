@@ -41,11 +41,11 @@ def test_draft_for_a_real_chest_radiograph_is_saved_and_survives_mrb(slicer_core
     assert draft.provider == "CPUExecutionProvider" and draft.model == "radfound-tiny"
     assert len(pieces) > 1 and draft.timings.new_tokens > 0  # streamed piece by piece
     saved = RadFoundReportLogic().save(draft, cxr_node, edited_text="FINDINGS:\nClear lungs.\n\nIMPRESSION:\nNormal.",
-                                       rating=4, kind="cxr")
+                                       rating=4, kind="cxr", sr=True)
     assert saved["feedback"]["rating"] == 4 and saved["feedback"]["edit_distance"] > 0
     assert json.loads(feedback_log.read_text())["model"] == "radfound-tiny"
 
-    # ...and the saved text as a DICOM SR of the source study, valid, marked edited and unverified
+    # ...and, asked for as the panel does, the saved text as a DICOM SR of the source study, marked edited
     assert saved["sr"].parent.parent == sr_folder and not saved["sr_in_database"] and saved["sr_note"] == ""
     assert unexpected_warnings(validate_sr(saved["sr"])) == []
     sr, source = pydicom.dcmread(saved["sr"]), pydicom.dcmread(cxr_node.GetStorageNode().GetFileName())
@@ -71,7 +71,7 @@ def test_ct_volume_draft(slicer_core, tiny_model_dir):
     assert draft.findings is not None and draft.timings.new_tokens > 0
 
 
-def test_vqa_encodes_once_and_keeps_the_conversation(slicer_core, cxr_node, tiny_model_dir):
+def test_vqa_encodes_once_and_keeps_the_conversation(slicer_core, cxr_node, tiny_model_dir, sr_folder):
     logic = RadFoundVQALogic(model=str(tiny_model_dir), **GEN)
     first = logic.ask(cxr_node, "Is there a pleural effusion?")
     second = logic.ask(cxr_node, "Is the heart enlarged?")
@@ -81,7 +81,8 @@ def test_vqa_encodes_once_and_keeps_the_conversation(slicer_core, cxr_node, tiny
     slicer.util.updateVolumeFromArray(cxr_node, slicer.util.arrayFromVolume(cxr_node) * 0.5)  # pixels changed
     logic.ask(cxr_node, "Is there a pneumothorax?")
     assert logic.encode_count == 2
-    saved = logic.save_conversation(cxr_node)
+    assert logic.save_conversation(cxr_node)["sr"] is None and not sr_folder.exists()  # scripts ask for an SR
+    saved = logic.save_conversation(cxr_node, sr=True)
     assert saved["text"].GetText().count("Q: ") == 3
     # ...and as a valid SR of the source study: one Findings paragraph per question, no impression drafted
     assert unexpected_warnings(validate_sr(saved["sr"])) == []
@@ -168,5 +169,5 @@ def test_nrrd_image_with_modality_override(slicer_core, pydicom_data, tiny_model
     assert logic.study(node, kind="cxr").kind == "cxr"
     draft = logic.draft(node, kind="cxr")
     assert draft.timings.new_tokens > 0 and logic.warnings == ["kind set to cxr by the user"]  # for the panel
-    saved = logic.save(draft, node, kind="cxr", log=False)  # saved in the scene; no SR without a DICOM study
+    saved = logic.save(draft, node, kind="cxr", log=False, sr=True)  # in the scene; no SR without a DICOM study
     assert saved["text"] is not None and saved["sr"] is None and "needs DICOM source images" in saved["sr_note"]

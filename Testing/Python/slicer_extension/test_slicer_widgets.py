@@ -27,6 +27,12 @@ REPORT_UI = ROOT / "RadFoundReport" / "Resources" / "UI" / "RadFoundReport.ui"
 VQA_UI = ROOT / "RadFoundVQA" / "Resources" / "UI" / "RadFoundVQA.ui"
 
 
+@pytest.fixture(autouse=True)
+def qt_application():
+    """Every widget needs the QApplication; made here so that any test also runs on its own."""
+    return application()
+
+
 @pytest.fixture()
 def model_store(tmp_path, monkeypatch, tiny_model_dir):
     """A per-user model store holding the tiny model (as `radfound models import` would) and a broken one."""
@@ -55,6 +61,7 @@ def select(combo, text: str) -> None:
 
 
 def report_panel(scene, errors):
+    application()  # widgets need the QApplication, whichever test runs first
     return ReportPanel(load_ui(REPORT_UI), scene, logic=RadFoundReportLogic(max_new_tokens=24), show_error=errors.append)
 
 
@@ -160,7 +167,8 @@ def test_vqa_history_grows_and_encodes_once(slicer_core, cxr_node, model_store, 
     assert logic.encode_count == 1 and errors == []
     assert "CPUExecutionProvider" in prop(panel.provider_label, "text")
 
-    panel.question.setText("Is there a pneumothorax?")
+    logic.generation["max_new_tokens"] = 400  # long enough that the Cancel below always lands first
+    panel.question.setText("Describe the lungs.")  # free text: a yes/no is scored in one short call
     panel.ask_button.click()
     panel.ask_button.click()  # Cancel
     wait_for(app, lambda: panel.job is None, "the cancellation")
@@ -303,7 +311,7 @@ def test_a_new_image_with_a_reused_node_id_starts_a_new_conversation(slicer_core
     second = slicer_core.load_volume(pydicom_data("RG3_UNCI.dcm"), name="patient B")
     assert second.GetID() == first_id and logic.history(second) == []
     logic.ask(second, "Is the heart enlarged?")
-    saved = logic.save_conversation(second)
+    saved = logic.save_conversation(second, sr=True)
     sr = pydicom.dcmread(saved["sr"])
     text = str([t.get("TextValue") for s in sr.ContentSequence for t in s.get("ContentSequence", [])])
     assert "Is the heart enlarged?" in text and "pleural effusion" not in text
@@ -361,3 +369,19 @@ def test_a_model_that_fails_to_load_gives_the_previous_draft_back(slicer_core, c
     assert len(errors) == 1 and "broken-model" in errors[0]
     assert panel.text.toPlainText() == "FINDINGS:\nMy edit." and panel.draft is not None
     assert panel.save_button.isEnabled() and panel.unsaved_edit
+
+
+def test_a_view_chosen_by_hand_beats_one_read_from_a_name(slicer_core, shared_data, model_store):
+    import numpy as np
+
+    application()
+    slicer_core.load_volume(shared_data / "dicom" / "mammo" / "MG1_JPLY.dcm", name="MG1 L MLO")
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer_core.scene)
+    for name in ("L CC", "extra view"):  # "L CC" is an L-CC by its name and comes first
+        sh.CreateItem(sh.GetSceneItemID(), slicer.util.addVolumeFromArray(np.zeros((1, 40, 30), np.float32), name=name))
+    panel = report_panel(slicer_core.scene, [])
+    select(panel.inputs.volume, "MG1 L MLO")
+    assert prop(panel.view_combos["L-CC"], "currentText") == "L CC"
+    select(panel.view_combos["L-CC"], "extra view")
+    panel.refresh()
+    assert prop(panel.view_combos["L-CC"], "currentText") == "extra view"
