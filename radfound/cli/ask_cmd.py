@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from radfound.cli.generation_args import add_model_args, add_study_args, generation_kwargs, load, read
-from radfound.cli.generation_args import print_warnings, start_stream, timing_line
+from radfound.cli.generation_args import start_stream, timing_line, warn_after_run
 from radfound.config import PRELIMINARY_NOTICE
 
 
@@ -32,10 +32,7 @@ def run(args) -> int:
     seen = len(study.warnings)
     answer = answer_question(model, study, args.question, on_text=on_text, closed=not args.free_text,
                              **generation_kwargs(args))
-    print_warnings(args, study.warnings[seen:])  # what the model added (a modality it was not trained on)
-    if answer.truncated:
-        print_warnings(args, [f"the answer stopped at the token limit ({answer.timings.new_tokens} tokens) and may be "
-                              "cut off; --max-new-tokens raises it"])
+    warn_after_run(args, study, seen, answer, "answer")
     if args.json:
         print(json.dumps({**answer.to_json(), "warnings": list(study.warnings)}, indent=2, ensure_ascii=False))
         return 0

@@ -63,6 +63,16 @@ def read(args: argparse.Namespace, *, warn: bool = True):
     return study
 
 
+def warn_after_run(args: argparse.Namespace, study, seen: int, result, what: str) -> None:
+    """After the model ran: the warnings it added to the study (``seen`` were printed before: a modality it
+    was not trained on comes from encoding) and whether the ``what`` ("draft", "answer") was cut off."""
+    extra = list(study.warnings[seen:])
+    if result.truncated:
+        extra.append(f"the {what} stopped at the token limit ({result.timings.new_tokens} tokens) and may be cut "
+                     "off; --max-new-tokens raises it")
+    print_warnings(args, extra)
+
+
 def print_warnings(args: argparse.Namespace, warnings: list[str]) -> None:
     """One ``radfound CMD: warning: ...`` line on stderr per warning."""
     import sys

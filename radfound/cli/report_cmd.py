@@ -6,7 +6,7 @@ import json
 import sys
 
 from radfound.cli.generation_args import add_model_args, add_study_args, generation_kwargs, load, read
-from radfound.cli.generation_args import print_warnings, start_stream, timing_line
+from radfound.cli.generation_args import start_stream, timing_line, warn_after_run
 from radfound.config import PRELIMINARY_NOTICE
 
 
@@ -39,7 +39,7 @@ def run(args) -> int:
     on_text = start_stream(args)
     seen = len(study.warnings)
     draft = draft_report(model, study, on_text=on_text, **generation_kwargs(args))
-    print_warnings(args, study.warnings[seen:])  # what the model added (a modality it was not trained on)
+    warn_after_run(args, study, seen, draft, "draft")
     sr_uid = None
     if args.sr:
         from radfound.outputs.sr import write_sr
@@ -56,9 +56,6 @@ def run(args) -> int:
     else:
         print(draft_text(draft), end="")  # ends with the model line
         print(timing_line(model, draft.timings, with_model=False))
-    if draft.truncated:
-        print(f"radfound report: warning: the draft stopped at the token limit ({draft.timings.new_tokens} tokens) "
-              "and may be cut off; --max-new-tokens raises it", file=sys.stderr)
     if args.sr:
         print(f"DICOM SR written to {args.sr}", file=sys.stderr)
     return 0

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from radfound.errors import ConfigError, StudyReadError
+from radfound.eval.normalize import is_cjk
 
 #: Longest question accepted (characters): far beyond any dataset's, well inside a model's context.
 MAX_QUESTION_CHARS = 1000
@@ -56,10 +57,6 @@ def _text(rec: dict, key: str, index: int, path: Path, *, answer: bool = False) 
     return value.strip()
 
 
-def _has_cjk(text: str) -> bool:
-    return any("\u3400" <= c <= "\u9fff" for c in text)
-
-
 def _item(rec: dict, images: Path, index: int, path: Path) -> VQAItem:
     if "img_name" in rec:
         key, dataset = "img_name", "slake"
@@ -79,7 +76,7 @@ def _item(rec: dict, images: Path, index: int, path: Path) -> VQAItem:
     answer_type = str(rec.get("answer_type", "")).strip().upper()  # VQA-RAD has two "CLOSED " with a space
     if answer_type not in ("CLOSED", "OPEN"):
         answer_type = "CLOSED" if answer.lower() in _YES_NO else "OPEN"
-    lang = str(rec.get("q_lang") or "").strip().lower() or ("zh" if _has_cjk(question) else "en")
+    lang = str(rec.get("q_lang") or "").strip().lower() or ("zh" if is_cjk(question) else "en")
     meta = {k: v for k, v in rec.items() if k not in ("img_name", "image_name", "question", "answer")}
     return VQAItem(
         image=image,

@@ -45,10 +45,8 @@ def check_writable_file(path: str | Path) -> Path:
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``, on error delete it."""
-    target = Path(path)
+    target = check_writable_file(path)
     try:
-        if target.is_dir():
-            raise OutputError("is a folder; give a file name", target)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
         os.close(fd)

@@ -54,6 +54,7 @@ from pydicom.sr.codedict import codes
 from radfound import __version__
 from radfound.config import PRELIMINARY_NOTICE
 from radfound.errors import OutputError, StudyReadError, UnsupportedInputError
+from radfound.eval.normalize import is_cjk
 from radfound.outputs.atomic import atomic_path
 from radfound.study.model import Study
 from radfound.tasks.results import Draft
@@ -215,7 +216,7 @@ def _content(draft: Draft, device_uid: str, study: Study, notes: Sequence[str] =
         )
     )
     root = hd.sr.ContainerContentItem(name=REPORT_TITLE, template_id="2000")
-    language = CHINESE if _has_cjk(draft.findings + draft.impression) else ENGLISH
+    language = CHINESE if is_cjk(draft.findings + draft.impression) else ENGLISH
     items = list(hd.sr.LanguageOfContentItemAndDescendants(language))
     items += list(observation)
     notice = draft.notice or PRELIMINARY_NOTICE
@@ -226,11 +227,6 @@ def _content(draft: Draft, device_uid: str, study: Study, notes: Sequence[str] =
     items.append(_section(IMPRESSIONS_SECTION, IMPRESSION, draft.impression, notice))
     root.ContentSequence = hd.sr.ContentSequence(items)
     return root
-
-
-def _has_cjk(text: str) -> bool:
-    """True when ``text`` has Chinese characters (the model's other language)."""
-    return any("\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" for c in text)
 
 
 def _character_set(draft: Draft, study: Study, source: Dataset, notes: Sequence[str] = ()):

@@ -66,15 +66,17 @@ def read_manifest(model_dir: str | Path) -> dict:
 LOADABLE_SUFFIXES = (".onnx", ".onnx_data", ".json", ".ort")
 
 
-def unlisted_files(model_dir: str | Path, manifest: dict) -> list[str]:
-    """Loadable files in the folder that the manifest does not list (relative POSIX paths)."""
+def unlisted_files(model_dir: str | Path, manifest: dict, suffixes: tuple[str, ...] | None = LOADABLE_SUFFIXES
+                   ) -> list[str]:
+    """Files in the folder that the manifest does not list (relative POSIX paths): the loadable ones by
+    default, every one with ``suffixes=None``."""
     root = Path(model_dir)
     return [
         rel
         for p in sorted(root.rglob("*"))
         if p.is_file()
         and p.name != MANIFEST_NAME
-        and p.suffix in LOADABLE_SUFFIXES
+        and (suffixes is None or p.suffix in suffixes)
         and (rel := p.relative_to(root).as_posix()) not in manifest["files"]
     ]
 

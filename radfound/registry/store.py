@@ -24,7 +24,7 @@ from pathlib import Path
 from radfound.config import default_model_dir, models_store_dir
 from radfound.errors import ModelError, RadFoundError
 from radfound.registry.index import INDEX_PATH, SHIPPED_MODELS_DIR, check_against_index, manifest_source, read_index
-from radfound.registry.manifest import MANIFEST_NAME, read_manifest, verify_model_dir, write_manifest
+from radfound.registry.manifest import MANIFEST_NAME, read_manifest, unlisted_files, verify_model_dir, write_manifest
 from radfound.registry.safezip import extract_zip
 
 #: A model name is also its folder name in the store.
@@ -247,8 +247,8 @@ def import_model(
             where, base = Path(exc.path or root).resolve(), root.resolve()
             inside = where.relative_to(base).as_posix() if where.is_relative_to(base) and where != base else None
             raise type(exc)(exc.problem, f"{src}/{inside}" if inside else src) from None
-        for extra in _unlisted(root, manifest):  # e.g. a stray large file: never installed unverified
-            extra.unlink()
+        for extra in unlisted_files(root, manifest, suffixes=None):  # e.g. a stray large file: never installed
+            (root / extra).unlink()
         final_name = name or manifest.get("name") or (src.stem if is_zip else src.name)
         if not NAME_RE.match(final_name):
             raise ModelError(f"{final_name!r} is not a valid model name (letters, digits, '.', '_', '-')", src)
@@ -265,12 +265,6 @@ def import_model(
     entry = _entry(dest, "user", "none")
     entry.status, entry.verified = "verified", True  # every sha256 was checked before the rename
     return entry
-
-
-def _unlisted(root: Path, manifest: dict) -> list[Path]:
-    """Every file under ``root`` that the manifest does not list (loadable ones were refused already)."""
-    return [p for p in root.rglob("*")
-            if p.is_file() and p.name != MANIFEST_NAME and p.relative_to(root).as_posix() not in manifest["files"]]
 
 
 def remove_model(name: str) -> Path:

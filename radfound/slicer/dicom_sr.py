@@ -13,40 +13,22 @@ patient and study (UnsupportedInputError, as on the command line).
 from __future__ import annotations
 
 import dataclasses
-import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from radfound.config import sr_output_dir
-from radfound.errors import UnsupportedInputError
+from radfound.errors import RadFoundError, UnsupportedInputError
 from radfound.outputs.sr import draft_digest, read_source_headers, write_sr
 from radfound.slicer.nodes import conversation_text
 from radfound.study.model import Study
 from radfound.tasks.prompts import parse_report
 from radfound.tasks.results import Answer, Draft
 
-log = logging.getLogger(__name__)
-
 EDITED_NOTE = "The Findings and Impression were edited by a user in RadFound Report before saving (not signed)."
 UNEDITED_NOTE = "Saved as generated, without edits, in RadFound Report."
 NO_SECTION = "(no {} in the text as saved)"
 CONVERSATION_NOTE = "Questions a user asked about these images in RadFound VQA, with the model's answers."
 CONVERSATION_IMPRESSION = "No impression: this report holds questions and the model's answers only."
-
-
-def with_database_paths(study: Study) -> Study:
-    """Fill in the file of each source the DICOM database knows (a series loaded by the DICOM module
-    keeps only its SOP Instance UIDs on the node)."""
-    try:
-        import slicer
-
-        database = getattr(slicer, "dicomDatabase", None)
-    except ImportError:
-        database = None
-    if database is None:
-        return study
-    sources = [dataclasses.replace(s, path=s.path or database.fileForInstance(s.sop_instance_uid) or None)
-               if s.sop_instance_uid else s for s in study.sources]
-    return dataclasses.replace(study, sources=sources)
 
 
 def save_draft_sr(draft: Draft, study: Study, edited_text: str | None = None, folder: str | Path | None = None) -> Path:
@@ -75,12 +57,24 @@ def save_conversation_sr(answers: list[Answer], study: Study, folder: str | Path
 
 
 def _write(draft: Draft, study: Study, folder: str | Path | None, note: str) -> Path:
-    study = with_database_paths(study)
     headers = read_source_headers(study)  # refuses non-DICOM studies before anything is written
     study_uid = str(headers[0].StudyInstanceUID)
     path = Path(folder or sr_output_dir()) / study_uid / f"RadFound-{draft_digest(draft, [note])[:16]}.sr.dcm"
     write_sr(draft, study, path, headers=headers, notes=[note])
     return path
+
+
+def sr_result(write: Callable[[], Path] | None) -> dict:
+    """The SR keys of a module's save result: run ``write()`` (None: no SR asked for) and say where the SR
+    went, ``sr`` and ``sr_in_database``, or why there is none, ``sr_note``. A RadFoundError (the image did not
+    come from DICOM...) becomes the note: the scene save never depends on the SR."""
+    if write is None:
+        return {"sr": None, "sr_in_database": False, "sr_note": ""}
+    try:
+        path = write()
+    except RadFoundError as exc:
+        return {"sr": None, "sr_in_database": False, "sr_note": str(exc)}
+    return {"sr": path, "sr_in_database": add_to_dicom_database(path), "sr_note": ""}
 
 
 def add_to_dicom_database(path: Path) -> bool:

@@ -25,12 +25,18 @@ def _is_single_image(node) -> bool:
     return image is not None and image.GetDimensions()[2] == 1
 
 
+def view_override(node) -> str | None:
+    """The view code a user gave this image by hand (node attribute ``RadFound.View``), or None."""
+    forced = (node.GetAttribute(VIEW_ATTRIBUTE) or "").strip().upper()
+    return forced if forced in MAMMO_VIEWS else None
+
+
 def node_view_code(node) -> str | None:
     """The view code of this node: override, DICOM tags, then name (None when unclear)."""
     from radfound.study import mammo, mrml
 
-    forced = (node.GetAttribute(VIEW_ATTRIBUTE) or "").strip().upper()
-    if forced in MAMMO_VIEWS:
+    forced = view_override(node)
+    if forced:
         return forced
     inst = mrml.source_header(node)
     if inst is not None:
@@ -71,7 +77,7 @@ def assemble_view_set(node) -> dict[str, object]:
         views[own] = node
     others = candidate_images(node)
     # A view chosen by hand (the node attribute) beats one read from tags or names, whatever the node order.
-    forced = [n for n in others if (n.GetAttribute(VIEW_ATTRIBUTE) or "").strip().upper() in MAMMO_VIEWS]
+    forced = [n for n in others if view_override(n)]
     for other in forced + [n for n in others if n not in forced]:
         code = node_view_code(other)
         if code and code not in views:

@@ -71,15 +71,10 @@ class RadFoundReportLogic:
                 draft.text, edited_text if edited_text is not None else draft.text,
                 model=draft.model, task="report", kind=kind, rating=rating,
             )
-        saved.update(sr=None, sr_in_database=False, sr_note="")
-        if sr:
-            from radfound.errors import RadFoundError
-            from radfound.slicer import dicom_sr
+        from radfound.slicer import dicom_sr
 
-            try:
-                study = self.study(volumeNode, kind or None, view_set)
-                saved["sr"] = dicom_sr.save_draft_sr(draft, study, edited_text, sr_folder)
-                saved["sr_in_database"] = dicom_sr.add_to_dicom_database(saved["sr"])
-            except RadFoundError as exc:  # the scene save stands; the panel says why there is no SR
-                saved["sr_note"] = str(exc)
+        def write():
+            return dicom_sr.save_draft_sr(draft, self.study(volumeNode, kind or None, view_set), edited_text, sr_folder)
+
+        saved.update(dicom_sr.sr_result(write if sr else None))
         return saved

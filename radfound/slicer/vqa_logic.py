@@ -54,7 +54,6 @@ class RadFoundVQALogic:
         self.generation = generation  # defaults for every call (e.g. max_new_tokens); a call's arguments win
         self._encoded: dict[str, tuple[tuple, object]] = {}
         self._history: dict[str, list[Answer]] = {}
-        self._studies: dict[str, object] = {}
         self.encode_count = 0  # how many times image features were computed (tests prove reuse)
 
     @property
@@ -80,7 +79,6 @@ class RadFoundVQALogic:
         if cached and cached[0] == key:
             return key, cached[1], None
         study = study_from_view_set(view_set) if view_set else study_from_volume_node(volumeNode, kind=kind)
-        self._studies[node_key(volumeNode)] = study  # what the conversation is about, for its SR
         return key, None, study
 
     def ask(self, volumeNode, question: str, kind: str | None = None, view_set: dict | None = None, *,
@@ -122,17 +120,13 @@ class RadFoundVQALogic:
         """The conversation about this node as a text node in the study's RadFound folder (``text``) and
         (``sr``, as the panel's Save does) as a DICOM SR beside the source images: ``sr`` (its path or None),
         ``sr_in_database``, ``sr_note`` (why there is none), as ``RadFoundReportLogic.save`` gives them."""
-        answers = self.history(volumeNode)
-        saved = {"text": nodes.save_conversation(answers, volumeNode), "sr": None, "sr_in_database": False,
-                 "sr_note": ""}
-        if sr:
-            from radfound.errors import RadFoundError
-            from radfound.slicer import dicom_sr
+        from radfound.slicer import dicom_sr
 
-            try:
-                study = self._studies.get(node_key(volumeNode)) or study_from_volume_node(volumeNode)
-                saved["sr"] = dicom_sr.save_conversation_sr(answers, study, sr_folder)
-                saved["sr_in_database"] = dicom_sr.add_to_dicom_database(saved["sr"])
-            except RadFoundError as exc:  # the scene save stands; the panel says why there is no SR
-                saved["sr_note"] = str(exc)
-        return saved
+        answers = self.history(volumeNode)
+
+        def write():
+            cached = self._encoded.get(node_key(volumeNode, create=False))  # the study the answers are about
+            study = cached[1].study if cached and cached[1].study is not None else study_from_volume_node(volumeNode)
+            return dicom_sr.save_conversation_sr(answers, study, sr_folder)
+
+        return {"text": nodes.save_conversation(answers, volumeNode), **dicom_sr.sr_result(write if sr else None)}

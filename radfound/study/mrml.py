@@ -9,9 +9,10 @@ CLI) runs without it.
 - Geometry: the node's IJK-to-RAS matrix, converted to LPS (x and y negated).
 - DICOM context: Study/Series UIDs from the subject hierarchy (item UID "DICOM" of the
   series item and of its parent study item), SOP Instance UIDs from the node attribute
-  ``DICOM.instanceUIDs``, modality from the item attribute ``DICOM.Modality``; when the
-  node was read from a DICOM file (its storage node's file name), that file's header
-  gives modality, body part, view and laterality. Patient identifiers are never read.
+  ``DICOM.instanceUIDs`` (their files from the application's DICOM database, where there is
+  one), modality from the item attribute ``DICOM.Modality``; when the node was read from a
+  DICOM file (its storage node's file name), that file's header gives modality, body part,
+  view and laterality. Patient identifiers are never read.
 - Kind: node attribute ``RadFound.Kind`` if set; else from the DICOM header (mammogram,
   chest radiograph); else a one-slice node is a 2D ``image`` and a multi-slice node a
   ``ct`` volume (``image`` when the modality is known and not CT).
@@ -86,7 +87,15 @@ def dicom_refs(node, inst: Instance | None) -> list[SourceRef]:
     sop_class = inst.sop_class_uid if inst is not None else None
     if not uids:
         return [SourceRef(path=path, study_uid=study_uid, series_uid=series_uid)] if (study_uid or series_uid) else []
-    return [SourceRef(path=path if len(uids) == 1 else None, study_uid=study_uid, series_uid=series_uid,
+    # A series the DICOM module loaded keeps only its UIDs on the node; the application's database knows the files.
+    database = getattr(slicer, "dicomDatabase", None)
+
+    def file_of(uid: str) -> str | None:
+        if len(uids) == 1 and path:
+            return path
+        return (database.fileForInstance(uid) or None) if database is not None else None
+
+    return [SourceRef(path=file_of(uid), study_uid=study_uid, series_uid=series_uid,
                       sop_instance_uid=uid, sop_class_uid=sop_class) for uid in uids]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from radfound.slicer.mammo_views import assemble_view_set
 from radfound.slicer.report_logic import RadFoundReportLogic
-from radfound.slicer.study_from_scene import VIEW_ATTRIBUTE
 from radfound.study.model import MAMMO_VIEWS
 from radfound.ui.inputs import volume_nodes
 from radfound.ui.job_panel import JobPanel
@@ -78,13 +77,13 @@ class ReportPanel(JobPanel):
     def _view_chosen(self, code: str) -> None:
         """A view picked by hand is stored on its image (``RadFound.View``) so that refreshing keeps it; the
         image picked before for that view loses its hand-made code ("(missing)" is not stored)."""
-        from radfound.slicer.mammo_views import set_view_override
+        from radfound.slicer.mammo_views import set_view_override, view_override
 
         combo = self.view_combos[code]
         node_id = combo.itemData(prop(combo, "currentIndex"))
         node = self.scene.GetNodeByID(node_id) if node_id else None
         for other in volume_nodes(self.scene):  # the image that held this view by hand no longer does
-            if other is not node and (other.GetAttribute(VIEW_ATTRIBUTE) or "") == code:
+            if other is not node and view_override(other) == code:
                 set_view_override(other, None)
         if node is not None:
             set_view_override(node, code)

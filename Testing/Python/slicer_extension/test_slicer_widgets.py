@@ -354,7 +354,8 @@ def test_vqa_asks_about_the_whole_mammogram_set(slicer_core, shared_data, model_
     panel.question.setText("Which breast is abnormal?")
     panel.ask_button.click()
     wait_for(app, lambda: panel.job is None, "the answer")
-    assert [v.view for v in logic._studies[node_key(mlo)].views] == ["L-MLO", "R-CC"]  # noqa: SLF001
+    asked_about = logic._encoded[node_key(mlo)][1].study  # noqa: SLF001 - the study the answer was made from
+    assert [v.view for v in asked_about.views] == ["L-MLO", "R-CC"]
 
 
 def test_a_model_that_fails_to_load_gives_the_previous_draft_back(slicer_core, cxr_node, model_store):
