@@ -3,14 +3,15 @@
 Starting from one selected image, its siblings in the subject hierarchy (the other
 series of the same DICOM study, or the other top-level volumes when nothing was
 loaded through the DICOM module) are sorted into view codes the way the study reader
-does: a per-view user override (node attribute ``RadFound.View``) first, then the
+does: a per-view user override (node attribute ``RadFound.View``; ``NONE`` takes the
+image out of the set) first, then the
 DICOM tags (laterality + View Position / View Code Sequence), then the node name
 ("R MLO", "LCC", "Right MLO"...).
 """
 
 from __future__ import annotations
 
-from radfound.slicer.study_from_scene import VIEW_ATTRIBUTE
+from radfound.slicer.study_from_scene import NOT_A_VIEW, VIEW_ATTRIBUTE
 from radfound.study.model import MAMMO_VIEWS
 
 
@@ -31,10 +32,17 @@ def view_override(node) -> str | None:
     return forced if forced in MAMMO_VIEWS else None
 
 
+def taken_out(node) -> bool:
+    """Whether the user took this image out of the mammogram view set (by choosing "(missing)" for its view)."""
+    return (node.GetAttribute(VIEW_ATTRIBUTE) or "").strip().upper() == NOT_A_VIEW
+
+
 def node_view_code(node) -> str | None:
-    """The view code of this node: override, DICOM tags, then name (None when unclear)."""
+    """The view code of this node: override, DICOM tags, then name (None when unclear or taken out)."""
     from radfound.study import mammo, mrml
 
+    if taken_out(node):
+        return None
     forced = view_override(node)
     if forced:
         return forced
@@ -51,6 +59,12 @@ def set_view_override(node, code: str | None) -> None:
     if code is not None and code not in MAMMO_VIEWS:
         raise ValueError(f"{code!r} is not one of {MAMMO_VIEWS}")
     node.SetAttribute(VIEW_ATTRIBUTE, code or "")
+
+
+def take_out(node) -> None:
+    """Keep this image out of the assembled view set, whatever its tags or name say; survives saving the scene.
+    Choosing it for a view by hand (``set_view_override``) puts it back."""
+    node.SetAttribute(VIEW_ATTRIBUTE, NOT_A_VIEW)
 
 
 def candidate_images(node) -> list:

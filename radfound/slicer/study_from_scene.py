@@ -19,6 +19,7 @@ from radfound.study.model import MAMMO_VIEWS, Study
 # the first-use installer may still have to bring up to date when Slicer loads the modules.
 KIND_ATTRIBUTE = "RadFound.Kind"  # node attribute forcing the kind (scripts; the reader honours it)
 VIEW_ATTRIBUTE = "RadFound.View"  # node attribute holding a user-chosen mammogram view code
+NOT_A_VIEW = "NONE"  # VIEW_ATTRIBUTE of an image the user took out of the mammogram view set
 KINDS = ("cxr", "mammo", "ct", "image")
 KEY_ATTRIBUTE = "RadFound.Key"  # node attribute: a random key that tells one image from a later one with its ID
 

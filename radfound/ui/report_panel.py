@@ -41,6 +41,7 @@ class ReportPanel(JobPanel):
         self.draft_views = None
         self.draft_kind = None
         self.unsaved_edit = False  # the user changed the draft's text since it was generated or saved
+        self._shown_views: dict[str, str | None] = {}  # {view code: ID of the image its combo shows}
         self.generate_button.clicked.connect(lambda *_: self.on_generate())
         self.save_button.clicked.connect(lambda *_: self.on_save())
         self.text.textChanged.connect(lambda *_: self._edited())
@@ -73,11 +74,13 @@ class ReportPanel(JobPanel):
             chosen = assembled.get(code)
             combo.setCurrentIndex(combo.findData(chosen.GetID()) if chosen is not None else 0)
             combo.blockSignals(False)
+            self._shown_views[code] = chosen.GetID() if chosen is not None else None
 
     def _view_chosen(self, code: str) -> None:
         """A view picked by hand is stored on its image (``RadFound.View``) so that refreshing keeps it; the
-        image picked before for that view loses its hand-made code ("(missing)" is not stored)."""
-        from radfound.slicer.mammo_views import set_view_override, view_override
+        image picked before for that view loses its hand-made code. "(missing)" takes the image shown
+        before out of the set, so that its tags or name do not put it back on refresh."""
+        from radfound.slicer.mammo_views import set_view_override, take_out, view_override
 
         combo = self.view_combos[code]
         node_id = combo.itemData(prop(combo, "currentIndex"))
@@ -85,8 +88,17 @@ class ReportPanel(JobPanel):
         for other in volume_nodes(self.scene):  # the image that held this view by hand no longer does
             if other is not node and view_override(other) == code:
                 set_view_override(other, None)
+        previous_id = self._shown_views.get(code)
+        previous = self.scene.GetNodeByID(previous_id) if previous_id else None
         if node is not None:
             set_view_override(node, code)
+        elif previous is not None and previous_id not in self._shown_views_except(code):
+            take_out(previous)
+        self._shown_views[code] = node_id or None
+
+    def _shown_views_except(self, code: str) -> set:
+        """IDs of the images the other view combos show."""
+        return {node_id for other, node_id in self._shown_views.items() if other != code and node_id}
 
     def view_set(self) -> dict | None:
         """{view code: node} as shown in the per-view combos (the user's overrides included)."""

@@ -146,6 +146,26 @@ def test_mammogram_view_set_with_override(slicer_core, shared_data, model_store)
     assert {k: v.GetName() for k, v in panel.view_set().items()} == {"L-CC": "R CC", "L-MLO": "MG1 L MLO"}
 
 
+def test_a_view_set_to_missing_stays_missing(slicer_core, shared_data, model_store):
+    import numpy as np
+
+    application()
+    slicer_core.load_volume(shared_data / "dicom" / "mammo" / "MG1_JPLY.dcm", name="MG1 L MLO")
+    other = slicer.util.addVolumeFromArray(np.zeros((1, 40, 30), np.float32), name="R CC")
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer_core.scene)
+    sh.CreateItem(sh.GetSceneItemID(), other)
+    panel = report_panel(slicer_core.scene, [])
+    select(panel.inputs.volume, "MG1 L MLO")
+    assert prop(panel.view_combos["R-CC"], "currentText") == "R CC"  # by its name
+    select(panel.view_combos["R-CC"], "(missing)")  # the radiologist: that image is not this study's R-CC
+    panel.refresh()
+    assert prop(panel.view_combos["R-CC"], "currentText") == "(missing)"
+    assert {k: v.GetName() for k, v in panel.view_set().items()} == {"L-MLO": "MG1 L MLO"}
+    select(panel.view_combos["R-MLO"], "R CC")  # picking it by hand puts it back, for the view picked
+    panel.refresh()
+    assert {k: v.GetName() for k, v in panel.view_set().items()} == {"L-MLO": "MG1 L MLO", "R-MLO": "R CC"}
+
+
 def test_vqa_history_grows_and_encodes_once(slicer_core, cxr_node, model_store, sr_folder):
     app = application()
     errors: list[str] = []
