@@ -110,11 +110,12 @@ def run_batch(input_dir: str | Path, output_dir: str | Path, *, model: str | Non
             name = _safe_name(node, used)
             draft = logic.draft(node, **gen)
             logic.save(draft, node, log=False)  # batch drafts are not radiologist edits: no evaluation entry
-            study = logic.study(node)
-            write_text(draft, output_dir / f"{name}.txt")
+            study = logic.drafted_study(draft)  # with what the reader and the model noticed
+            write_text(draft, output_dir / f"{name}.txt", study)
             write_json(draft, output_dir / f"{name}.json", study)
-            entry.update(status="ok", name=name, kind=study.kind, model=draft.model, provider=draft.provider,
-                         seconds=round(draft.timings.total_ms / 1000, 3))
+            entry.update(status="ok", name=name, kind=study.kind, model=draft.model,
+                         model_version=draft.model_version, provider=draft.provider,
+                         seconds=round(draft.timings.total_ms / 1000, 3), warnings=list(study.warnings))
         except RadFoundError as exc:
             entry.update(status="error", error=str(exc))
         results.append(entry)

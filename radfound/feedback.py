@@ -58,6 +58,7 @@ def record(
     edited: str,
     *,
     model: str,
+    model_version: str = "",
     task: str = "report",
     kind: str = "",
     rating: int | None = None,
@@ -73,6 +74,7 @@ def record(
         "task": task,
         "kind": kind,
         "model": model,
+        "model_version": model_version,
         "generated": generated,
         "edited": edited,
         "edit_distance": distance,
@@ -123,5 +125,6 @@ def summarize(path: str | Path | None = None) -> dict:
         return {"drafts": 0, "by_model": {}}
     groups: dict[str, list[dict]] = {}
     for e in entries:
-        groups.setdefault(f"{e.get('model', '?')} / {e.get('task', 'report')}", []).append(e)
+        model = f"{e.get('model', '?')} {e.get('model_version') or ''}".strip()  # versions of a model apart
+        groups.setdefault(f"{model} / {e.get('task', 'report')}", []).append(e)
     return {**_stats(entries), "by_model": {k: _stats(v) for k, v in sorted(groups.items())}}

@@ -57,7 +57,7 @@ from radfound.errors import OutputError, StudyReadError, UnsupportedInputError
 from radfound.eval.normalize import is_cjk
 from radfound.outputs.atomic import atomic_path
 from radfound.study.model import Study
-from radfound.tasks.results import Draft
+from radfound.tasks.results import TRUNCATED_NOTE, Draft
 
 #: Codes of TID 2000 and its sections (PS3.16 CID 7001 / 7002).
 REPORT_TITLE = hd.sr.CodedConcept("18748-4", "LN", "Diagnostic Imaging Report")
@@ -68,7 +68,6 @@ IMPRESSION = hd.sr.CodedConcept("121073", "DCM", "Impression")
 COMMENT = hd.sr.CodedConcept("121106", "DCM", "Comment")
 ENGLISH = hd.sr.CodedConcept("en-US", "RFC5646", "English (United States)")
 CHINESE = hd.sr.CodedConcept("zh-CN", "RFC5646", "Chinese (China)")
-TRUNCATED_NOTE = "The draft stopped at the model's token limit and may be cut off."
 
 #: What the SR series is called in a PACS browser (LO, at most 64 characters).
 SERIES_DESCRIPTION = "PRELIMINARY AI DRAFT - unverified (RadFound)"

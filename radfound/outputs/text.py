@@ -12,30 +12,38 @@ from pathlib import Path
 
 from radfound.outputs.atomic import write_text_atomic
 from radfound.study.model import Study
-from radfound.tasks.results import Draft
+from radfound.tasks.results import TRUNCATED_NOTE, Answer, Draft
+
+
+def footer(result: Draft | Answer, warnings=(), truncated: bool = False) -> str:
+    """The lines under a draft's or an answer's text: the model that wrote it, what the reader noticed about
+    the input, and whether the text stopped at the token limit."""
+    model = f"{result.model} {result.model_version}".strip()
+    notes = [f"Input warning: {w}" for w in warnings] + ([f"Note: {TRUNCATED_NOTE}"] if truncated else [])
+    return f"Model: {model} ({result.provider})\n" + "".join(f"{n}\n" for n in notes)
 
 
 def draft_text(draft: Draft, study: Study | None = None) -> str:
-    """The report as a radiologist reads it: notice, Findings, Impression, model line, then what the
-    reader noticed about the input and whether the text was cut off at the token limit."""
-    model = f"{draft.model} {draft.model_version}".strip()
-    notes = [f"Input warning: {w}" for w in (study.warnings if study is not None else [])]
-    if draft.truncated:
-        notes.append("Note: the draft stopped at the model's token limit and may be cut off.")
-    tail = "".join(f"{n}\n" for n in notes)
-    return f"{draft.notice}\n\n{draft.text}\n\nModel: {model} ({draft.provider})\n{tail}"
+    """The report as a radiologist reads it: notice, Findings, Impression, then the footer."""
+    warnings = study.warnings if study is not None else []
+    return f"{draft.notice}\n\n{draft.text}\n\n{footer(draft, warnings, draft.truncated)}"
+
+
+def study_record(study: Study) -> dict:
+    """What a JSON output says of the study it is about: kind, UIDs, and what the reader and model noticed."""
+    return {
+        "kind": study.kind,
+        "study_uid": study.study_uid,
+        "sop_instance_uids": [s.sop_instance_uid for s in study.sources if s.sop_instance_uid],
+        "warnings": list(study.warnings),
+    }
 
 
 def draft_json(draft: Draft, study: Study | None = None, *, sr_uid: str | None = None) -> dict:
     """JSON-ready record of a draft and where it came from (UIDs only, never names or IDs)."""
     record = draft.to_json()
     if study is not None:
-        record["study"] = {
-            "kind": study.kind,
-            "study_uid": study.study_uid,
-            "sop_instance_uids": [s.sop_instance_uid for s in study.sources if s.sop_instance_uid],
-            "warnings": list(study.warnings),
-        }
+        record["study"] = study_record(study)
     if sr_uid:
         record["sr_sop_instance_uid"] = sr_uid
     return record

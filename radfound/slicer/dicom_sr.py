@@ -28,6 +28,7 @@ EDITED_NOTE = "The Findings and Impression were edited by a user in RadFound Rep
 UNEDITED_NOTE = "Saved as generated, without edits, in RadFound Report."
 NO_SECTION = "(no {} in the text as saved)"
 CONVERSATION_NOTE = "Questions a user asked about these images in RadFound VQA, with the model's answers."
+SEVERAL_MODELS_NOTE = "The answers came from several models ({}); each answer names its model."
 CONVERSATION_IMPRESSION = "No impression: this report holds questions and the model's answers only."
 
 
@@ -53,14 +54,16 @@ def save_conversation_sr(answers: list[Answer], study: Study, folder: str | Path
     draft = Draft(findings=conversation_text(answers), impression=CONVERSATION_IMPRESSION, model=last.model,
                   provider=last.provider, model_version=last.model_version,
                   boxes=[box for answer in answers for box in answer.boxes])
-    return _write(draft, study, folder, CONVERSATION_NOTE)
+    models = list(dict.fromkeys(f"{a.model} {a.model_version}".strip() for a in answers))
+    notes = [CONVERSATION_NOTE] + ([SEVERAL_MODELS_NOTE.format(", ".join(models))] if len(models) > 1 else [])
+    return _write(draft, study, folder, *notes)
 
 
-def _write(draft: Draft, study: Study, folder: str | Path | None, note: str) -> Path:
+def _write(draft: Draft, study: Study, folder: str | Path | None, *notes: str) -> Path:
     headers = read_source_headers(study)  # refuses non-DICOM studies before anything is written
     study_uid = str(headers[0].StudyInstanceUID)
-    path = Path(folder or sr_output_dir()) / study_uid / f"RadFound-{draft_digest(draft, [note])[:16]}.sr.dcm"
-    write_sr(draft, study, path, headers=headers, notes=[note])
+    path = Path(folder or sr_output_dir()) / study_uid / f"RadFound-{draft_digest(draft, list(notes))[:16]}.sr.dcm"
+    write_sr(draft, study, path, headers=headers, notes=list(notes))
     return path
 
 

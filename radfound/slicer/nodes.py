@@ -1,9 +1,12 @@
 """Save drafts and conversations into the scene: text, table and markups nodes in the study's folder.
 
-Every saved text carries ``PRELIMINARY_NOTICE`` and node attributes naming the model
-and provider, so a saved scene (.mrb) always says what produced it. Boxes (pixel
-coordinates of a view) become closed-curve markups placed in RAS through the
-volume's IJK-to-RAS matrix, so they land on the finding in every slice view.
+Every saved text carries ``PRELIMINARY_NOTICE`` above it and, below, the model and what
+the reader noticed about the input (as the ``.txt`` of ``radfound report`` does); every
+node has attributes naming the model, its version and the provider, so a saved scene
+(.mrb) always says what produced it. Boxes (pixel coordinates of a view) become
+closed-curve markups placed in RAS through the volume's IJK-to-RAS matrix, so they land
+on the finding in every slice view; their label starts with "AI" so that no one takes
+them for a reader's annotation.
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ import re
 import numpy as np
 
 from radfound.config import PRELIMINARY_NOTICE
+from radfound.outputs.text import footer
 from radfound.tasks.results import Answer, Box, Draft
 
 FOLDER_NAME = "RadFound"
+AI_LABEL = "AI: {}"  # the name (slice-view label) of a markup the model drew
+CUT_OFF_ANSWER = " [stopped at the token limit: may be cut off]"
 #: Characters XML 1.0 forbids: a scene file holding one cannot be read back, so they never enter a node.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -53,10 +59,11 @@ def _place(node, folder: int) -> None:
         sh.CreateItem(folder, node)
 
 
-def _tag(node, model: str, provider: str, source) -> None:
+def _tag(node, result: Draft | Answer, source) -> None:
     node.SetAttribute("RadFound.Preliminary", "true")
-    node.SetAttribute("RadFound.Model", model)
-    node.SetAttribute("RadFound.Provider", provider)
+    node.SetAttribute("RadFound.Model", result.model)
+    node.SetAttribute("RadFound.ModelVersion", result.model_version)
+    node.SetAttribute("RadFound.Provider", result.provider)
     node.SetAttribute("RadFound.SourceVolume", source.GetID())
 
 
@@ -73,6 +80,7 @@ def add_findings_table(volume_node, name: str, rows: list[dict]):
     """A table node with one row per structured finding (columns: the union of the rows' keys)."""
     scene = volume_node.GetScene()
     table = scene.AddNewNodeByClass("vtkMRMLTableNode", scene.GenerateUniqueName(name))
+    table.SetDescription(PRELIMINARY_NOTICE)
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
@@ -103,25 +111,32 @@ def box_corners_ras(volume_node, box: Box) -> np.ndarray:
 
 
 def add_box_markup(volume_node, box: Box, name: str | None = None):
-    """A closed-curve markup outlining ``box`` on ``volume_node`` (the node the box's pixels belong to)."""
+    """A closed-curve markup outlining ``box`` on ``volume_node`` (the node the box's pixels belong to),
+    labelled "AI: <label>" in the slice views, the notice in its description."""
     scene = volume_node.GetScene()
-    unique = scene.GenerateUniqueName(xml_safe(name or box.label))
+    unique = scene.GenerateUniqueName(xml_safe(name or AI_LABEL.format(box.label)))
     curve = scene.AddNewNodeByClass("vtkMRMLMarkupsClosedCurveNode", unique)
     curve.SetCurveTypeToLinear()
     curve.CreateDefaultDisplayNodes()
+    curve.GetDisplayNode().SetPointLabelsVisibility(False)  # the corners' labels would hide the "AI:" name
     for corner in box_corners_ras(volume_node, box):
         curve.AddControlPoint(*corner)
-    curve.SetDescription(xml_safe(box.label))
+    curve.SetDescription(xml_safe(f"{box.label}. {PRELIMINARY_NOTICE}"))
     curve.SetLocked(True)
     _place(curve, results_folder(volume_node))
     return curve
 
 
-def save_draft(draft: Draft, volume_node, edited_text: str | None = None, view_nodes: list | None = None) -> dict:
-    """Save a (possibly edited) draft: text node, structured-findings table, one markup per box."""
+def save_draft(draft: Draft, volume_node, edited_text: str | None = None, view_nodes: list | None = None,
+               warnings=()) -> dict:
+    """Save a (possibly edited) draft: text node (the reader's ``warnings`` under it), structured-findings
+    table, one markup per box."""
     base = volume_node.GetName() or "volume"
-    text = edited_text if edited_text is not None else draft.text
-    text_node = add_text_node(volume_node, f"RadFound draft - {base}", text)
+    edited = edited_text is not None and edited_text.strip() != draft.text.strip()
+    text = edited_text if edited else draft.text
+    # An edited text is the user's: the model's cut-off note no longer applies (as in the SR).
+    text_node = add_text_node(volume_node, f"RadFound draft - {base}",
+                              f"{text}\n\n{footer(draft, warnings, draft.truncated and not edited)}")
     rows = list(draft.structured)
     markups = []
     for box in draft.boxes:
@@ -132,22 +147,39 @@ def save_draft(draft: Draft, volume_node, edited_text: str | None = None, view_n
                          f"x {box.x0:.0f}-{box.x1:.0f}, y {box.y0:.0f}-{box.y1:.0f} px", "present": True})
             continue
         markups.append(add_box_markup(target, box))
-    table = add_findings_table(volume_node, f"RadFound findings - {base}", rows)
+    table = add_findings_table(volume_node, f"RadFound AI findings - {base}", rows)
     for node in [text_node, table, *markups]:
-        _tag(node, draft.model, draft.provider, volume_node)
-    text_node.SetAttribute("RadFound.Edited", "true" if edited_text not in (None, draft.text) else "false")
+        _tag(node, draft, volume_node)
+    text_node.SetAttribute("RadFound.Edited", "true" if edited else "false")
     return {"text": text_node, "table": table, "markups": markups}
 
 
+def _model_of(answer: Answer) -> str:
+    return f"{answer.model} {answer.model_version}".strip()
+
+
 def conversation_text(answers: list[Answer]) -> str:
-    """Plain-text transcript of a VQA conversation."""
-    return "\n\n".join(f"Q: {a.question}\nA: {a.answer}" for a in answers)
+    """Plain-text transcript of a VQA conversation. A cut-off answer says so; when the answers came from
+    more than one model (the user switched models), each answer names its model."""
+    several = len({_model_of(a) for a in answers}) > 1
+
+    def label(a: Answer) -> str:
+        return f"A ({_model_of(a)})" if several else "A"
+
+    return "\n\n".join(f"Q: {a.question}\n{label(a)}: {a.answer}{CUT_OFF_ANSWER if a.truncated else ''}"
+                        for a in answers)
 
 
-def save_conversation(answers: list[Answer], volume_node):
-    """Save a conversation as one text node in the study's RadFound folder."""
+def save_conversation(answers: list[Answer], volume_node, warnings=()):
+    """Save a conversation as one text node in the study's RadFound folder, the model(s) and the reader's
+    ``warnings`` under it."""
     name = f"RadFound conversation - {volume_node.GetName() or 'volume'}"
-    node = add_text_node(volume_node, name, conversation_text(answers))
+    models = list(dict.fromkeys(_model_of(a) for a in answers))
+    tail = f"\n\n{footer(answers[-1], warnings)}" if answers else ""
+    if len(models) > 1:
+        tail = f"\n\nModels: {', '.join(models)}" + tail.replace("Model: ", "Last model: ", 1)
+    node = add_text_node(volume_node, name, conversation_text(answers) + tail)
     if answers:
-        _tag(node, answers[-1].model, answers[-1].provider, volume_node)
+        _tag(node, answers[-1], volume_node)
+        node.SetAttribute("RadFound.Models", ", ".join(models))
     return node

@@ -26,6 +26,7 @@ class RadFoundReportLogic:
         self.generation = generation  # defaults for every call (e.g. max_new_tokens); a call's arguments win
         #: The warnings of the study last drafted (the reader's, and the model's once it has encoded it).
         self.warnings: list[str] = []
+        self._drafted: tuple[Draft, Study] | None = None  # the last draft and the study it was drafted from
 
     @property
     def model(self):
@@ -37,6 +38,11 @@ class RadFoundReportLogic:
             return study_from_view_set(view_set)
         return study_from_volume_node(volumeNode, kind=kind)
 
+    def drafted_study(self, draft: Draft) -> Study | None:
+        """The Study ``draft`` was drafted from (with the warnings the model added), if it is the last draft."""
+        drafted = self._drafted
+        return drafted[1] if drafted is not None and drafted[0] is draft else None
+
     def draft(self, volumeNode=None, kind: str | None = None, view_set: dict | None = None, *,
               on_text=None, blocking: bool = True, **gen) -> Draft | Job:
         """Draft a report. Blocking: returns the Draft. Non-blocking: returns a started Job (events via poll)."""
@@ -46,7 +52,9 @@ class RadFoundReportLogic:
         self.warnings = study.warnings  # the same list: the model adds to it while encoding
 
         def work(stream, cancel):
-            return draft_report(self.model, study, on_text=stream, cancel=cancel, **{**self.generation, **gen})
+            draft = draft_report(self.model, study, on_text=stream, cancel=cancel, **{**self.generation, **gen})
+            self._drafted = (draft, study)
+            return draft
 
         job = Job(work, name="radfound-draft").start()
         if not blocking:
@@ -65,16 +73,20 @@ class RadFoundReportLogic:
         save does not depend on the SR."""
         # Box view indices follow the Study's view order: the canonical mammogram order, missing views skipped.
         view_nodes = [view_set[c] for c in MAMMO_VIEWS if view_set.get(c) is not None] if view_set else None
-        saved = nodes.save_draft(draft, volumeNode, edited_text=edited_text, view_nodes=view_nodes)
+        # The study as drafted keeps what the model added while encoding (a modality it was not trained on).
+        study = self.drafted_study(draft)  # None: a draft from elsewhere
+        saved = nodes.save_draft(draft, volumeNode, edited_text=edited_text, view_nodes=view_nodes,
+                                 warnings=study.warnings if study is not None else ())
         if log:
             saved["feedback"] = feedback.record(
                 draft.text, edited_text if edited_text is not None else draft.text,
-                model=draft.model, task="report", kind=kind, rating=rating,
+                model=draft.model, model_version=draft.model_version, task="report", kind=kind, rating=rating,
             )
         from radfound.slicer import dicom_sr
 
         def write():
-            return dicom_sr.save_draft_sr(draft, self.study(volumeNode, kind or None, view_set), edited_text, sr_folder)
+            source = study if study is not None else self.study(volumeNode, kind or None, view_set)
+            return dicom_sr.save_draft_sr(draft, source, edited_text, sr_folder)
 
         saved.update(dicom_sr.sr_result(write if sr else None))
         return saved

@@ -124,9 +124,11 @@ class RadFoundVQALogic:
 
         answers = self.history(volumeNode)
 
-        def write():
-            cached = self._encoded.get(node_key(volumeNode, create=False))  # the study the answers are about
-            study = cached[1].study if cached and cached[1].study is not None else study_from_volume_node(volumeNode)
-            return dicom_sr.save_conversation_sr(answers, study, sr_folder)
+        cached = self._encoded.get(node_key(volumeNode, create=False))  # the study the answers are about
+        study = cached[1].study if cached and cached[1].study is not None else None
 
-        return {"text": nodes.save_conversation(answers, volumeNode), **dicom_sr.sr_result(write if sr else None)}
+        def write():
+            return dicom_sr.save_conversation_sr(answers, study or study_from_volume_node(volumeNode), sr_folder)
+
+        text = nodes.save_conversation(answers, volumeNode, warnings=study.warnings if study is not None else ())
+        return {"text": text, **dicom_sr.sr_result(write if sr else None)}

@@ -29,13 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
-from radfound.errors import StudyReadError, UnsupportedInputError
+from radfound.errors import RadFoundError, StudyReadError, UnsupportedInputError
 from radfound.study import mammo
 from radfound.study.dicom import Instance, read_header
 from radfound.study.model import MAMMO_VIEWS, SourceRef, Study, View, Volume
 
 KIND_ATTRIBUTE = "RadFound.Kind"
 VIEW_ATTRIBUTE = "RadFound.View"
+NOT_A_VIEW = "NONE"  # VIEW_ATTRIBUTE of an image the user took out of the mammogram view set
 KINDS = ("cxr", "mammo", "ct", "image")
 LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -63,6 +64,24 @@ def source_header(node) -> Instance | None:
         return None
 
 
+def series_files(node, inst: Instance) -> list[Instance]:
+    """Headers of the files the node's storage node read (a series loaded by Add Data lists them all), those of
+    ``inst``'s series only, once per SOP instance; files that are gone or not DICOM are left out."""
+    storage = node.GetStorageNode()
+    if storage is None:
+        return [inst]
+    names = [storage.GetFileName()] + [storage.GetNthFileName(i) for i in range(storage.GetNumberOfFileNames())]
+    found: dict[str, Instance] = {}
+    for name in dict.fromkeys(n for n in names if n):
+        try:
+            header = inst if Path(name) == inst.path else read_header(Path(name))
+        except (RadFoundError, OSError):
+            continue
+        if header.series_uid == inst.series_uid and header.sop_instance_uid:
+            found.setdefault(header.sop_instance_uid, header)
+    return list(found.values()) or [inst]
+
+
 def dicom_refs(node, inst: Instance | None) -> list[SourceRef]:
     """SourceRefs for the node: one per SOP Instance UID in ``DICOM.instanceUIDs``, with series/study UIDs."""
     import slicer
@@ -81,6 +100,12 @@ def dicom_refs(node, inst: Instance | None) -> list[SourceRef]:
         series_uid = series_uid or inst.series_uid or None
         study_uid = study_uid or inst.study_uid or None
     uids = (node.GetAttribute("DICOM.instanceUIDs") or "").split()
+    if not uids and inst is not None:
+        # Loaded with Add Data (the volumes logic), not the DICOM module: the storage node lists the series' files.
+        series = series_files(node, inst)
+        if len(series) > 1:
+            return [SourceRef(path=str(h.path), study_uid=study_uid, series_uid=series_uid,
+                              sop_instance_uid=h.sop_instance_uid, sop_class_uid=h.sop_class_uid) for h in series]
     if not uids and inst is not None and inst.sop_instance_uid:
         uids = [inst.sop_instance_uid]
     path = str(inst.path) if inst is not None else None
@@ -179,7 +204,7 @@ def _kind(node, inst: Instance | None, slices: int) -> str:
 
 def _view_code(node, inst: Instance | None, kind: str) -> str:
     attr = (node.GetAttribute(VIEW_ATTRIBUTE) or "").strip().upper()
-    if attr:
+    if attr and attr != NOT_A_VIEW:
         return attr
     if kind == "mammo":
         code = mammo.view_code(inst.laterality, inst.view_position, inst.view_codes) if inst is not None else None
@@ -229,6 +254,7 @@ def study_from_volume_node(node) -> Study:
         raise UnsupportedInputError("mammogram view unknown: set the node attribute RadFound.View "
                                     "(L-CC, L-MLO, R-CC or R-MLO) or name the node e.g. 'L CC'", _name(node))
     if kind == "mammo":
+        study.metadata["modality"] = "MG"  # as the file reader says of a mammogram stored as RG/DX
         study.warnings.append(f"mammogram set is missing {', '.join(study.missing_views)}")
     return study
 

@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass, field
 
 from radfound.config import PRELIMINARY_NOTICE
 
+#: What the text file and the SR say of a draft that stopped at the token limit (Draft.truncated).
+TRUNCATED_NOTE = "The draft stopped at the model's token limit and may be cut off."
+
 
 @dataclass
 class Box:

@@ -101,7 +101,7 @@ def results_markdown(ev: Path) -> str:
               text_row("SLAKE val captions (derived)", text and text.get("captions")),
               text_row("SLAKE val reports (derived)", text and text.get("reports")), ""]
     if grd:
-        lines += [f"### Grounding: SLAKE validation boxes", f"{grd['boxes']} boxes on {grd['images']} images: "
+        lines += ["### Grounding: SLAKE validation boxes", f"{grd['boxes']} boxes on {grd['images']} images: "
                   f"IoU >= 0.5 for {_pct(grd['found_iou_0.5'])}%{_span(grd.get('found_iou_0.5_ci95'))}, "
                   f"mean best IoU {grd['mean_best_iou']}; "
                   f"{grd['questions_with_a_box']} answers contained a box.", ""]

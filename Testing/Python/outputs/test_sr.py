@@ -245,7 +245,7 @@ def test_text_says_what_the_reader_noticed_and_when_the_draft_was_cut_off(tmp_pa
     draft.truncated = True
     lines = write_text(draft, tmp_path / "r.txt", study).read_text().splitlines()
     assert lines[-2:] == ["Input warning: mammogram set is missing R-CC",
-                          "Note: the draft stopped at the model's token limit and may be cut off."]
+                          "Note: The draft stopped at the model's token limit and may be cut off."]
 
 
 def test_the_same_sections_with_other_comments_are_another_instance(pydicom_data):

@@ -23,16 +23,18 @@ def test_record_and_summarize(feedback_log):
     feedback.record(generated, generated, model="radfound-small", kind="cxr", rating=5)
     feedback.record(generated, generated.replace("No effusion", "Small right effusion"), model="radfound-small", kind="cxr")
     feedback.record("Is there a mass? Yes", "Is there a mass? No", model="other", task="vqa", rating=2)
+    feedback.record(generated, generated, model="radfound-small", model_version="0.4.0", kind="cxr")
     lines = feedback_log.read_text().splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4
     first = json.loads(lines[0])
-    assert set(first) == {"timestamp", "task", "kind", "model", "generated", "edited", "edit_distance",
-                          "normalized_edit_distance", "rating"}
+    assert set(first) == {"timestamp", "task", "kind", "model", "model_version", "generated", "edited",
+                          "edit_distance", "normalized_edit_distance", "rating"}
     summary = feedback.summarize(feedback_log)
-    assert summary["drafts"] == 3
-    assert summary["unedited_fraction"] == pytest.approx(1 / 3, abs=1e-3)
+    assert summary["drafts"] == 4
+    assert summary["unedited_fraction"] == pytest.approx(2 / 4, abs=1e-3)
     assert summary["mean_rating"] == 3.5 and summary["ratings"] == {"2": 1, "5": 1}
-    assert set(summary["by_model"]) == {"radfound-small / report", "other / vqa"}
+    # Versions of one model are kept apart: a retrained model's edits are not its predecessor's.
+    assert set(summary["by_model"]) == {"radfound-small / report", "other / vqa", "radfound-small 0.4.0 / report"}
     assert summary["by_model"]["radfound-small / report"]["drafts"] == 2
 
 

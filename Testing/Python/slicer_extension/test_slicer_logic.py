@@ -43,7 +43,8 @@ def test_draft_for_a_real_chest_radiograph_is_saved_and_survives_mrb(slicer_core
     saved = RadFoundReportLogic().save(draft, cxr_node, edited_text="FINDINGS:\nClear lungs.\n\nIMPRESSION:\nNormal.",
                                        rating=4, kind="cxr", sr=True)
     assert saved["feedback"]["rating"] == 4 and saved["feedback"]["edit_distance"] > 0
-    assert json.loads(feedback_log.read_text())["model"] == "radfound-tiny"
+    logged = json.loads(feedback_log.read_text())
+    assert (logged["model"], logged["model_version"]) == ("radfound-tiny", draft.model_version) and draft.model_version
 
     # ...and, asked for as the panel does, the saved text as a DICOM SR of the source study, marked edited
     assert saved["sr"].parent.parent == sr_folder and not saved["sr_in_database"] and saved["sr_note"] == ""
@@ -119,7 +120,8 @@ def test_slicer_batch_script(slicer_core, pydicom_data, tiny_model_dir, tmp_path
     (inputs / "notes.txt").write_text("not an image")
     series = pydicom_data("CT_small.dcm").parent / "dicomdirtests" / "98892001" / "CT5N"
     shutil.copytree(series, inputs / "ct_series")  # 5 slices: one volume, one draft
-    summary = _batch_module().run_batch(inputs, tmp_path / "out", model=str(tiny_model_dir), core=slicer_core, **GEN)
+    model = _variant(tiny_model_dir, tmp_path / "ct-only", provenance={"modalities": ["CT"]})
+    summary = _batch_module().run_batch(inputs, tmp_path / "out", model=str(model), core=slicer_core, **GEN)
     by_input = {item["input"]: item for item in summary["items"]}
     series_items = [k for k in by_input if k.startswith("ct_series/")]
     assert len(series_items) == 1 and by_input[series_items[0]]["kind"] == "ct"
@@ -129,6 +131,11 @@ def test_slicer_batch_script(slicer_core, pydicom_data, tiny_model_dir, tmp_path
     out = tmp_path / "out"
     name = by_input["chest.dcm"]["name"]
     assert (out / f"{name}.txt").read_text().startswith(PRELIMINARY_NOTICE.split(" - ")[0])
+    # What the model noticed while encoding reaches the .txt, the .json and the summary, as in `radfound batch`.
+    warning = "radfound-tiny was not trained on CR images (only CT): its output for this study is unreliable"
+    assert f"Input warning: {warning}" in (out / f"{name}.txt").read_text()
+    assert json.loads((out / f"{name}.json").read_text())["study"]["warnings"] == [warning]
+    assert by_input["chest.dcm"]["warnings"] == [warning] and by_input["chest.dcm"]["model_version"]
     assert json.loads((out / "summary.json").read_text())["drafted"] == 3
     slicer_core.scene.Clear(0)
     slicer_core.read_mrb(out / "radfound_batch.mrb")
@@ -171,3 +178,47 @@ def test_nrrd_image_with_modality_override(slicer_core, pydicom_data, tiny_model
     assert draft.timings.new_tokens > 0 and logic.warnings == ["kind set to cxr by the user"]  # for the panel
     saved = logic.save(draft, node, kind="cxr", log=False, sr=True)  # in the scene; no SR without a DICOM study
     assert saved["text"] is not None and saved["sr"] is None and "needs DICOM source images" in saved["sr_note"]
+
+
+def _variant(tiny_model_dir, folder: Path, **manifest) -> Path:
+    """A copy of the tiny model whose manifest says something else (name, version, training modalities)."""
+    shutil.copytree(tiny_model_dir, folder)
+    path = folder / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **manifest}))
+    return folder
+
+
+def test_saved_draft_keeps_what_the_model_noticed(slicer_core, cxr_node, tiny_model_dir, tmp_path, feedback_log,
+                                                  sr_folder):
+    """The text node, its attributes and the SR carry the model version, the cut-off note and the warning the
+    model added while encoding (a modality it was not trained on), as the command line's .txt and SR do."""
+    model = _variant(tiny_model_dir, tmp_path / "ct-only", provenance={"modalities": ["CT"]})
+    logic = RadFoundReportLogic(model=str(model), max_new_tokens=3)  # random weights do not stop within 3
+    draft = logic.draft(cxr_node)
+    warning = "radfound-tiny was not trained on CR images (only CT): its output for this study is unreliable"
+    assert draft.truncated and logic.warnings == [warning]
+    saved = logic.save(draft, cxr_node, kind="cxr", sr=True)
+    text = saved["text"].GetText()
+    assert text.startswith(PRELIMINARY_NOTICE) and f"Input warning: {warning}" in text
+    assert f"Model: radfound-tiny {draft.model_version} (CPUExecutionProvider)" in text
+    assert "Note: The draft stopped at the model's token limit and may be cut off." in text
+    for node in [saved["text"], saved["table"]]:
+        assert node.GetAttribute("RadFound.ModelVersion") == draft.model_version != ""
+    texts = [item.TextValue for item in _items(pydicom.dcmread(saved["sr"])) if "TextValue" in item]
+    assert f"Input: {warning}" in texts
+
+
+def test_a_conversation_with_two_models_names_each(slicer_core, cxr_node, tiny_model_dir, tmp_path, sr_folder):
+    other = _variant(tiny_model_dir, tmp_path / "other", model_version="9.9.9")
+    logic = RadFoundVQALogic(model=str(tiny_model_dir), max_new_tokens=2)
+    first = logic.ask(cxr_node, "What is shown?")  # free text, cut at 2 tokens
+    logic.model_name = str(other)  # what the panel does when the Model combo changes
+    logic.ask(cxr_node, "Is the heart enlarged?")
+    assert first.truncated
+    saved = logic.save_conversation(cxr_node, sr=True)
+    text = saved["text"].GetText()
+    assert f"A (radfound-tiny {first.model_version}): " in text and "A (radfound-tiny 9.9.9): " in text
+    assert "[stopped at the token limit: may be cut off]" in text
+    texts = [item.TextValue for item in _items(pydicom.dcmread(saved["sr"])) if "TextValue" in item]
+    assert any("A (radfound-tiny 9.9.9): " in t for t in texts)
+    assert any(t.startswith("The answers came from several models") for t in texts)

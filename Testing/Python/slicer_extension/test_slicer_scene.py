@@ -4,6 +4,8 @@ nodes, and the scene written to an .mrb and read back."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -61,6 +63,7 @@ def test_mammo_view_set_from_tags_names_and_override(slicer_core, shared_data):
         others[name] = slicer.util.addVolumeFromArray(np.zeros((1, 40, 30), np.float32), name=name)
         sh.CreateItem(sh.GetSceneItemID(), others[name])
     assert study_from_volume_node(mlo).kind == "mammo"  # Modality RG, body part BREAST
+    assert study_from_volume_node(mlo).metadata["modality"] == "MG"  # as read_study says: no "not trained on RG"
     assert mammo_views.node_view_code(mlo) == "L-MLO"  # Laterality L + View Position MLO
     assert mammo_views.assemble_view_set(mlo).keys() == {"L-MLO", "R-CC", "R-MLO"}
     mammo_views.set_view_override(others["scan 4"], "L-CC")
@@ -75,6 +78,9 @@ def test_mammo_view_set_from_tags_names_and_override(slicer_core, shared_data):
     assert others["scan 4"].GetAttribute("RadFound.View") == "L-CC"  # the choice is kept on the node
     with pytest.raises(ValueError):
         mammo_views.set_view_override(mlo, "SIDEWAYS")
+    mammo_views.take_out(others["RMLO"])  # "(missing)" chosen for the view its name gives
+    assert mammo_views.assemble_view_set(mlo).keys() == {"L-CC", "L-MLO", "R-CC"}
+    assert study_from_volume_node(others["RMLO"], kind="mammo").views[0].view == "R-MLO"  # read alone: its name
 
 
 def _draft() -> Draft:
@@ -93,6 +99,7 @@ def test_saved_draft_nodes_survive_an_mrb_round_trip(slicer_core, cxr_node, tmp_
     folder = sh.GetItemParent(sh.GetItemByDataNode(saved["text"]))
     assert sh.GetItemName(folder) == "RadFound"
     assert sh.GetItemParent(folder) == sh.GetItemParent(sh.GetItemByDataNode(cxr_node))
+    assert PRELIMINARY_NOTICE in saved["markups"][0].GetDescription()  # shown by the Markups module
     corners = slicer.util.arrayFromMarkupsControlPoints(saved["markups"][0])
     # RG1 has no pixel spacing: Slicer uses 1 mm, LPS->RAS flips x and y.
     np.testing.assert_allclose(corners[0], [-99.5, -199.5, 0.0])
@@ -108,8 +115,11 @@ def test_saved_draft_nodes_survive_an_mrb_round_trip(slicer_core, cxr_node, tmp_
     table = slicer.util.getNodesByClass("vtkMRMLTableNode")[0]
     assert table.GetNumberOfRows() == 2 and table.GetCellText(0, 1) == "right upper lobe"
     assert table.GetCellText(1, 2) == "False"
+    assert table.GetDescription() == PRELIMINARY_NOTICE and table.GetName().startswith("RadFound AI findings")
     curve = slicer.util.getNodesByClass("vtkMRMLMarkupsClosedCurveNode")[0]
     assert curve.GetNumberOfControlPoints() == 4
+    # What the slice views show of the box says it is the model's, not a reader's annotation.
+    assert curve.GetName() == "AI: opacity" and curve.GetAttribute("RadFound.Preliminary") == "true"
     volume = slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode")[0]
     assert slicer.util.arrayFromVolume(volume).shape == (1, 1955, 1841)
 
@@ -173,11 +183,15 @@ def test_ct_series_from_slicer_matches_radfound_reader(slicer_core, pydicom_data
     assert ours.volume.shape == reference.shape == (5, 16, 16)
     np.testing.assert_allclose(ours.volume.ijk_to_lps(), reference.ijk_to_lps(), atol=1e-4)
     np.testing.assert_array_equal(ours.volume.array, reference.array)
+    # Loaded by Add Data, not the DICOM module: every slice is still the evidence an SR references.
+    assert sorted(ref.sop_instance_uid for ref in ours.sources) == sorted(ref.sop_instance_uid for ref in
+                                                                          read_study(folder).sources)
+    assert len(ours.sources) == 5 and all(ref.path and Path(ref.path).parent == folder for ref in ours.sources)
 
 
 def test_attribute_names_are_the_readers():
     from radfound.slicer import study_from_scene
     from radfound.study import mrml
 
-    assert (study_from_scene.KIND_ATTRIBUTE, study_from_scene.VIEW_ATTRIBUTE, study_from_scene.KINDS) == (
-        mrml.KIND_ATTRIBUTE, mrml.VIEW_ATTRIBUTE, mrml.KINDS)
+    assert (study_from_scene.KIND_ATTRIBUTE, study_from_scene.VIEW_ATTRIBUTE, study_from_scene.NOT_A_VIEW,
+            study_from_scene.KINDS) == (mrml.KIND_ATTRIBUTE, mrml.VIEW_ATTRIBUTE, mrml.NOT_A_VIEW, mrml.KINDS)
