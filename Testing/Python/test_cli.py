@@ -19,3 +19,28 @@ def test_no_command_prints_help_and_fails():
     r = run()
     assert r.returncode == 2
     assert "preliminary AI draft" in r.stdout
+
+
+def test_a_chinese_answer_on_a_console_that_cannot_show_it(pydicom_data):
+    """stdout in cp1252 (Windows, output redirected): the answer comes out escaped, never as a crash after
+    the model ran; the JSON stays parseable."""
+    import json
+    import os
+
+    env = {**os.environ, "PYTHONIOENCODING": "cp1252"}
+    r = subprocess.run([sys.executable, "-m", "radfound.cli.main", "ask", str(pydicom_data("RG1_UNCR.dcm")),
+                        "心脏大小正常吗？", "--json"], capture_output=True, env=env)
+    assert r.returncode == 0, r.stderr.decode("cp1252", "replace")
+    assert json.loads(r.stdout.decode("cp1252"))["question"] == "心脏大小正常吗？"
+
+
+def test_a_reader_that_goes_away_is_not_an_error(pydicom_data):
+    """`radfound inspect FILE | head -c0`: the pipe is closed before anything is written."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with os.fdopen(write_end, "wb") as closed_pipe:
+        r = subprocess.run([sys.executable, "-m", "radfound.cli.main", "inspect", str(pydicom_data("RG1_UNCR.dcm"))],
+                           stdout=closed_pipe, stderr=subprocess.PIPE, text=True)
+    assert r.returncode == 141 and r.stderr == ""

@@ -137,6 +137,8 @@ def test_a_modality_the_shipped_model_never_saw_is_flagged(capsys, pydicom_data)
     rc, out, err = run(capsys, "ask", pydicom_data("US1_UNCR.dcm"), "Is this normal?", "--json")
     expected = "radfound-small was not trained on US images (only CR, DX, CT, MR, MG)"
     assert rc == 0 and expected in err and any(expected in w for w in json.loads(out)["warnings"])
+    study = json.loads(out)["study"]  # the same block as report --json
+    assert study["kind"] == "image" and expected in study["warnings"][-1] and study["sop_instance_uids"]
     rc, out, err = run(capsys, "report", pydicom_data("RG1_UNCR.dcm"), "--json")
     assert rc == 0 and "not trained on" not in err and json.loads(out)["study"]["warnings"] == []
 

@@ -7,6 +7,7 @@ import json
 from radfound.cli.generation_args import add_model_args, add_study_args, generation_kwargs, load, read
 from radfound.cli.generation_args import start_stream, timing_line, warn_after_run
 from radfound.config import PRELIMINARY_NOTICE
+from radfound.outputs.text import study_record
 
 
 def register(sub) -> None:
@@ -34,7 +35,9 @@ def run(args) -> int:
                              **generation_kwargs(args))
     warn_after_run(args, study, seen, answer, "answer")
     if args.json:
-        print(json.dumps({**answer.to_json(), "warnings": list(study.warnings)}, indent=2, ensure_ascii=False))
+        # "study" as in `report --json`; "warnings" (the same list) kept at the top level for older scripts
+        record = {**answer.to_json(), "study": study_record(study), "warnings": list(study.warnings)}
+        print(json.dumps(record, indent=2, ensure_ascii=False))
         return 0
     if on_text:
         print("\n")

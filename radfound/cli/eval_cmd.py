@@ -179,7 +179,9 @@ def run_vqa(args) -> int:
         if result["baselines"]:
             result["model"]["closed_gain_over_prior"] = closed_gain(items, rows, baseline_scores["question_prior"])
         if args.predictions:
-            write_text_atomic(args.predictions, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+            made_by = {"model": predictor.name}  # name and version: each line says whose answer it is
+            write_text_atomic(args.predictions,
+                              "".join(json.dumps({**row, **made_by}, ensure_ascii=False) + "\n" for row in rows))
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0

@@ -40,9 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _never_fail_on_encoding() -> None:
+    """A console or pipe whose encoding cannot hold an answer's characters (Chinese on cp1252) gets them
+    backslash-escaped (\\u5fc3, also valid inside a JSON string) instead of failing after the model ran."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        if encoding not in ("utf8", "utf8sig") and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
-    # pydicom warns (file:line, several lines) about what RadFound then reports as one line of its own
+    # pydicom and Pillow warn (file:line, several lines) about what RadFound then reports as one line of its own
     warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
+    warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
+    _never_fail_on_encoding()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -56,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"radfound {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`radfound inspect DIR | head -1`): stop quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 141
     except Exception as exc:  # an unexpected bug: still one line, unless debugging
         if os.environ.get("RADFOUND_DEBUG"):
             raise

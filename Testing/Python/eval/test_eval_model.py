@@ -85,6 +85,7 @@ def test_eval_ensemble_soft_vote_and_agreement(vqarad_predictions, tmp_path, cap
     rows = [json.loads(line) for line in vqarad_predictions.read_text(encoding="utf-8").splitlines()]
     yes_no = [r for r in rows if set(r.get("options", ())) == {"Yes", "No"}]
     assert len(yes_no) >= 10
+    assert {r["model"] for r in rows} == {"radfound-tiny 0.0.0-untrained"}  # every line says whose answer it is
     # A contrarian model: the opposite Yes/No probabilities (other rows unscored, so left out of the vote).
     contrarian = []
     for r in rows:
