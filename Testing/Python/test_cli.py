@@ -44,3 +44,12 @@ def test_a_reader_that_goes_away_is_not_an_error(pydicom_data):
         r = subprocess.run([sys.executable, "-m", "radfound.cli.main", "inspect", str(pydicom_data("RG1_UNCR.dcm"))],
                            stdout=closed_pipe, stderr=subprocess.PIPE, text=True)
     assert r.returncode == 141 and r.stderr == ""
+
+
+def test_train_without_torch_says_what_to_install(tmp_path):
+    """The runtime install (bash ci/demo) has no torch: `radfound train` says so in one line, creates nothing."""
+    code = ("import sys; sys.modules['torch'] = None; from radfound.cli.main import main; "
+            f"sys.exit(main(['train', '--config', 'tiny', '--out', {str(tmp_path / 'run')!r}]))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "training needs torch (bash ci/setup --train" in r.stderr and not (tmp_path / "run").exists()

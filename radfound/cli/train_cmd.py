@@ -16,8 +16,14 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from radfound.training.config import load_train_config
-    from radfound.training.pipeline import train
+    from radfound.errors import DependencyError
+
+    try:
+        from radfound.training.config import load_train_config
+        from radfound.training.pipeline import train
+    except ImportError as exc:  # the runtime install has no torch (ci/setup without --train)
+        raise DependencyError(f"training needs torch (bash ci/setup --train, or pip install 'radfound[train]'): "
+                              f"{exc}") from None
 
     cfg = load_train_config(args.config)
     log_path = Path(args.out) / "train_log.txt"

@@ -17,6 +17,8 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -108,8 +110,28 @@ def _pip_ensure():
     return None
 
 
+def _name(requirement: str) -> str:
+    from packaging.requirements import Requirement
+
+    return Requirement(requirement).name.lower()
+
+
+def loaded_distributions() -> set[str]:
+    """Distributions (lower-case names) some of whose modules this Python has already imported: upgrading one
+    changes the files on disk, not the code already running (Slicer 5.10 imports its pydicom 2 at start-up)."""
+    owners = importlib.metadata.packages_distributions()
+    return {dist.lower() for module in list(sys.modules) if "." not in module for dist in owners.get(module, ())}
+
+
+def _pip_install(requirements: list[str]) -> None:
+    import slicer.util
+
+    slicer.util.pip_install(requirements)
+
+
 def ensure(confirm: Callable[[str], bool]) -> list[str]:
-    """Install what is missing (asking first); returns what was installed. Raises DependencyError if declined.
+    """Install what is missing (asking first); returns what was installed. Raises DependencyError if declined,
+    if pip failed, or if an upgraded package was already loaded (then Slicer must restart before RadFound runs).
 
     ``confirm(message)`` asks the user (a Yes/No box in the module); it is used only when
     Slicer has no ``pip_ensure``, which asks by itself.
@@ -117,6 +139,7 @@ def ensure(confirm: Callable[[str], bool]) -> list[str]:
     missing = missing_requirements()
     if not missing:
         return []
+    upgrades = [r for r in missing if _name(r) in loaded_distributions()]
     pip_ensure = _pip_ensure()
     try:
         if pip_ensure is not None:
@@ -124,19 +147,26 @@ def ensure(confirm: Callable[[str], bool]) -> list[str]:
 
             pip_ensure([Requirement(r) for r in missing], requester="RadFound")
         else:
+            replaced = "".join(f"\n  {r} (replaces the version Slicer has loaded)" for r in upgrades)
             message = (
                 "RadFound needs these Python packages, which are not installed yet:\n\n  "
-                + "\n  ".join(missing)
-                + "\n\nInstall them now? (a few hundred MB; Slicer may need a restart afterwards)"
+                + "\n  ".join(r for r in missing if r not in upgrades) + replaced
+                + "\n\nInstall them now? (a few hundred MB"
+                + ("; Slicer must restart afterwards, and other modules will use the new versions too)"
+                   if upgrades else "; Slicer may need a restart afterwards)")
             )
             if not confirm(message):
                 raise DependencyError("installation declined: " + ", ".join(missing))
-            import slicer.util
-
-            slicer.util.pip_install(missing)
+            _pip_install(missing)
     except RuntimeError as exc:  # pip_ensure raises RuntimeError when the user declines
         raise DependencyError(f"packages not installed ({exc}): " + ", ".join(missing)) from exc
+    except (subprocess.CalledProcessError, OSError) as exc:  # pip itself failed (network, permissions...)
+        raise DependencyError(f"installing {', '.join(missing)} failed ({type(exc).__name__}); "
+                              "pip's messages are in the Python console") from exc
     still = [r for r in missing_requirements() if r in missing and not r.startswith("onnxruntime")]
     if still:
         raise DependencyError("installation did not complete: " + ", ".join(still))
+    if upgrades:
+        raise DependencyError(f"installed {', '.join(upgrades)}, replacing a version Slicer had already loaded: "
+                              "restart Slicer, then try again")
     return missing

@@ -59,3 +59,44 @@ def test_missing_package_is_asked_for_and_decline_installs_nothing(monkeypatch):
         deps.ensure(confirm=lambda message: questions.append(message) or False)
     assert len(questions) == 1 and "radfound-not-a-package>=1" in questions[0]
     assert deps.installed_version("radfound-not-a-package") is None
+
+
+def test_a_failed_pip_is_one_message_not_a_traceback(monkeypatch):
+    """slicer.util.pip_install raises CalledProcessError when pip fails (no network): the panel shows a message."""
+    import subprocess
+
+    monkeypatch.setattr(deps, "RUNTIME_REQUIREMENTS", (*deps.RUNTIME_REQUIREMENTS, "radfound-not-a-package>=1"))
+    monkeypatch.setattr(deps, "_pip_ensure", lambda: None)  # Slicer 5.10: our own question, then pip_install
+
+    def failing_pip(requirements):
+        raise subprocess.CalledProcessError(1, ["pip", "install", *requirements])
+
+    monkeypatch.setattr(deps, "_pip_install", failing_pip)
+    with pytest.raises(DependencyError, match=r"installing radfound-not-a-package>=1 failed \(CalledProcessError\)"):
+        deps.ensure(confirm=lambda message: True)
+
+
+def test_upgrading_a_package_slicer_has_loaded_asks_for_a_restart(monkeypatch):
+    """Slicer 5.10 imports its own pydicom 2 at start-up; RadFound needs pydicom 3. The question says the new
+    version replaces the loaded one, and after pip, RadFound does not run on the old code: restart first."""
+    import pydicom
+
+    assert "pydicom" in deps.loaded_distributions()
+    needed = f"pydicom>{pydicom.__version__}"  # as if this Python had an older pydicom than RadFound needs
+    monkeypatch.setattr(deps, "RUNTIME_REQUIREMENTS", (needed,))
+    monkeypatch.setattr(deps, "onnxruntime_requirement", lambda **_: None)
+    monkeypatch.setattr(deps, "_pip_ensure", lambda: None)
+    real_version = deps.installed_version
+    installed = []
+
+    def pip_install(requirements):  # what pip does on disk: a newer pydicom, while the old one stays loaded
+        installed.extend(requirements)
+        monkeypatch.setattr(deps, "installed_version",
+                            lambda name: "99.0" if name == "pydicom" else real_version(name))
+
+    monkeypatch.setattr(deps, "_pip_install", pip_install)
+    questions = []
+    with pytest.raises(DependencyError, match="replacing a version Slicer had already loaded: restart Slicer"):
+        deps.ensure(confirm=lambda message: questions.append(message) or True)
+    assert installed == [needed]
+    assert "replaces the version Slicer has loaded" in questions[0] and "must restart" in questions[0]

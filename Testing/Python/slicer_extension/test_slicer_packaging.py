@@ -99,6 +99,12 @@ def test_catalog_entry_follows_schema_v1_0_2():
     assert {"$schema", "category", "scm_url"} <= set(entry) <= allowed
     assert entry["category"] == "Informatics" and isinstance(entry["build_dependencies"], list)
     assert 1 <= entry["tier"] <= 5
+    # The Index's own checks (scripts/check_description_files.py): the repository's name contains "slicer"
+    # and the extension's does not start with it.
+    repository = entry["scm_url"].rstrip("/").split("/")[-1].removesuffix(".git")
+    assert "slicer" in repository.lower() and not "RadFound".lower().startswith("slicer")
+    homepage = re.search(r'set\(EXTENSION_HOMEPAGE "([^"]+)"\)', (ROOT / "CMakeLists.txt").read_text()).group(1)
+    assert homepage.rstrip("/").split("/")[-1] == repository  # the extension page and the catalog agree
 
 
 def test_licence_is_apache_2():
