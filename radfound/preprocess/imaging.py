@@ -25,8 +25,13 @@ def grayscale(pixels: np.ndarray) -> np.ndarray:
 
 
 def robust_range(values: np.ndarray, percentiles: tuple[float, float]) -> tuple[float, float]:
+    """Percentile range of the finite values (NaN/inf ignored; (0, 0) when none is finite)."""
     step = max(1, int(np.ceil(values.size / PERCENTILE_SAMPLES)))
     sample = values.reshape(-1)[::step]
+    if not np.isfinite(sample).all():
+        sample = sample[np.isfinite(sample)]
+        if sample.size == 0:
+            return 0.0, 0.0
     lo, hi = np.percentile(sample, percentiles)
     return float(lo), float(hi)
 
@@ -37,10 +42,16 @@ def window_range(window: tuple[float, float]) -> tuple[float, float]:
 
 
 def scale_unit(pixels: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Clip to [lo, hi] and map to [0, 1] (a flat image becomes all zeros)."""
+    """Clip to [lo, hi] and map to [0, 1] (a flat image becomes all zeros; NaN becomes 0, background).
+
+    Studies from ``read_study`` hold only finite values; this keeps any other source (a Slicer
+    node, a caller's own array) from sending NaN to the model.
+    """
     out = np.asarray(pixels, dtype=np.float32) - np.float32(lo)
-    out *= np.float32(1.0 / (hi - lo)) if hi > lo else np.float32(0.0)
-    return np.clip(out, 0.0, 1.0, out=out)
+    with np.errstate(invalid="ignore"):
+        out *= np.float32(1.0 / (hi - lo)) if hi > lo else np.float32(0.0)
+    np.clip(out, 0.0, 1.0, out=out)
+    return np.nan_to_num(out, copy=False, nan=0.0)
 
 
 def fit_square(

@@ -40,15 +40,41 @@ PARSE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
 )
 
+#: SOP classes of breast tomosynthesis and breast projection X-ray (the DBT source projections): 3D or
+#: multi-projection objects, used for a mammogram view only when no 2D image of that view exists.
+TOMO_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.13.1.3",
+    "1.2.840.10008.5.1.4.1.1.13.1.4",
+    "1.2.840.10008.5.1.4.1.1.13.1.5",
+}
 #: SOP classes of digital mammography (For Presentation / For Processing) and breast tomosynthesis.
 MAMMO_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.1.2",
     "1.2.840.10008.5.1.4.1.1.1.2.1",
-    "1.2.840.10008.5.1.4.1.1.13.1.3",
+} | TOMO_SOP_CLASSES
+#: Objects that carry pixel data but are derived data, not images to read: segmentations, dose grids,
+#: parametric maps. They are refused like non-images (skipped with a warning inside a folder).
+DERIVED_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.66.4": "Segmentation",
+    "1.2.840.10008.5.1.4.1.1.66.7": "Label Map Segmentation",
+    "1.2.840.10008.5.1.4.1.1.66.8": "Height Map Segmentation",
+    "1.2.840.10008.5.1.4.1.1.481.2": "RT Dose",
+    "1.2.840.10008.5.1.4.1.1.30": "Parametric Map",
 }
+#: Modalities of non-image or derived objects (whatever their SOP class says).
+DERIVED_MODALITIES = {"SEG", "RTDOSE", "RTSTRUCT", "RTPLAN", "RTRECORD", "REG", "RWV", "KO", "PR", "SR", "DOC",
+                      "PLAN", "FID"}
 PROJECTION_MODALITIES = {"CR", "DX", "RG", "MG", "IO", "PX", "XA", "RF"}
 CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "CHEST_TO_PELVIS", "TORSO"}
 CXR_VIEW_POSITIONS = {"PA": "PA", "AP": "AP", "LL": "LAT", "RL": "LAT", "LAT": "LAT", "LATERAL": "LAT"}
+
+
+class NotDicomError(StudyReadError):
+    """The file is empty or not DICOM at all: inside a folder it is skipped with a warning.
+
+    A file that *is* DICOM but cut short or corrupt raises plain StudyReadError and is never
+    skipped: a slice missing from a volume must not go unnoticed.
+    """
 
 
 @dataclass
@@ -66,6 +92,8 @@ class Instance:
     body_part: str = ""
     view_position: str = ""
     view_codes: list[tuple[str, str]] = field(default_factory=list)  # (code value, meaning)
+    #: View Modifier Code Sequence (spot compression, magnification, implant displaced...): (value, meaning)
+    view_modifiers: list[tuple[str, str]] = field(default_factory=list)
     laterality: str = ""
     image_type: tuple[str, ...] = ()
     presentation_intent: str = ""
@@ -80,6 +108,8 @@ class Instance:
     slice_spacing: float | None = None
     frame_positions: list[tuple[float, float, float]] | None = None  # enhanced multi-frame
     has_pixels: bool = False
+    acquisition_number: str = ""  # tell acquisitions / phases of one series apart in errors
+    temporal_position: str = ""
 
     def source(self, frame: int | None = None) -> SourceRef:
         return SourceRef(
@@ -109,6 +139,20 @@ class Instance:
             and self.modality not in PROJECTION_MODALITIES
             and "LOCALIZER" not in self.image_type
         )
+
+    @property
+    def is_tomo(self) -> bool:
+        """A breast tomosynthesis (or breast projection) object rather than a 2D mammogram."""
+        return self.sop_class_uid in TOMO_SOP_CLASSES
+
+    @property
+    def derived_kind(self) -> str | None:
+        """'Segmentation', 'RT Dose', ... for derived / non-image objects, else None."""
+        if self.sop_class_uid in DERIVED_SOP_CLASSES:
+            return DERIVED_SOP_CLASSES[self.sop_class_uid]
+        if self.modality in DERIVED_MODALITIES:
+            return self.modality
+        return None
 
     @property
     def is_localizer(self) -> bool:
@@ -201,11 +245,20 @@ def _header_of(ds: pydicom.Dataset, path: Path) -> Instance:
     inst.modality = _str(ds, "Modality")
     inst.body_part = _str(ds, "BodyPartExamined")
     inst.view_position = _str(ds, "ViewPosition")
+    # View modifiers sit inside the View Code Sequence item (the standard place) or, in some files, at the top.
+    modifier_items = list(ds.get("ViewModifierCodeSequence") or [])
     for item in ds.get("ViewCodeSequence") or []:
         inst.view_codes.append((str(item.get("CodeValue", "") or ""), str(item.get("CodeMeaning", "") or "")))
+        modifier_items += list(item.get("ViewModifierCodeSequence") or [])
+    for item in modifier_items:
+        code = (str(item.get("CodeValue", "") or "").strip(), str(item.get("CodeMeaning", "") or "").strip())
+        if any(code) and code not in inst.view_modifiers:
+            inst.view_modifiers.append(code)
     inst.laterality = _str(ds, "ImageLaterality") or _str(ds, "Laterality")
     inst.image_type = tuple(str(v).upper() for v in (ds.get("ImageType") or []))
     inst.presentation_intent = _str(ds, "PresentationIntentType")
+    inst.acquisition_number = _str(ds, "AcquisitionNumber")
+    inst.temporal_position = _str(ds, "TemporalPositionIdentifier")
     inst.patient_orientation = tuple(str(v).upper() for v in (ds.get("PatientOrientation") or []))
     inst.rows, inst.cols = _int(ds, "Rows"), _int(ds, "Columns")
     inst.frames = max(1, _int(ds, "NumberOfFrames", 1))
@@ -249,7 +302,7 @@ def read_dataset(path: Path, *, pixels: bool) -> pydicom.Dataset:
     except OSError as exc:
         raise StudyReadError(f"cannot open ({exc.strerror or exc})", path) from None
     if size == 0:
-        raise StudyReadError("empty file (0 bytes)", path)
+        raise NotDicomError("empty file (0 bytes)", path)
     try:
         ds = pydicom.dcmread(path, defer_size=None if pixels else 4096)
     except InvalidDicomError:
@@ -259,7 +312,7 @@ def read_dataset(path: Path, *, pixels: bool) -> pydicom.Dataset:
             if "SOPClassUID" not in ds or "Rows" not in ds:
                 raise InvalidDicomError
         except PARSE_ERRORS:
-            raise StudyReadError("not a DICOM file", path) from None
+            raise NotDicomError("not a DICOM file", path) from None
     except PARSE_ERRORS as exc:
         raise StudyReadError(f"corrupt or truncated DICOM file ({type(exc).__name__}: {exc})", path) from None
     if len(ds) == 0:  # pydicom stops at a broken first element (e.g. a file cut short) and only warns
@@ -278,6 +331,13 @@ def read_header(path: Path) -> Instance:
 
 
 def require_image(inst: Instance) -> None:
+    """Refuse what is not an image to read: no pixel data (an SR, a plan) or derived data (SEG, RT Dose...).
+
+    An image header without its pixel data is a truncated file (StudyReadError, never skipped);
+    the others are UnsupportedInputError (skipped with a warning inside a folder).
+    """
+    if inst.has_pixels and inst.derived_kind:
+        raise UnsupportedInputError(f"{inst.derived_kind} object: derived data, not an image to read", inst.path)
     if not inst.has_pixels:
         name = pydicom.uid.UID(inst.sop_class_uid).name if inst.sop_class_uid else "unknown SOP class"
         if "Image Storage" in name:  # an image's header without its pixels: the file was cut short

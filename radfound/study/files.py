@@ -4,17 +4,20 @@ NRRD/NIfTI carry no modality: a 3D one is read as kind ``ct`` (values taken as
 Hounsfield units) with a warning when its value range does not look like HU. A
 single-slice NRRD/NIfTI is a 2D ``image``. PNG/JPEG are 2D ``image`` views: their
 pixels say nothing reliable about what they show, so ``read_study(..., kind="cxr")``
-is how a caller that knows (e.g. from a dataset's labels) says so.
+is how a caller that knows (e.g. from a dataset's labels) says so. A JPEG/TIFF's EXIF
+orientation is applied (a phone photo of a film is stored sideways). NaN/inf values
+(resampled volumes, float TIFF) and tiny 2D images follow ``radfound.study.checks``.
 """
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
 
-from radfound.config import MIN_IMAGE_SIDE
 from radfound.errors import StudyReadError, UnsupportedInputError
+from radfound.study.checks import check_min_side, replace_nonfinite
 from radfound.study.model import SourceRef, Study, View, Volume
 from radfound.study.series import check_volume_size
 
@@ -36,12 +39,16 @@ def _study_from_array(array_kji: np.ndarray, matrix: np.ndarray, origin: np.ndar
     direction = matrix / spacing_ijk
     src = SourceRef(path=str(path))
     meta = {"source_format": fmt}
+    warnings = []
     if array_kji.shape[0] == 1:
-        view = View(np.asarray(array_kji[0], dtype=np.float32), (float(spacing_ijk[1]), float(spacing_ijk[0])), source=src)
-        return Study("image", views=[view], metadata=meta, sources=[src])
+        check_min_side(array_kji.shape[1], array_kji.shape[2], path)
+        pixels = np.asarray(array_kji[0], dtype=np.float32)
+        warnings += filter(None, [replace_nonfinite(pixels, path)])
+        view = View(pixels, (float(spacing_ijk[1]), float(spacing_ijk[0])), source=src)
+        return Study("image", views=[view], metadata=meta, sources=[src], warnings=warnings)
+    warnings += filter(None, [replace_nonfinite(array_kji, path, "voxel")])
     volume = Volume(array_kji, (float(spacing_ijk[2]), float(spacing_ijk[1]), float(spacing_ijk[0])),
                     tuple(float(v) for v in origin), direction)
-    warnings = []
     lo, hi = float(array_kji.min()), float(array_kji.max())
     if lo > -500 or hi < 200:
         warnings.append(f"values {lo:g}..{hi:g} do not look like CT Hounsfield units; read as CT anyway")
@@ -117,26 +124,38 @@ def read_nifti(path: Path) -> Study:
     return _study_from_array(data.T, matrix, origin, path, "nifti")  # .T of the F-ordered array is C-ordered (k, j, i)
 
 
-def read_raster(path: Path) -> View:
-    """One PNG/JPEG/BMP/TIFF as a 2D view: grayscale when the channels are equal, else RGB."""
-    from PIL import Image, UnidentifiedImageError
+def read_raster(path: Path, warnings: list[str] | None = None) -> View:
+    """One PNG/JPEG/BMP/TIFF as a 2D view: grayscale when the channels are equal, else RGB.
 
+    The EXIF orientation is applied, so pixels are as a viewer shows them (and boxes map back to
+    those); warnings (rotation, non-finite values replaced) are appended to ``warnings``.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    notes: list[str] = []
     try:
-        with Image.open(path) as im:
-            check_volume_size(1, im.height, im.width * 3, path)
-            im.load()
+        with Image.open(path) as opened:
+            check_volume_size(1, opened.height, opened.width * 3, path)
+            opened.load()
+            orientation = int(opened.getexif().get(0x0112, 1) or 1)
+            im = ImageOps.exif_transpose(opened) if orientation != 1 else opened
+            if orientation in range(2, 9):
+                notes.append(f"{path.name}: EXIF orientation {orientation} applied (image rotated/flipped "
+                             "as a viewer shows it)")
             mode = im.mode
             if mode in ("I;16", "I;16B", "I;16L", "I", "F", "L"):
-                pixels = np.asarray(im, dtype=np.float32)
+                pixels = np.array(im, dtype=np.float32)  # a writable copy (non-finite values are replaced in place)
             else:
                 rgb = np.asarray(im.convert("RGB"), dtype=np.float32)
                 same = np.abs(rgb[..., 0] - rgb[..., 1]).max() <= 1 and np.abs(rgb[..., 0] - rgb[..., 2]).max() <= 1
                 pixels = np.ascontiguousarray(rgb[..., 0]) if same else rgb
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError, KeyError, struct.error,
+            Image.DecompressionBombError) as exc:
         raise StudyReadError(f"not a readable image file ({exc})", path) from None
     if pixels.ndim not in (2, 3) or min(pixels.shape[:2]) == 0:
         raise StudyReadError(f"image has unusable shape {pixels.shape}", path)
-    if min(pixels.shape[:2]) < MIN_IMAGE_SIDE:
-        raise UnsupportedInputError(f"image is {pixels.shape[1]}x{pixels.shape[0]} pixels, too small to read "
-                                    f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE})", path)
+    check_min_side(pixels.shape[0], pixels.shape[1], path)
+    notes += filter(None, [replace_nonfinite(pixels, path)])
+    if warnings is not None:
+        warnings += notes
     return View(pixels, source=SourceRef(path=str(path)))

@@ -10,9 +10,13 @@ or SRT code, else its meaning):
 Laterality from Image Laterality (0020,0062), else Laterality (0020,0060).
 
 Duplicates (two images for one of L-CC, L-MLO, R-CC, R-MLO) are resolved by, in order:
-FOR PRESENTATION before FOR PROCESSING; the standard projection (CC, MLO) before
-another family member (XCCL, ML, ...); the larger image; the later instance
-(higher Instance Number: a retake is acquired after the first try). When the
+an unmodified view before one with a View Modifier (spot compression, magnification,
+implant displaced...: a diagnostic work-up view, not the screening view the model
+expects); a 2D image before a breast tomosynthesis object; FOR PRESENTATION before FOR
+PROCESSING; the standard projection (CC, MLO) before another family member (XCCL, ML,
+...); the larger image; the later instance (higher Instance Number: a retake is
+acquired after the first try). A modified or tomosynthesis image used because nothing
+better exists for its view is warned. When the
 preferred image of a view cannot be decoded (e.g. a 12-bit lossy JPEG no installed
 decoder handles) the next duplicate in that order is used instead, with a warning;
 only when no image of the view decodes is the error raised. Each ignored
@@ -72,6 +76,11 @@ def view_code(laterality: str, view_position: str, view_codes: Sequence[tuple[st
     return None
 
 
+def modifier_text(modifiers: Sequence[tuple[str, str]]) -> str:
+    """'' without View Modifiers, else their meanings (or code values) joined: 'Spot Compression, Magnification'."""
+    return ", ".join(meaning or value for value, meaning in modifiers)
+
+
 def is_standard_projection(view_position: str) -> bool:
     return view_position.strip().upper() in ("CC", "MLO")
 
@@ -90,11 +99,15 @@ class Candidate(Generic[T]):
     standard: bool = True
     pixels: int = 0
     instance_number: int = 0
+    modified: str = ""  # the View Modifier meanings ("Spot Compression, Magnification"), "" when unmodified
+    tomo: bool = False  # a breast tomosynthesis / projection object, not a 2D mammogram
 
 
 def rank_views(candidates: Sequence[Candidate[T]]) -> list[list[Candidate[T]]]:
     """Candidates grouped per view in MAMMO_VIEWS order, each group best first (duplicate rule above)."""
     key: Callable[[Candidate[T]], tuple] = lambda c: (
+        not c.modified,
+        not c.tomo,
         not c.for_processing,
         c.standard,
         c.pixels,
@@ -104,14 +117,23 @@ def rank_views(candidates: Sequence[Candidate[T]]) -> list[list[Candidate[T]]]:
     return [g for g in groups if g]
 
 
+def _ignored_as(kept: Candidate[T], other: Candidate[T]) -> str:
+    if other.modified and not kept.modified:
+        return f"modified view ({other.modified})"
+    if other.tomo and not kept.tomo:
+        return "tomosynthesis"
+    if other.for_processing and not kept.for_processing:
+        return "FOR PROCESSING"
+    return "duplicate"
+
+
 def duplicate_warnings(kept: Candidate[T], group: Sequence[Candidate[T]]) -> list[str]:
-    """One warning per image of ``group`` not used for its view."""
-    return [
-        f"{kept.view}: ignored {'FOR PROCESSING' if other.for_processing and not kept.for_processing else 'duplicate'} "
-        f"image {other.label} (kept {kept.label})"
-        for other in group
-        if other is not kept
-    ]
+    """One warning per image of ``group`` not used for its view, plus one when the kept image is a fallback."""
+    out = [f"{kept.view}: ignored {_ignored_as(kept, other)} image {other.label} (kept {kept.label})"
+           for other in group if other is not kept]
+    if kept.modified:
+        out.append(f"{kept.view}: only a modified view is available ({kept.modified}, {kept.label}); used it")
+    return out
 
 
 def missing_warnings(views: Sequence[str]) -> list[str]:

@@ -278,9 +278,12 @@ def study_from_volume_nodes(nodes: Sequence) -> Study:
     codes = [_view_code(n, h, "mammo") for n, h in zip(nodes, headers)]
     if all(c in MAMMO_VIEWS for c in codes):
         candidates = [
-            mammo.Candidate((n, h, a), c, _name(n), for_processing=h is not None and h.presentation_intent == "FOR PROCESSING",
+            mammo.Candidate((n, h, a), c, _name(n),
+                            for_processing=h is not None and h.presentation_intent == "FOR PROCESSING",
                             standard=h is None or not h.view_position or mammo.is_standard_projection(h.view_position),
-                            pixels=a.shape[1] * a.shape[2], instance_number=h.instance_number if h else 0)
+                            pixels=a.shape[1] * a.shape[2], instance_number=h.instance_number if h else 0,
+                            modified=mammo.modifier_text(h.view_modifiers) if h is not None else "",
+                            tomo=h is not None and h.is_tomo)  # the file reader's rule: 2D and unmodified first
             for n, h, a, c in zip(nodes, headers, arrays, codes)
         ]
         chosen, warnings = mammo.choose_views(candidates)

@@ -7,6 +7,10 @@ slope/intercept or a Modality LUT Sequence), then MONOCHROME1 inversion. The VOI
 (window centre/width, or a VOI LUT Sequence summarised as its input range) is
 *not* burnt into the pixels: it is returned as the suggested display window so
 preprocessing can use it and a viewer can show it.
+
+A file without a File Meta header (no Transfer Syntax UID: old ACR-NEMA-style exports)
+is decoded with the encoding it was actually parsed with (implicit/explicit VR, little or
+big endian); pydicom 3 no longer assumes implicit little endian for the pixels.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.errors import BytesLengthException
-from pydicom.pixels import apply_color_lut, apply_modality_lut
+from pydicom.pixels import apply_color_lut, apply_modality_lut, pixel_array
 
 from radfound.errors import DecoderMissingError, StudyReadError, UnsupportedInputError
 
@@ -36,7 +40,7 @@ def check_decoder(ds: pydicom.Dataset, path: str | Path) -> None:
 
     ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if ts is None:
-        return  # pydicom assumes implicit little endian (native)
+        raise StudyReadError("no transfer syntax: the file has no File Meta header", path)
     ts = pydicom.uid.UID(str(ts))
     try:
         decoder = get_decoder(ts)
@@ -49,6 +53,30 @@ def check_decoder(ds: pydicom.Dataset, path: str | Path) -> None:
             + (f" ({missing})" if missing else " (pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pylibjpeg-rle)"),
             path,
         )
+
+
+def set_missing_transfer_syntax(ds: pydicom.Dataset, path: str | Path) -> None:
+    """Give a dataset read without a File Meta header the transfer syntax it was parsed with.
+
+    Only native (uncompressed) pixel data can be stored that way: encapsulated pixel data
+    without a transfer syntax cannot be decoded (which codec?) and raises StudyReadError.
+    """
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and meta.get("TransferSyntaxUID") is not None:
+        return
+    implicit, little = getattr(ds, "original_encoding", None) or (None, None)
+    if implicit is None or little is None:
+        implicit, little = True, True  # DICOM's default transfer syntax
+    if not little:
+        ts = pydicom.uid.ExplicitVRBigEndian
+    else:
+        ts = pydicom.uid.ImplicitVRLittleEndian if implicit else pydicom.uid.ExplicitVRLittleEndian
+    if "PixelData" in ds and ds["PixelData"].is_undefined_length:
+        raise StudyReadError("compressed (encapsulated) pixel data but no File Meta header saying how it is "
+                             "compressed", path)
+    if meta is None:
+        ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ts
 
 
 def value_range(ds: pydicom.Dataset) -> tuple[float, float]:
@@ -72,13 +100,16 @@ def frame_groups(ds: pydicom.Dataset, index: int | None, sequence: str) -> list[
     return found
 
 
-def _rescale(ds: pydicom.Dataset, frame: int | None) -> tuple[float, float] | None:
+def _rescale(ds: pydicom.Dataset, frame: int | None, path: str | Path) -> tuple[float, float] | None:
     """(slope, intercept) from the frame's Pixel Value Transformation, else the top level, else None."""
     for item in frame_groups(ds, frame, "PixelValueTransformationSequence") + [ds]:
         if item is None:
             continue
         if "RescaleSlope" in item or "RescaleIntercept" in item:
-            return float(item.get("RescaleSlope", 1) or 1), float(item.get("RescaleIntercept", 0) or 0)
+            slope, intercept = float(item.get("RescaleSlope", 1) or 1), float(item.get("RescaleIntercept", 0) or 0)
+            if not (np.isfinite(slope) and np.isfinite(intercept)):
+                raise StudyReadError(f"rescale slope {slope:g} / intercept {intercept:g} is not a finite number", path)
+            return slope, intercept
     return None
 
 
@@ -94,7 +125,7 @@ def file_window(ds: pydicom.Dataset, frame: int | None = None) -> Window | None:
     """The first suggested window (centre, width) in modality units, if the file has one."""
     for item in frame_groups(ds, frame, "FrameVOILUTSequence") + [ds]:
         c, w = _first_number(item.get("WindowCenter")), _first_number(item.get("WindowWidth"))
-        if c is not None and w is not None and w > 0:
+        if c is not None and w is not None and np.isfinite(c) and np.isfinite(w) and w > 0:
             return c, w
         seq = item.get("VOILUTSequence")
         if seq:
@@ -122,7 +153,7 @@ def to_float(
         return apply_color_lut(raw, ds).astype(np.float32), None
     if raw.ndim == 3:  # RGB (pydicom already converted YBR_* to RGB)
         return raw.astype(np.float32, copy=False), None
-    rescale = _rescale(ds, frame)
+    rescale = _rescale(ds, frame, path)
     if rescale is not None:
         slope, intercept = rescale
         out = raw.astype(np.float32)
@@ -148,14 +179,18 @@ def to_float(
     return out, window
 
 
-def decode(ds: pydicom.Dataset, path: str | Path) -> np.ndarray:
-    """All frames of a dataset as pydicom decodes them: (rows, cols[, 3]) or (frames, rows, cols[, 3])."""
+def decode(ds: pydicom.Dataset, path: str | Path, index: int | None = None) -> np.ndarray:
+    """All frames of a dataset as pydicom decodes them: (rows, cols[, 3]) or (frames, rows, cols[, 3]);
+    with ``index`` only that (0-based) frame is decoded, (rows, cols[, 3])."""
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         raise UnsupportedInputError(
             f"no pixel data (SOP class {pydicom.uid.UID(str(ds.get('SOPClassUID', '?'))).name})", path
         )
+    set_missing_transfer_syntax(ds, path)
     check_decoder(ds, path)
     try:
+        if index is not None:
+            return pixel_array(ds, index=index)
         return ds.pixel_array
     except DECODE_ERRORS as exc:
         # pydicom reports truncated / inconsistent pixel data with these; keep its message.

@@ -3,9 +3,12 @@
 Dispatch on what is given (files and/or folders, folders searched recursively):
 one NRRD/NIfTI volume; PNG/JPEG images (2D views, kind ``image`` unless ``kind``
 says otherwise); or DICOM files (see ``radfound.study.dicom_study`` for the series
-choice and kind rules). Inside a folder, files that are not DICOM images (a
-DICOMDIR, an SR, a README) are skipped with a warning; a file named explicitly that
-cannot be read raises a typed error naming it. Nothing half-loaded is returned.
+choice and kind rules). Inside a folder, files that are not images to read (a
+DICOMDIR, an SR, a SEG or RT Dose, a README, an empty file) are skipped with a
+warning (SEG / RT Dose even when named beside images); a DICOM file that is
+truncated or corrupt is not skipped (a slice silently missing from a volume is
+worse than an error) and raises, naming it. A file named explicitly that cannot be
+read raises a typed error naming it. Nothing half-loaded is returned.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from radfound.errors import StudyReadError, UnsupportedInputError
-from radfound.study.dicom import Instance, read_header, require_image
+from radfound.study.dicom import Instance, NotDicomError, read_header, require_image
 from radfound.study.dicom_study import study_from_instances
 from radfound.study.files import RASTER_SUFFIXES, VOLUME_SUFFIXES, read_nifti, read_nrrd, read_raster, suffix_of
 from radfound.study.model import Study
@@ -63,10 +66,11 @@ def read_study(
         path = volumes[0]
         study = read_nifti(path) if suffix_of(path).startswith(".nii") else read_nrrd(path)
     elif rasters and not any(e for _, e in others):
-        views = [read_raster(f) for f in rasters]
+        warnings: list[str] = []
+        views = [read_raster(f, warnings) for f in rasters]
         fmt = sorted({suffix_of(f).lstrip(".").replace("jpg", "jpeg") for f in rasters})
         study = Study("image", views=views, metadata={"source_format": "/".join(fmt)},
-                      sources=[v.source for v in views if v.source])
+                      sources=[v.source for v in views if v.source], warnings=warnings)
     else:
         if rasters:
             raise UnsupportedInputError("mixing PNG/JPEG images with DICOM files is not supported", rasters[0])
@@ -77,26 +81,38 @@ def read_study(
 
 
 def _read_dicom(files: list[tuple[Path, bool]], series_uid: str | None) -> Study:
+    """Header-read every file, skip what is not an image to read (with a warning), then choose the series.
+
+    Derived objects (SEG, RT Dose...) are skipped even when named explicitly, as long as an image
+    remains (a batch passes every file of a study by name); alone they raise.
+    """
     instances: list[Instance] = []
     skipped: list[str] = []
+    derived: list[StudyReadError] = []
     for path, explicit in files:
+        inst = None
         try:
             inst = read_header(path)
             require_image(inst)
-        except StudyReadError as exc:
-            if explicit:
+        except (UnsupportedInputError, NotDicomError) as exc:
+            is_derived = inst is not None and inst.has_pixels and inst.derived_kind is not None
+            if explicit and not is_derived:
                 raise
+            if explicit:
+                derived.append(exc)
             skipped.append(f"{path.name} ({exc.problem})")
             continue
         instances.append(inst)
     if not instances:
+        if derived:
+            raise derived[0]
         where = files[0][0].parent if files else None
         detail = f": {'; '.join(skipped[:MAX_SKIP_NAMES])}" if skipped else ""
         raise StudyReadError(f"no readable DICOM images found{detail}", where)
     study = study_from_instances(instances, series_uid=series_uid)
     if skipped:
         more = f" and {len(skipped) - MAX_SKIP_NAMES} more" if len(skipped) > MAX_SKIP_NAMES else ""
-        study.warnings.append(f"skipped {len(skipped)} file(s) that are not DICOM images: "
+        study.warnings.append(f"skipped {len(skipped)} file(s) that are not images to read: "
                               f"{'; '.join(skipped[:MAX_SKIP_NAMES])}{more}")
     return study
 

@@ -12,8 +12,11 @@ Rules (see docs/study.md):
 - Spacing is the median step between positions. Missing slices or irregular spacing
   (a step more than 1% + 0.01 mm off the median) are corrected by linear interpolation
   between the two neighbouring slices onto a regular grid at the median step, with a
-  warning; a gap over ``MAX_GAP_STEPS`` steps, or a grid more than twice the number of
-  slices read, raises GeometryError instead (that is no longer one volume).
+  warning; the grid starts at the first slice and never extends past the last one (when
+  the span is not a whole number of steps, the remainder beyond the last grid slice is
+  dropped and the warning says so). A gap over ``MAX_GAP_STEPS`` steps, or a grid more
+  than twice the number of slices read, raises GeometryError instead (that is no longer
+  one volume).
 - Memory: the float32 volume is allocated once, after the size check against
   ``RADFOUND_MAX_VOLUME_MB`` (VolumeTooLargeError), and filled slice by slice; at most
   two decoded slices are held besides it.
@@ -67,8 +70,14 @@ def plan_stack(
     where: str | Path,
     *,
     fallback_spacing: float | None = None,
+    labels: Sequence[str] | None = None,
+    duplicate_hint: str = "pick one series with --series-uid, or split it",
 ) -> StackPlan:
-    """Sort slices along the normal and decide the regular output grid (or raise GeometryError)."""
+    """Sort slices along the normal and decide the regular output grid (or raise GeometryError).
+
+    ``labels`` name the slices (file names) in errors; ``duplicate_hint`` is the advice given when
+    two slices share a position (it depends on what the caller knows about them).
+    """
     pos = np.asarray(positions, dtype=float)
     row_dir = np.asarray(orientation[:3], dtype=float)
     col_dir = np.asarray(orientation[3:6], dtype=float)
@@ -91,13 +100,14 @@ def plan_stack(
         step = fallback_spacing or 1.0
         return StackPlan(order, dists, dists.copy(), (step, *pixel_spacing), tuple(pos[0]), direction, warnings)
     steps = np.diff(dists)
-    if (steps < 1e-3).any():
-        dup = int((steps < 1e-3).sum())
-        raise GeometryError(
-            f"{dup + 1} slices share a position: the series holds several phases, echoes or stacks "
-            "(pick one series with --series-uid, or split it)",
-            where,
-        )
+    same = steps < 1e-3
+    if same.any():
+        first = int(np.argmax(same))
+        involved = int(np.count_nonzero(np.r_[same, False] | np.r_[False, same]))
+        n_positions = int(np.count_nonzero(same & ~np.r_[False, same[:-1]]))
+        pair = f"; {labels[int(order[first])]} and {labels[int(order[first + 1])]}" if labels is not None else ""
+        raise GeometryError(f"slices share a position ({involved} slices at {n_positions} position(s){pair} "
+                            f"at {dists[first]:.2f} mm): {duplicate_hint}", where)
     # Positions must lie on one line p0 + t * k_vec (k_vec's normal component is 1 per mm).
     span = dists[-1] - dists[0]
     k_vec = (pos[order[-1]] - pos[order[0]]) / span
@@ -122,7 +132,8 @@ def plan_stack(
     target = dists.copy()
     if np.abs(steps - step).max() > tol:
         biggest = float(steps.max() / step)
-        n_target = int(round(span / step)) + 1
+        # Whole steps that fit in the span (within the tolerance): the grid never runs past the last slice.
+        n_target = int(np.floor((span + tol) / step)) + 1
         if biggest > MAX_GAP_STEPS or n_target > 2 * len(dists):
             raise GeometryError(
                 f"slice spacing is irregular beyond repair: a gap of {steps.max():.2f} mm "
@@ -131,11 +142,14 @@ def plan_stack(
                 where,
             )
         target = dists[0] + step * np.arange(n_target)
+        target[-1] = min(target[-1], dists[-1])
         missing = n_target - len(dists)
         what = f"{missing} missing slice(s)" if missing > 0 else "irregular slice spacing"
+        beyond = float(dists[-1] - target[-1])
+        dropped = f"; the last {beyond:.2f} mm past the grid were dropped" if beyond > tol else ""
         warnings.append(
             f"{what} (steps {steps.min():.2f}-{steps.max():.2f} mm): resampled to a regular {step:.2f} mm grid "
-            f"of {n_target} slices by linear interpolation between neighbouring slices"
+            f"of {n_target} slices by linear interpolation between neighbouring slices{dropped}"
         )
     spacing_k = step * float(np.linalg.norm(k_vec)) if tilt > TILT_TOL_DEG else step
     return StackPlan(order, dists, target, (spacing_k, *pixel_spacing), tuple(pos[order[0]]), direction, warnings)
@@ -163,9 +177,12 @@ def fill_volume(
             volume[m] = source(s)
         elif s > 0 and abs(plan.dists[s - 1] - t) <= tol:
             volume[m] = source(s - 1)
-        else:
+        elif 0 < s < len(plan.dists):
             lo, hi = plan.dists[s - 1], plan.dists[s]
             w = np.float32((t - lo) / (hi - lo))
             np.multiply(source(s - 1), np.float32(1) - w, out=volume[m])
             volume[m] += w * source(s)
+        else:  # plan_stack never puts a grid slice outside the slices read; refuse rather than extrapolate
+            raise GeometryError(f"output slice at {t:.2f} mm lies outside the slices read "
+                                f"({plan.dists[0]:.2f}..{plan.dists[-1]:.2f} mm)", where)
     return volume

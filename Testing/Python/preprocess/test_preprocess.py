@@ -187,3 +187,22 @@ def test_config_round_trip_and_model_overrides(tmp_path):
 def test_bad_config_values_raise(bad):
     with pytest.raises(ConfigError):
         PreprocessConfig.from_dict(bad)
+
+
+def test_non_finite_values_never_reach_the_model(ct_volume, cxr):
+    """Percentiles ignore NaN/inf and NaN maps to 0 (background), for studies built outside read_study too."""
+    from radfound.preprocess.imaging import robust_range, scale_unit
+
+    values = np.array([np.nan, np.inf, -np.inf, 0.0, 1.0, 2.0, 3.0, 4.0], np.float32)
+    assert robust_range(values, (0, 100)) == (0.0, 4.0)
+    assert robust_range(np.full(4, np.nan, np.float32), (0.5, 99.5)) == (0.0, 0.0)
+    np.testing.assert_array_equal(scale_unit(values, 0.0, 4.0), [0, 1, 0, 0, 0.25, 0.5, 0.75, 1])
+    array = ct_volume.array.copy()
+    array[:, :20] = np.nan
+    mi = preprocess(Study("image", volume=Volume(array, ct_volume.spacing)))  # percentile window
+    assert np.isfinite(mi.pixel_values).all() and mi.pixel_values.std() > 0.1
+    view = copy.deepcopy(cxr.views[0])
+    view.pixels[:100] = np.nan
+    view.window = None
+    mi = preprocess(Study("image", views=[view]))
+    assert np.isfinite(mi.pixel_values).all() and mi.pixel_values.std() > 0.1

@@ -25,8 +25,10 @@ def _small_volume_limit(monkeypatch):
 
 def test_seed_files_are_real_and_readable(tmp_path):
     assert len(SEEDS) >= 6
-    for data in SEEDS.values():
-        assert check(data, tmp_path) == "ok"
+    for name, data in SEEDS.items():
+        # The 3x3 RGB seed is decoded (so its mutations still exercise the decoders), then refused as too small.
+        expected = "UnsupportedInputError" if name == "SC_rgb_small_odd.dcm" else "ok"
+        assert check(data, tmp_path) == expected, name
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

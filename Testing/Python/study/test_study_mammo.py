@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from pydicom.dataset import Dataset
 
@@ -101,3 +102,70 @@ def test_undecodable_file_alone_is_one_readable_line(shared_data):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
     assert "MG1_JPLY.dcm" in lines[0] and "cannot be decoded" in lines[0]
+
+
+def test_spot_magnification_and_implant_displaced_views_never_replace_the_standard_view(write_mammo, tmp_path):
+    write_mammo(tmp_path, "lcc.dcm", "L", "CC", InstanceNumber=1)
+    write_mammo(tmp_path, "lmlo.dcm", "L", "MLO", InstanceNumber=2)
+    # Taken later, same size: without the modifier they would win as "the retake".
+    write_mammo(tmp_path, "lcc_spot.dcm", "L", "CC", InstanceNumber=5,
+                ViewModifierCodeSequence=code("399055006", "Spot Compression"))  # top level, as some files do
+    nested = code("399162004", "cranio-caudal")
+    nested[0].ViewModifierCodeSequence = code("399163009", "Magnification")  # the standard place
+    write_mammo(tmp_path, "lcc_mag.dcm", "L", "CC", InstanceNumber=6, ViewCodeSequence=nested)
+    write_mammo(tmp_path, "lmlo_id.dcm", "L", "MLO", InstanceNumber=7,
+                ViewModifierCodeSequence=code("399225005", "Implant Displaced"))
+    study = read_study(tmp_path)
+    assert [s.path.rsplit("/", 1)[-1] for s in study.sources] == ["lcc.dcm", "lmlo.dcm"]
+    assert "L-CC: ignored modified view (Spot Compression) image lcc_spot.dcm (kept lcc.dcm)" in study.warnings
+    assert "L-CC: ignored modified view (Magnification) image lcc_mag.dcm (kept lcc.dcm)" in study.warnings
+    assert "L-MLO: ignored modified view (Implant Displaced) image lmlo_id.dcm (kept lmlo.dcm)" in study.warnings
+
+
+def test_a_modified_view_alone_is_used_with_a_warning(write_mammo, tmp_path):
+    path = write_mammo(tmp_path, "spot.dcm", "R", "CC", ViewModifierCodeSequence=code("399055006", "Spot Compression"))
+    study = read_study(path)
+    assert study.present_views == ["R-CC"]
+    assert any("R-CC: only a modified view is available (Spot Compression, spot.dcm)" in w for w in study.warnings)
+
+
+def _tomo(write_mammo, folder, name, frames=12, **tags):
+    """A breast tomosynthesis object of the real mammogram: frame k is the 2D image scaled by (k + 1) / frames."""
+    import pydicom
+
+    path = write_mammo(folder, name, "L", "CC", SOPClassUID="1.2.840.10008.5.1.4.1.1.13.1.3", **tags)
+    ds = pydicom.dcmread(path)
+    base = ds.pixel_array.astype(np.float64)
+    stack = np.stack([base * (k + 1) / frames for k in range(frames)]).astype(np.uint16)
+    ds.set_pixel_data(stack, "MONOCHROME2", 12)
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.save_as(path, enforce_file_format=True)
+    return path, stack
+
+
+def test_2d_mammogram_is_preferred_over_tomosynthesis(write_mammo, tmp_path):
+    write_mammo(tmp_path, "lcc_2d.dcm", "L", "CC", InstanceNumber=1)
+    _tomo(write_mammo, tmp_path, "lcc_dbt.dcm", InstanceNumber=2)  # later instance: would win as a retake
+    study = read_study(tmp_path)
+    assert study.sources[0].path.endswith("lcc_2d.dcm") and study.sources[0].frame is None
+    assert "L-CC: ignored tomosynthesis image lcc_dbt.dcm (kept lcc_2d.dcm)" in study.warnings
+
+
+def test_tomosynthesis_alone_uses_its_central_frame_decoding_only_that_one(write_mammo, tmp_path, monkeypatch):
+    from radfound.study import dicom_study
+
+    path, stack = _tomo(write_mammo, tmp_path, "dbt.dcm")
+    decoded = []
+    real_decode = dicom_study.decode
+
+    def spy(ds, where, index=None):
+        decoded.append(index)
+        return real_decode(ds, where, index)
+
+    monkeypatch.setattr(dicom_study, "decode", spy)
+    study = read_study(path)
+    assert decoded == [6]  # one frame decoded, not 12
+    np.testing.assert_array_equal(study.views[0].pixels, stack[6].astype(np.float32))
+    assert study.sources[0].frame == 7
+    assert any("only a breast tomosynthesis object is available (dbt.dcm); used its central frame 7 of 12" in w
+               for w in study.warnings)

@@ -131,3 +131,59 @@ def test_volume_over_the_limit_is_refused_before_loading(ct_small, tmp_path, mon
     monkeypatch.setenv("RADFOUND_MAX_VOLUME_MB", "0.5")  # 10 x 128 x 128 x 4 B = 0.625 MB
     with pytest.raises(VolumeTooLargeError, match="over the 0 MB limit|over the"):
         read_study(tmp_path)
+
+
+def test_irregular_span_grid_never_runs_past_the_last_slice(ct_small, tmp_path):
+    """Steps 2, 2, 2, 2, 3.2 mm: the 2 mm grid ends at 10 mm (interpolated), never at 12 mm beyond the data."""
+    zs = [0, 2, 4, 6, 8, 11.2]
+    write_series(ct_small, tmp_path, [(0, 0, z) for z in zs], pixel_fn=lambda n, a: np.full_like(a, 100 * n))
+    study = read_study(tmp_path)
+    vol = study.volume
+    assert vol.shape[0] == 6 and vol.spacing[0] == pytest.approx(2.0)
+    # 10 mm lies 2/3.2 of the way from the slice at 8 mm (400) to the one at 11.2 mm (500).
+    assert vol.array[5].mean() == pytest.approx(400 + 100 * 2 / 3.2 - 1024, abs=1e-3)
+    assert any("irregular slice spacing" in w and "last 1.20 mm past the grid were dropped" in w
+               for w in study.warnings)
+
+
+def test_a_file_copied_twice_counts_once_with_a_warning(ct_small, tmp_path):
+    paths = write_series(ct_small, tmp_path, [(0, 0, 2.0 * k) for k in range(5)])
+    shutil.copy(paths[2], tmp_path / "slice0002 copy.dcm")
+    study = read_study(tmp_path)
+    assert study.volume.shape[0] == 5 and len(study.sources) == 5
+    assert any("repeating the SOP Instance UID" in w and "slice0002" in w and "copy" in w for w in study.warnings)
+
+
+def test_two_acquisitions_in_one_series_are_named_without_suggesting_series_uid(ct_small, tmp_path):
+    uid = pydicom.uid.generate_uid()
+    write_series(ct_small, tmp_path, [(0, 0, 2.0 * k) for k in range(4)], series_uid=uid,
+                 names=[f"art{k}.dcm" for k in range(4)])
+    write_series(ct_small, tmp_path, [(0, 0, 2.0 * k) for k in range(4)], series_uid=uid,
+                 names=[f"ven{k}.dcm" for k in range(4)])
+    with pytest.raises(GeometryError, match="share a position") as info:
+        read_study(tmp_path)
+    message = str(info.value)
+    assert "8 slices at 4 position(s)" in message and "art0.dcm and ven0.dcm" in message
+    assert "--series-uid cannot separate them" in message and uid in message
+
+
+def test_ct_slices_without_position_or_orientation_are_refused(ct_small, tmp_path):
+    for path in write_series(ct_small, tmp_path, [(0, 0, 2.0 * k) for k in range(6)]):
+        ds = pydicom.dcmread(path)
+        del ds.ImagePositionPatient, ds.ImageOrientationPatient
+        ds.save_as(path)
+    with pytest.raises(GeometryError, match="6 CT slices have no Image Position/Orientation") as info:
+        read_study(tmp_path)
+    assert str(tmp_path) in str(info.value)
+
+
+def test_orientation_round_off_does_not_split_a_series(ct_small, tmp_path):
+    """Cosines 0.000499 and 0.000501 round to different 3rd decimals but agree within the 1e-3 tolerance."""
+    uid = pydicom.uid.generate_uid()
+    write_series(ct_small, tmp_path, [(0, 0, 4.0 * k) for k in range(3)], (1, 0, 0, 0, 1, 0.000499),
+                 series_uid=uid, names=[f"a{k}.dcm" for k in range(3)])
+    write_series(ct_small, tmp_path, [(0, 0, 4.0 * k + 2) for k in range(3)], (1, 0, 0, 0, 1, 0.000501),
+                 series_uid=uid, names=[f"b{k}.dcm" for k in range(3)])
+    study = read_study(tmp_path)
+    assert study.volume.shape[0] == 6 and study.volume.spacing[0] == pytest.approx(2.0, abs=1e-3)
+    assert not any("several series" in w for w in study.warnings)
