@@ -53,6 +53,21 @@ NON_IMAGE_MODALITIES = frozenset({"SR", "KO", "PR", "DOC", "REG", "RTSTRUCT", "R
 
 
 # -- sources -----------------------------------------------------------------------------------------
+def _header(path: Path):
+    """The file's header, or None when it is not DICOM. Files without preamble and File Meta (older
+    exports) are read too when they look like an image, as the study reader reads them."""
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True)
+    except InvalidDicomError:
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError):
+            return None
+        return ds if "SOPClassUID" in ds and "Rows" in ds else None
+    except (OSError, ValueError):
+        return None
+
+
 class FolderSource:
     """Every DICOM image under ``root``, grouped by Study Instance UID (SRs, DICOMDIRs, non-DICOM skipped).
 
@@ -77,9 +92,8 @@ class FolderSource:
                 continue
             if any(path.resolve().is_relative_to(ex) for ex in self.exclude):
                 continue
-            try:
-                ds = pydicom.dcmread(path, stop_before_pixels=True)
-            except (InvalidDicomError, OSError, ValueError):
+            ds = _header(path)
+            if ds is None:
                 self.skipped.append((path, "not a DICOM file"))
                 continue
             if "Rows" not in ds or "StudyInstanceUID" not in ds:  # not an image (SR, KO, PR, DICOMDIR)

@@ -311,3 +311,19 @@ def test_batch_killed_with_sigkill_resumes_with_every_study_done_once(orthanc, p
     skipped = int(rerun.stdout.split(" failed, ")[1].split(" skipped")[0])
     assert skipped >= done_at_kill
     assert_each_study_done_once(out, pacs, uids, tmp_path)
+
+
+def test_a_folder_file_without_file_meta_is_read_not_skipped(tmp_path, pydicom_data):
+    """Older exports have no preamble and no File Meta: the batch finds them as the study reader reads them
+    (pydicom's real OT-PAL-8-face.dcm); a text file is still skipped as not DICOM."""
+    import shutil
+
+    from radfound.pacs.batch import FolderSource
+
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(pydicom_data("OT-PAL-8-face.dcm"), src / "face.dcm")
+    (src / "notes.txt").write_text("not an image")
+    source = FolderSource(src)
+    assert len(source.study_keys()) == 1
+    assert [(p.name, why) for p, why in source.skipped] == [("notes.txt", "not a DICOM file")]
