@@ -8,19 +8,27 @@ Environment variables (all optional):
 - ``RADFOUND_MAX_VOLUME_MB``: refuse volumes larger than this (default 2048).
 - ``RADFOUND_THREADS``: ONNX Runtime intra-op threads per session (default 0: ORT's choice,
   one per physical core); e.g. 1 to leave the other cores to the viewer.
-- ``RADFOUND_CUDA_GRAPH``: 0 turns off CUDA-graph replay of decode steps on CUDA (default 1).
+- ``RADFOUND_CUDA_GRAPH``: ``0``, ``false``, ``no`` or ``off`` (any case, or empty) turns off
+  CUDA-graph replay of decode steps on CUDA; ``1``, ``true``, ``yes``, ``on`` or unset keep it on.
 - ``RADFOUND_SR_DIR``: where the Slicer report module writes the DICOM SR of a saved draft
   (default: ``sr`` in the per-user data dir).
+
+A value that cannot be used raises :class:`radfound.errors.ConfigError` naming the variable.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
+from radfound.errors import ConfigError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
-RESOURCES_DIR = REPO_ROOT / "Resources"
+#: The checkout's (and the Slicer extension's) Resources/ beside the package; a wheel carries a copy
+#: inside the package instead (setup.py), since a site-packages folder has no Resources/ beside it.
+RESOURCES_DIR = REPO_ROOT / "Resources" if (REPO_ROOT / "Resources").is_dir() else PACKAGE_DIR / "_resources"
 
 #: Shown wherever a draft or an answer appears (GUI, CLI, text nodes, SR).
 PRELIMINARY_NOTICE = (
@@ -40,7 +48,14 @@ def data_dir() -> Path:
 
 def max_volume_bytes() -> int:
     """Largest volume (in bytes, as float32) the readers accept before raising VolumeTooLargeError."""
-    return int(float(os.environ.get("RADFOUND_MAX_VOLUME_MB", "2048")) * 1024 * 1024)
+    raw = os.environ.get("RADFOUND_MAX_VOLUME_MB", "").strip() or "2048"
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = math.nan
+    if not math.isfinite(mb) or mb <= 0:
+        raise ConfigError(f"RADFOUND_MAX_VOLUME_MB must be a positive number of megabytes, not {raw!r}")
+    return int(mb * 1024 * 1024)
 
 
 def default_model_dir() -> Path:
@@ -52,7 +67,10 @@ def models_store_dir() -> Path:
     """Per-user model store, outside the install folder (``RADFOUND_MODELS`` overrides it)."""
     env = os.environ.get("RADFOUND_MODELS")
     if env:
-        return Path(env).expanduser()
+        path = Path(env).expanduser()
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"RADFOUND_MODELS must name a folder (the model store), not a file: {env!r}")
+        return path
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("RadFound", appauthor=False)) / "models"
@@ -70,9 +88,24 @@ def sr_output_dir() -> Path:
 
 def ort_threads() -> int:
     """Intra-op threads for each ONNX Runtime session (0 = ORT's default)."""
-    return max(int(os.environ.get("RADFOUND_THREADS", "0") or 0), 0)
+    raw = os.environ.get("RADFOUND_THREADS", "").strip() or "0"
+    try:
+        threads = int(raw)
+    except ValueError:
+        threads = -1
+    if threads < 0:
+        raise ConfigError(f"RADFOUND_THREADS must be a whole number >= 0 (0: ONNX Runtime's choice), not {raw!r}")
+    return threads
+
+
+_OFF = ("0", "false", "no", "off", "")
+_ON = ("1", "true", "yes", "on")
 
 
 def cuda_graphs_enabled() -> bool:
     """Whether the engine replays single-token decode steps as a captured CUDA graph (on CUDA only)."""
-    return os.environ.get("RADFOUND_CUDA_GRAPH", "1").strip() not in ("0", "false", "no", "")
+    raw = os.environ.get("RADFOUND_CUDA_GRAPH", "1")
+    value = raw.strip().lower()
+    if value not in _OFF + _ON:
+        raise ConfigError(f"RADFOUND_CUDA_GRAPH must be 1/true/yes/on or 0/false/no/off, not {raw!r}")
+    return value in _ON

@@ -122,6 +122,45 @@ def bytes_per_decode_step(cfg: dict, context: int, bytes_per_value: int = 4) -> 
     return bytes_per_value * (weights + cache)
 
 
+def probe_provider(device: str) -> str:
+    """The provider a session for ``device`` really runs on, found with a one-node graph: with the NVIDIA driver
+    present but CUDA's libraries missing, ORT asked for CUDA runs on the CPU."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from radfound.engine.providers import requested_providers, running_provider
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return running_provider(ort.InferenceSession(model.SerializeToString(), opts,
+                                                 providers=requested_providers(device)))
+
+
+def bench_device(device: str) -> tuple[str, bool]:
+    """(device to load with, whether that is the GPU): ``auto`` becomes ``cuda`` or ``cpu`` as CUDA really
+    runs; ``cuda`` that cannot start is refused by the engine (ModelError)."""
+    from radfound.engine.providers import CUDA
+
+    if device != "auto":
+        return device, device == "cuda"
+    gpu = probe_provider(device) == CUDA
+    return ("cuda" if gpu else "cpu"), gpu
+
+
+def check_new_tokens(new_tokens: int | None) -> int | None:
+    """``--tokens``: None (the config's default) or at least 2: decode speed needs a step after the first token."""
+    from radfound.errors import ConfigError
+
+    if new_tokens is not None and (not isinstance(new_tokens, int) or isinstance(new_tokens, bool) or new_tokens < 2):
+        raise ConfigError(f"--tokens must be at least 2 (the first token comes from the prompt; decode speed is "
+                          f"timed on the ones after it), not {new_tokens!r}")
+    return new_tokens
+
+
 # -- ORT side ---------------------------------------------------------------------------------------
 def _ort_round(model, image: np.ndarray, prompt_ids: np.ndarray, new_tokens: int) -> dict:
     from radfound.engine.generation import GenerationConfig, generate
@@ -231,12 +270,11 @@ def bench_config(name: str, *, quick: bool, device: str = "auto", new_tokens: in
     from radfound.export.onnx_export import export_model
     from radfound.modeling.checkpoint import build_model
 
-    new_tokens = new_tokens or (8 if name == "base" else 32 if quick else 64)
+    new_tokens = check_new_tokens(new_tokens) or (8 if name == "base" else 32 if quick else 64)
     rounds = rounds or (1 if name == "base" else 2 if quick else 5)
-    from radfound.engine.providers import CPU, requested_providers
-
-    # On CUDA: the fp16 variant (ORT's CUDA GroupQueryAttention is fp16/bf16 only) against torch fp16 on the GPU
-    gpu = requested_providers(device)[0] != CPU
+    # On CUDA: the fp16 variant (ORT's CUDA GroupQueryAttention is fp16/bf16 only) against torch fp16 on the GPU.
+    # Decided by the provider a session really runs, so a broken CUDA install benchmarks the CPU (fp32).
+    device, gpu = bench_device(device)
     t0 = time.perf_counter()
     tmodel, tok = build_model(name, seed=0)
     with tempfile.TemporaryDirectory(prefix=f"radfound-bench-{name}-") as tmp:
@@ -336,6 +374,7 @@ def passive_omp_threads() -> None:
 def run(quick: bool = False, configs: list[str] | None = None, device: str = "auto",
         new_tokens: int | None = None) -> dict:
     """Benchmark the given configs (default: small when quick, else tiny, small, base)."""
+    check_new_tokens(new_tokens)
     passive_omp_threads()
     configs = configs or (["small"] if quick else ["tiny", "small", "base"])
     result: dict = {"machine": machine_info(), "quick": quick, "configs": {}}

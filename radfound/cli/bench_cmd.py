@@ -16,13 +16,17 @@ def register(sub) -> None:
     p.add_argument("--quick", action="store_true", help="small only, fewer tokens and rounds (under a minute)")
     p.add_argument("--config", help="comma-separated configs (default tiny,small,base; small with --quick)")
     p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
-    p.add_argument("--tokens", type=int, help="new tokens per generation")
+    p.add_argument("--tokens", type=int, help="new tokens per generation, at least 2 (default 64; 32 with --quick, "
+                   "8 for base)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from radfound.errors import RadFoundError
 
+    from radfound.benchmarks.engine import check_new_tokens
+
+    check_new_tokens(args.tokens)  # before anything is built: --tokens 0 or 1 cannot give a decode speed
     if importlib.util.find_spec("torch") is None:
         raise RadFoundError("bench compares against PyTorch eager: install the 'train' extra (torch)")
     from radfound.benchmarks import engine

@@ -38,19 +38,62 @@ class GenerationConfig:
 
     @classmethod
     def from_dict(cls, defaults: dict, **overrides) -> "GenerationConfig":
+        """``defaults`` (a generation_config.json) with ``overrides`` (None: keep the default); every value is
+        checked (:func:`check_option`), so a bad one is a ModelError naming the option, never a numpy error."""
         names = {f.name for f in fields(cls)}
         unknown = sorted(k for k in overrides if k not in names)
         if unknown:
             raise ModelError(f"unknown generation option(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        if not isinstance(defaults, dict):
+            raise ModelError(f"generation defaults must be a JSON object, not {type(defaults).__name__}")
         values = {k: v for k, v in defaults.items() if k in names}
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if isinstance(values.get("stop_strings"), (list, str)):
-            ss = values["stop_strings"]
-            values["stop_strings"] = (ss,) if isinstance(ss, str) else tuple(ss)
-        cfg = cls(**values)
-        if cfg.max_new_tokens < 1 or cfg.num_beams < 1 or cfg.temperature <= 0 or not 0 < cfg.top_p <= 1:
-            raise ModelError(f"invalid generation options: {cfg}")
-        return cfg
+        for key, value in values.items():
+            values[key] = check_option(key, value)
+        return cls(**values)
+
+
+def _integer(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _real(value) -> bool:
+    return (_integer(value) or isinstance(value, (float, np.floating))) and bool(np.isfinite(value))
+
+
+#: option -> (test, what a valid value is). seed may be None (unseeded); the token ids may be -1 (never stop).
+_RULES: dict[str, tuple[Callable[[object], bool], str]] = {
+    "max_new_tokens": (lambda v: _integer(v) and v >= 1, "a whole number >= 1"),
+    "do_sample": (lambda v: isinstance(v, (bool, np.bool_)), "true or false"),
+    "temperature": (lambda v: _real(v) and v > 0, "a number > 0"),
+    "top_k": (lambda v: _integer(v) and v >= 0, "a whole number >= 0 (0: no top-k filtering)"),
+    "top_p": (lambda v: _real(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "num_beams": (lambda v: _integer(v) and v >= 1, "a whole number >= 1"),
+    "length_penalty": (_real, "a finite number"),
+    "repetition_penalty": (lambda v: _real(v) and v > 0, "a number > 0 (1: no penalty)"),
+    "seed": (lambda v: v is None or (_integer(v) and v >= 0), "a whole number >= 0"),
+    "eos_token_id": (lambda v: _integer(v) and v >= -1, "a token id (-1: never stop)"),
+    "pad_token_id": (lambda v: _integer(v) and v >= -1, "a token id"),
+    "bos_token_id": (lambda v: _integer(v) and v >= -1, "a token id"),
+}
+
+
+def check_option(key: str, value):
+    """``value`` for generation option ``key`` in the dataclass's type, or ModelError saying what is allowed."""
+    if key == "stop_strings":
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, (list, tuple)) and all(isinstance(s, str) for s in value):
+            return tuple(value)
+        raise ModelError(f"invalid generation option stop_strings={value!r}: must be a string or a list of strings")
+    test, allowed = _RULES[key]
+    if not test(value):
+        raise ModelError(f"invalid generation option {key}={value!r}: must be {allowed}")
+    if key == "do_sample":
+        return bool(value)
+    if _integer(value):
+        return int(value)
+    return float(value) if isinstance(value, (float, np.floating)) else value
 
 
 @dataclass

@@ -7,7 +7,6 @@ question asked about it: only the decoder runs per question.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -18,14 +17,22 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
-from radfound.config import cuda_graphs_enabled, default_model_dir
+from radfound.config import cuda_graphs_enabled
 from radfound.engine.cuda_graph import CudaGraphDecoder
 from radfound.engine.decoder_runner import CpuDecoder, CudaDecoder, InPlaceDecoder, supports_in_place_cache
+from radfound.engine.folder_checks import (
+    check_graph_io,
+    expected_graphs,
+    read_generation_defaults,
+    read_json_object,
+    read_model_config,
+    read_preprocessor_config,
+)
 from radfound.engine.generation import Generated, GenerationConfig, generate, score_continuations
 from radfound.engine.providers import CPU, CUDA, create_session, requested_providers, running_provider
 from radfound.engine.streaming import TextStream
 from radfound.errors import ModelError
-from radfound.registry.manifest import verify_model_dir
+from radfound.registry.store import verify_before_load
 from radfound.study.model import Study
 
 #: Graph file suffix per precision (onnx-community naming).
@@ -52,31 +59,41 @@ class RadFoundModel:
         self.model_dir = Path(model_dir)
         if precision != "auto" and precision not in PRECISIONS:
             raise ModelError(f"unknown precision {precision!r}; choose auto or one of {', '.join(PRECISIONS)}")
-        self.manifest = verify_model_dir(self.model_dir)
+        self.manifest = verify_before_load(self.model_dir)  # every sha256; a shipped model also against models.json
         for rel in REQUIRED:
             if not (self.model_dir / rel).is_file():
                 raise ModelError("required model file missing", self.model_dir / rel)
-        self.config = _read_json(self.model_dir / "config.json")
-        self.generation_defaults = _read_json(self.model_dir / "generation_config.json")
-        pre = self.model_dir / "preprocessor_config.json"
-        self.preprocessor_config = _read_json(pre) if pre.is_file() else {}
+        self.config = read_model_config(self.model_dir / "config.json")
+        self.generation_defaults = read_generation_defaults(self.model_dir / "generation_config.json")
+        self.preprocessor_config, image_size = read_preprocessor_config(self.model_dir, self.config)
         try:
             self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         except Exception as exc:  # tokenizers raises a plain Exception on malformed JSON
             raise ModelError(f"tokenizer.json cannot be read ({exc})", self.model_dir / "tokenizer.json") from None
-        self.name = self.manifest.get("name") or self.config.get("name") or self.model_dir.name
+        self.name = str(self.manifest.get("name") or self.config.get("name") or self.model_dir.name)
         self.version = str(self.manifest.get("model_version", ""))
         #: DICOM modalities of the training images (manifest provenance); empty: unknown, nothing is checked.
-        self.trained_modalities = tuple((self.manifest.get("provenance") or {}).get("modalities") or ())
-        self.embed_session = create_session(self._graph("embed_tokens", ""), device)
-        self.precision = self._choose_precision(precision, running_provider(self.embed_session))
-        suffix = PRECISIONS[self.precision]
-        self.vision = create_session(self._graph("vision_encoder", suffix), device)
+        provenance = self.manifest.get("provenance")
+        modalities = provenance.get("modalities") if isinstance(provenance, dict) else None
+        self.trained_modalities = tuple(str(m) for m in modalities) if isinstance(modalities, list) else ()
+        graphs = expected_graphs(self.config, image_size)
         text = self.config["text_config"]
-        self.decoder = _decoder_runner(self._graph("decoder_model_merged", suffix), device, text)
+        embed_path = self._graph("embed_tokens", "")
+        self.embed_session = create_session(embed_path, device)
+        check_graph_io(self.embed_session, embed_path, *graphs["embed_tokens"])
+        first = running_provider(self.embed_session)
+        if device == "auto" and first != CUDA:
+            device = "cpu"  # CUDA did not start (e.g. its libraries are missing): do not try again per graph
+        self.precision = self._choose_precision(precision, first)
+        suffix = PRECISIONS[self.precision]
+        vision_path = self._graph("vision_encoder", suffix)
+        self.vision = create_session(vision_path, device)
+        check_graph_io(self.vision, vision_path, *graphs["vision_encoder"])
+        decoder_path = self._graph("decoder_model_merged", suffix)
+        self.decoder = _decoder_runner(decoder_path, device, text, graphs["decoder_model_merged"])
         self.provider = running_provider(self.decoder.session)
-        self.image_token_id = int(self.config["image_token_id"])
-        self.num_image_tokens = int(self.config["num_image_tokens"])
+        self.image_token_id = self.config["image_token_id"]
+        self.num_image_tokens = self.config["num_image_tokens"]
         self._lock = threading.Lock()  # one generation at a time per model (the KV cache is per model)
 
     def _choose_precision(self, precision: str, provider: str) -> str:
@@ -192,25 +209,31 @@ class RadFoundModel:
         return f"RadFoundModel({self.name!r} {self.version}, {self.provider}, {self.model_dir})"
 
 
-def _decoder_runner(path: Path, device: str, text: dict):
-    """The fastest cache runner the decoder graph and provider allow: a captured CUDA graph for decode steps
-    (in-place cache on CUDA), the in-place cache, or the growing community-layout cache."""
+def _decoder_runner(path: Path, device: str, text: dict, io: tuple[dict, dict]):
+    """The fastest cache runner the decoder graph and the provider that really runs it allow: a captured CUDA
+    graph for decode steps (in-place cache on CUDA), the in-place cache, or the growing community-layout cache.
+
+    The runner follows ``running_provider`` of the session, never the provider asked for: with the NVIDIA driver
+    present but CUDA's libraries missing, ORT runs the session on the CPU, where a CUDA runner cannot bind."""
     hd = text["hidden_size"] // text["num_heads"]
-    capacity = int(text["max_position_embeddings"])
+    capacity = text["max_position_embeddings"]
+    shape = (text["num_layers"], text["num_kv_heads"], hd)
     graph = None
-    if cuda_graphs_enabled() and requested_providers(device)[0] != CPU:
+    if requested_providers(device)[0] != CPU and cuda_graphs_enabled():
         try:
             graph = create_session(path, device, cuda_graph=True)
         except ModelError:  # ORT cannot capture this graph (nodes outside CUDA): the plain session below
             pass
-    if graph is not None and supports_in_place_cache(graph):
-        return CudaGraphDecoder(graph, text["num_layers"], text["num_kv_heads"], hd, default_capacity=capacity)
+    if graph is not None and running_provider(graph) == CUDA:
+        check_graph_io(graph, path, *io, num_layers=text["num_layers"])
+        if supports_in_place_cache(graph):
+            return CudaGraphDecoder(graph, *shape, default_capacity=capacity)
     session = create_session(path, device)
-    shape = (session, text["num_layers"], text["num_kv_heads"], hd)
-    provider = running_provider(session)
+    check_graph_io(session, path, *io, num_layers=text["num_layers"])
+    on_cuda = running_provider(session) == CUDA
     if supports_in_place_cache(session):
-        return InPlaceDecoder(*shape, device="cuda" if provider == CUDA else "cpu", default_capacity=capacity)
-    return (CudaDecoder if provider == CUDA else CpuDecoder)(*shape)
+        return InPlaceDecoder(session, *shape, device="cuda" if on_cuda else "cpu", default_capacity=capacity)
+    return (CudaDecoder if on_cuda else CpuDecoder)(session, *shape)
 
 
 def load_model(model_dir: str | Path | None = None, device: str = "auto", precision: str = "auto"):
@@ -230,13 +253,7 @@ def load_model(model_dir: str | Path | None = None, device: str = "auto", precis
         except ModelError as exc:
             raise ModelError(f"model folder not found: {exc.problem}", exc.path or model_dir) from None
     config = path / "config.json"
-    if config.is_file() and is_community_model(_read_json(config)):
+    if config.is_file() and is_community_model(read_json_object(config)):
         return load_community_model(path, device=device, precision=precision)
     return RadFoundModel(path, device=device, precision=precision)
 
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot read JSON ({exc})", path) from None

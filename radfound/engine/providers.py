@@ -12,7 +12,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from radfound.config import ort_threads
-from radfound.errors import ModelError
+from radfound.errors import ModelError, RadFoundError
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -65,10 +65,11 @@ def session_options() -> ort.SessionOptions:
 def create_session(path: Path, device: str, cuda_graph: bool = False) -> ort.InferenceSession:
     """A session on the best provider for ``device``; raises ModelError if CUDA was demanded but did not start
     (or, with ``cuda_graph``, if ORT cannot capture this graph: the caller then makes a plain session)."""
+    providers = requested_providers(device, cuda_graph)
+    options = session_options()  # a bad RADFOUND_THREADS is a ConfigError here, not the graph's fault
     try:
-        providers = requested_providers(device, cuda_graph)
-        session = ort.InferenceSession(str(path), session_options(), providers=providers)
-    except ModelError:
+        session = ort.InferenceSession(str(path), options, providers=providers)
+    except RadFoundError:
         raise
     except Exception as exc:  # ORT raises its own exception types for malformed graphs
         raise ModelError(f"ONNX Runtime cannot load this graph ({type(exc).__name__}: {exc})", path) from None
@@ -79,3 +80,4 @@ def create_session(path: Path, device: str, cuda_graph: bool = False) -> ort.Inf
 
 def running_provider(session: ort.InferenceSession) -> str:
     return session.get_providers()[0]
+

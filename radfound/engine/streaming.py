@@ -4,6 +4,12 @@ Byte-level BPE can split one character across tokens, so decoding token by token
 would emit replacement characters. The stream decodes the whole generated
 sequence each time and emits only the new, complete suffix; it also holds back a
 tail that could be the start of a stop string, so a stop string never leaks out.
+
+A model can also generate bytes that never form a character (half of a Chinese character, then
+ASCII): the decoder turns them into U+FFFD, which would end up in a report as "IMPRESSION:\ufffdYes".
+Those replacement characters are dropped from the text and from the deltas alike, so the deltas
+still add up to the final text. (A U+FFFD the model spelled out as three valid bytes cannot be told
+apart after decoding and is dropped too; it never carries meaning in a report.)
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ class TextStream:
     def push(self, token_id: int) -> bool:
         """Add one generated token; returns True when a stop string has been generated."""
         self.ids.append(int(token_id))
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        raw = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        waiting = raw.endswith(_INCOMPLETE)  # maybe a character split across tokens: its bytes may still come
+        text = raw.replace(_INCOMPLETE, "")
         for stop in self.stop_strings:
             at = text.find(stop)
             if at >= 0:
@@ -38,8 +46,8 @@ class TextStream:
                 self._emit(len(self.text))
                 return True
         self.text = text
-        if text.endswith(_INCOMPLETE):
-            return False  # a character split across tokens: wait for its remaining bytes
+        if waiting:
+            return False  # emit nothing until the character completes (or turns out invalid and is dropped)
         self._emit(len(text) - self._held_back(text))
         return False
 

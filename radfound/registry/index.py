@@ -98,7 +98,8 @@ def refresh_index(
 
 
 def check_against_index(model_dir: str | Path, entry: dict) -> None:
-    """Raise IntegrityError if a shipped folder's manifest lists other files or hashes than the index."""
+    """Raise IntegrityError if a shipped folder's manifest lists other files or hashes than the index, or (when
+    the index records it) is not byte for byte the manifest indexed: its metadata was edited too."""
     root = Path(model_dir)
     if not entry.get("files"):
         return  # index entry not filled yet (model not built when the index was written)
@@ -111,3 +112,9 @@ def check_against_index(model_dir: str | Path, entry: dict) -> None:
                 "(sha256 does not match the shipped index)",
                 root / rel,
             )
+    recorded = entry.get("manifest_sha256")
+    if recorded and sha256_file(root / MANIFEST_NAME) != recorded:
+        raise IntegrityError(
+            "does not agree with Resources/models.json (its sha256 is not the one the shipped index records)",
+            root / MANIFEST_NAME,
+        )

@@ -48,7 +48,13 @@ def write_manifest(model_dir: str | Path, **meta) -> dict:
     return manifest
 
 
+#: Manifest fields that name or describe the model: a string or null when present (a name is a folder name).
+TEXT_FIELDS = ("name", "family", "licence", "source")
+
+
 def read_manifest(model_dir: str | Path) -> dict:
+    """The manifest of a folder, its shape checked (an object with a 'files' table of objects, string
+    name/family/licence/source), so listing and importing never trip over a malformed one."""
     path = Path(model_dir) / MANIFEST_NAME
     if not path.is_file():
         raise ModelError("no manifest.json: not a RadFound model folder, or an incomplete copy", model_dir)
@@ -56,8 +62,21 @@ def read_manifest(model_dir: str | Path) -> dict:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ModelError(f"manifest.json is not valid JSON ({exc})", path) from None
+    if not isinstance(manifest, dict):
+        raise ModelError(f"manifest.json must hold a JSON object, not a {type(manifest).__name__}", path)
     if not isinstance(manifest.get("files"), dict):
         raise ModelError("manifest.json has no 'files' table", path)
+    for key in TEXT_FIELDS:
+        if manifest.get(key) is not None and not isinstance(manifest[key], str):
+            raise ModelError(f"manifest.json {key!r} must be a string, not {manifest[key]!r}", path)
+    for rel, entry in manifest["files"].items():
+        if not isinstance(entry, dict):
+            raise ModelError(f"manifest entry {rel!r} is not an object", path)
+        size = entry.get("size")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            raise ModelError(f"manifest entry {rel!r} has size {size!r}, not a byte count", path)
+        if not isinstance(entry.get("sha256", ""), str):
+            raise ModelError(f"manifest entry {rel!r} has sha256 {entry['sha256']!r}, not a hex string", path)
     return manifest
 
 

@@ -67,9 +67,12 @@ def family_of(model_dir: str | Path, manifest: dict | None = None) -> str:
     cfg = root / "config.json"
     if cfg.is_file():
         try:
-            model_type = json.loads(cfg.read_text(encoding="utf-8")).get("model_type", "")
-        except (ValueError, UnicodeDecodeError):
-            model_type = ""
+            config = json.loads(cfg.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError, OSError):
+            config = {}
+        model_type = config.get("model_type") if isinstance(config, dict) else None
+        if not isinstance(model_type, str):
+            return "unknown"  # a malformed config.json: listed, and refused when loaded
         return FAMILY_BY_MODEL_TYPE.get(model_type, model_type or "unknown")
     return "unknown"
 
@@ -87,6 +90,11 @@ def _shipped_index_entry(folder: Path) -> dict | None:
     return next((e for e in read_index(INDEX_PATH) if e["name"] == folder.name), None)
 
 
+def is_shipped(folder: str | Path) -> bool:
+    """True for a folder inside the shipped models folder (``Resources/models/<name>``), however it was named."""
+    return Path(folder).resolve().parent == Path(SHIPPED_MODELS_DIR).resolve()
+
+
 def check_model(folder: Path, source: str, *, full: bool = True) -> None:
     """Verify a folder's manifest (every sha256 when ``full``); shipped ones also against models.json."""
     verify_model_dir(folder, check_hashes=full)
@@ -94,6 +102,21 @@ def check_model(folder: Path, source: str, *, full: bool = True) -> None:
         entry = _shipped_index_entry(folder)
         if entry is not None:
             check_against_index(folder, entry)
+
+
+def verify_before_load(folder: str | Path) -> dict:
+    """The check the engine runs before any session: every sha256 against the manifest and, for a shipped model
+    (by name, by path or as the default), the manifest against ``Resources/models.json``. Returns the manifest.
+
+    The second check is cheap (the manifest's own hash and its file table against the index entry) and refuses a
+    coordinated edit: a shipped file changed together with a rewritten manifest."""
+    folder = Path(folder)
+    manifest = verify_model_dir(folder)
+    if is_shipped(folder):
+        entry = _shipped_index_entry(folder)
+        if entry is not None:
+            check_against_index(folder, entry)
+    return manifest
 
 
 def _entry(folder: Path, source: str, verify: str) -> ModelEntry:

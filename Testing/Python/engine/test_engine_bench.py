@@ -57,3 +57,37 @@ def test_bench_command_json(tmp_path):
     r = subprocess.run([sys.executable, "-m", "radfound.cli.main", "bench", "--config", "huge"], capture_output=True,
                        text=True)
     assert r.returncode == 2 and "unknown config" in r.stderr
+
+
+@pytest.mark.parametrize("tokens", [0, 1, -4])
+def test_too_few_tokens_are_refused_not_replaced(tokens):
+    """--tokens 1 has no decode step to time (it divided by zero); --tokens 0 silently became 64."""
+    from radfound.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--tokens must be at least 2"):
+        bench.run(quick=True, configs=["tiny"], device="cpu", new_tokens=tokens)
+
+
+def test_bench_command_refuses_too_few_tokens_in_one_line(capsys):
+    from radfound.cli.main import main
+
+    assert main(["bench", "--config", "tiny", "--tokens", "1", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "--tokens must be at least 2" in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_bench_device_follows_the_provider_that_really_runs(monkeypatch):
+    """A driver that loads while CUDA's libraries do not: the bench must measure the CPU (fp32), not build an
+    fp16 model for a GPU that ORT then runs on the CPU."""
+    import onnxruntime as ort
+
+    from radfound.engine import providers
+
+    listed = [p for p in ort.get_available_providers() if p != providers.CUDA]
+    monkeypatch.setattr(providers, "cuda_driver_present", lambda: True)
+    monkeypatch.setattr(providers.ort, "get_available_providers", lambda: [providers.CUDA, *listed])
+    assert providers.requested_providers("auto")[0][0] == providers.CUDA
+    really = bench.probe_provider("auto")
+    device, gpu = bench.bench_device("auto")
+    assert gpu == (really == providers.CUDA) and device == ("cuda" if gpu else "cpu")
+    assert bench.bench_device("cpu") == ("cpu", False)

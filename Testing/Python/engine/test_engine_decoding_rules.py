@@ -57,3 +57,33 @@ def test_stop_string_ends_generation_through_the_engine(tiny_model_dir):
     assert cut.text == text[: text.find(stop)]
     assert "".join(deltas) == cut.text
     assert len(cut.token_ids) < len(full.token_ids)
+
+
+@pytest.mark.parametrize("option, value", [
+    ("repetition_penalty", 0), ("repetition_penalty", -1.0), ("top_k", -5), ("max_new_tokens", 2.5),
+    ("max_new_tokens", True), ("max_new_tokens", "95"), ("seed", "abc"), ("seed", 1.5), ("seed", -1),
+    ("stop_strings", 5), ("stop_strings", ["ok", 3]), ("temperature", float("nan")), ("num_beams", 2.0),
+    ("do_sample", "yes"), ("length_penalty", float("inf")), ("top_p", 0),
+])
+def test_out_of_range_or_mistyped_options_are_refused_naming_the_option(option, value):
+    with pytest.raises(ModelError, match=rf"invalid generation option {option}="):
+        GenerationConfig.from_dict({}, **{option: value})
+
+
+def test_bad_defaults_are_refused_and_good_values_normalised():
+    with pytest.raises(ModelError, match="max_new_tokens=None"):
+        GenerationConfig.from_dict({"max_new_tokens": None})  # null in a generation_config.json
+    with pytest.raises(ModelError, match="JSON object"):
+        GenerationConfig.from_dict([])  # type: ignore[arg-type]
+    cfg = GenerationConfig.from_dict({"max_new_tokens": 95, "seed": None}, top_k=np.int64(3), stop_strings="END",
+                                     temperature=1, seed=None)
+    assert (cfg.top_k, type(cfg.top_k), cfg.stop_strings, cfg.seed, cfg.max_new_tokens) == (3, int, ("END",), None, 95)
+    assert GenerationConfig.from_dict({}, eos_token_id=-1).eos_token_id == -1  # the benchmark: never stop early
+
+
+def test_a_bad_option_is_refused_before_decoding(tiny_model_dir):
+    model = load_model(tiny_model_dir, device="cpu")
+    s = model.config["vision_config"]["image_size"]
+    enc = model.encode_inputs(np.zeros((1, 1, s, s), np.float32), [1], [0])
+    with pytest.raises(ModelError, match="repetition_penalty"):
+        model.generate(enc, report_prompt("cxr", model.num_image_tokens), repetition_penalty=0)

@@ -45,7 +45,9 @@ def test_streamed_deltas_add_up_to_the_text(model, encoded):
                             on_text=deltas.append)
     assert result.token_ids, "the random model generated nothing"
     assert "".join(deltas) == result.text
-    assert result.text == model.tokenizer.decode(result.token_ids, skip_special_tokens=True)
+    # the random model emits stray bytes: their U+FFFD are dropped from the text (test_engine_streaming.py)
+    assert result.text == model.tokenizer.decode(result.token_ids, skip_special_tokens=True).replace("\ufffd", "")
+    assert "\ufffd" not in result.text
     t = result.timings
     assert t.new_tokens == len(result.token_ids) and t.ttft_ms > 0 and t.total_ms >= t.ttft_ms
 

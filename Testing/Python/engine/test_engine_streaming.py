@@ -35,3 +35,42 @@ def test_stop_string_cuts_text_and_never_leaks(tok):
     assert stopped_at < len(ids) - 1
     assert stream.finish() == "The lungs are clear."
     assert "".join(deltas) == "The lungs are clear."
+
+
+def _byte_token(tok, byte: int) -> int:
+    """The id of the byte-level token for one raw byte (GPT-2's byte-to-character table)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = [b for b in range(256) if b not in printable]
+    char = chr(byte) if byte in printable else chr(256 + extra.index(byte))
+    token = tok.token_to_id(char)
+    assert token is not None, f"no token for byte {byte:#x}"
+    return token
+
+
+@pytest.mark.parametrize("stop_strings", [(), ("Yes",), ("IMPRESSION:Y",)])
+def test_bytes_that_never_form_a_character_are_dropped_from_text_and_deltas(tok, stop_strings):
+    """The shipped model can emit the first byte of a Chinese character and then ASCII ("IMPRESSION:\\ufffdYes")."""
+    head = tok.encode("IMPRESSION:", add_special_tokens=False).ids
+    tail = tok.encode("Yes. 心脏", add_special_tokens=False).ids
+    ids = head + [_byte_token(tok, 0xE6)] + tail  # 0xE6 opens a 3-byte character that never completes
+    assert "\ufffd" in tok.decode(ids, skip_special_tokens=True)
+    deltas: list[str] = []
+    stream = TextStream(tok, stop_strings=stop_strings, on_text=deltas.append)
+    for i in ids:
+        if stream.push(i):
+            break
+    text = stream.finish()
+    expected = "IMPRESSION:Yes. 心脏"
+    for stop in stop_strings:
+        expected = expected[: expected.find(stop)]
+    assert text == expected and "".join(deltas) == text
+    assert all("\ufffd" not in d for d in deltas)
+
+
+def test_an_unfinished_character_at_the_end_is_dropped(tok):
+    ids = tok.encode("IMPRESSION:", add_special_tokens=False).ids + [_byte_token(tok, 0xE5)]
+    deltas: list[str] = []
+    stream = TextStream(tok, on_text=deltas.append)
+    for i in ids:
+        stream.push(i)
+    assert stream.finish() == "IMPRESSION:" == "".join(deltas)

@@ -180,3 +180,92 @@ def test_names_that_differ_only_in_case_are_one_name(model_folder, user_store):
     import_model(model_folder, name="chest-model")
     with pytest.raises(ModelError, match="a model called 'chest-model' is already installed"):
         import_model(model_folder, name="Chest-Model")
+
+
+def _shipped_copy(model_folder):
+    """``model_folder`` installed as a shipped model, with its entry in the (test) models.json."""
+    from radfound.registry import store
+
+    shipped = store.SHIPPED_MODELS_DIR / "tiny-test"
+    shutil.copytree(model_folder, shipped)
+    refresh_index(store.INDEX_PATH, store.SHIPPED_MODELS_DIR, store.SHIPPED_MODELS_DIR.parent)
+    return shipped
+
+
+def test_loading_refuses_a_coordinated_edit_of_a_shipped_model(model_folder, user_store, monkeypatch):
+    """A shipped file changed together with a rewritten manifest passes verify_model_dir; models.json catches it,
+    whether the model is loaded by name, by path or as the default."""
+    from radfound.engine import load_model
+    from radfound.registry import store
+    from radfound.registry.manifest import write_manifest
+
+    shipped = _shipped_copy(model_folder)
+    assert store.verify_before_load(shipped)["name"] == "tiny-test"
+    (shipped / "config.json").write_text(json.dumps({"model_type": "radfound", "evil": True}))
+    write_manifest(shipped, name="tiny-test", family="radfound")
+    monkeypatch.setattr(store, "default_model_dir", lambda: shipped)
+    for how in ("tiny-test", str(shipped), None):
+        with pytest.raises(IntegrityError, match="models.json") as err:
+            load_model(how, device="cpu")
+        assert err.value.path.endswith("config.json")
+
+
+def test_a_shipped_manifest_edited_alone_is_refused(model_folder, user_store):
+    """Same files, other metadata (e.g. the trained modalities or the licence): the manifest's hash differs."""
+    from radfound.registry import store
+
+    shipped = _shipped_copy(model_folder)
+    manifest = json.loads((shipped / "manifest.json").read_text())
+    manifest["licence"] = "public domain"
+    (shipped / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IntegrityError, match="models.json") as err:
+        store.verify_before_load(shipped)
+    assert err.value.path.endswith("manifest.json")
+    assert verify_model("tiny-test").verified is False
+    store.verify_before_load(shutil.copytree(shipped, user_store / "copy"))  # a user copy is not shipped
+
+
+def test_the_real_shipped_model_agrees_with_its_index():
+    from radfound.config import default_model_dir
+    from radfound.registry.store import verify_before_load
+
+    if not (default_model_dir() / "manifest.json").is_file():
+        pytest.skip("shipped model not built")
+    assert verify_before_load(default_model_dir())["name"] == default_model_dir().name
+
+
+@pytest.mark.parametrize("manifest, problem", [
+    ("[]", "JSON object"), ('{"files": {"config.json": {"size": "oops"}}}', "size"),
+    ('{"name": 42, "files": {}}', "'name' must be a string"),
+])
+def test_a_malformed_user_model_is_listed_as_broken_without_hiding_the_others(model_folder, user_store, manifest,
+                                                                              problem):
+    import_model(model_folder, name="good")
+    bad = shutil.copytree(model_folder, user_store / "bad")
+    (bad / "manifest.json").write_text(manifest)
+    (bad / "config.json").write_text("[1, 2]")  # a config that is not an object either
+    listed = {e.name: e for e in list_models()}
+    assert listed["good"].status == "sizes ok"
+    assert listed["bad"].verified is False and problem in listed["bad"].status
+    assert listed["bad"].family == "unknown"
+    labels = dict((name, label) for label, name in model_choices())
+    assert "problem: " in labels["bad"] and "problem" not in labels["good"]
+
+
+def test_import_refuses_a_manifest_whose_name_is_not_text(model_folder, user_store):
+    manifest = json.loads((model_folder / "manifest.json").read_text())
+    (model_folder / "manifest.json").write_text(json.dumps({**manifest, "name": 42}))
+    with pytest.raises(ModelError, match="'name' must be a string"):
+        import_model(model_folder)
+    assert leftovers(user_store) == []
+
+
+def test_models_store_that_is_a_file_is_a_config_error(tmp_path, monkeypatch, model_folder):
+    from radfound.errors import ConfigError
+
+    not_a_folder = tmp_path / "models.txt"
+    not_a_folder.write_text("x")
+    monkeypatch.setenv("RADFOUND_MODELS", str(not_a_folder))
+    for call in (list_models, lambda: import_model(model_folder)):
+        with pytest.raises(ConfigError, match="RADFOUND_MODELS"):
+            call()

@@ -17,7 +17,6 @@ verified (every sha256) before any session is created.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -32,12 +31,13 @@ from radfound.engine.families.gemma3 import Gemma3Family
 from radfound.engine.families.idefics3 import Idefics3Family
 from radfound.engine.families.images import study_images
 from radfound.engine.families.io_names import read_names
+from radfound.engine.folder_checks import read_json_object
 from radfound.engine.generation import Generated, GenerationConfig, generate
 from radfound.engine.model import EncodedStudy
 from radfound.engine.providers import CUDA, create_session, running_provider
 from radfound.engine.streaming import TextStream
 from radfound.errors import ModelError
-from radfound.registry.manifest import verify_model_dir
+from radfound.registry.store import verify_before_load
 from radfound.study.model import Study
 from radfound.tasks.prompts import ASSISTANT, BOS, IMAGE, USER
 
@@ -51,12 +51,81 @@ _RADFOUND_TURN = re.compile(
 
 
 def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ModelError(f"not valid JSON ({exc})", path) from None
+    """An optional JSON-object file of the folder ({} when absent)."""
+    return read_json_object(path) if path.is_file() else {}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _numbers(value) -> bool:
+    return _is_number(value) or (isinstance(value, list) and bool(value) and all(map(_is_number, value)))
+
+
+def _sizes(value) -> bool:
+    return isinstance(value, dict) and all(_is_int(v) and v > 0 for v in value.values())
+
+
+#: preprocessor_config.json keys the family adapters read -> (test, what is allowed). Pillow filter codes 0-5.
+PREPROCESSOR_RULES = {
+    "size": (_sizes, "an object of whole numbers of pixels"),
+    "max_image_size": (_sizes, "an object of whole numbers of pixels"),
+    "resample": (lambda v: _is_int(v) and 0 <= v <= 5, "a Pillow filter code 0-5 (2 bilinear, 3 bicubic, 1 Lanczos)"),
+    "do_image_splitting": (lambda v: isinstance(v, bool), "true or false"),
+    "do_resize": (lambda v: isinstance(v, bool), "true or false"),
+    "do_rescale": (lambda v: isinstance(v, bool), "true or false"),
+    "do_normalize": (lambda v: isinstance(v, bool), "true or false"),
+    "rescale_factor": (_is_number, "a number"),
+    "image_mean": (_numbers, "a number or a list of numbers"),
+    "image_std": (_numbers, "a number or a list of numbers"),
+}
+
+#: config.json keys the family adapters read (top level) -> (test, what is allowed).
+CONFIG_RULES = {
+    **{key: (lambda v: _is_int(v) and v >= 0, "a token id") for key in (
+        "image_token_index", "image_token_id", "boi_token_index", "eoi_token_index", "bos_token_id")},
+    "mm_tokens_per_image": (lambda v: _is_int(v) and v > 0, "a whole number >= 1"),
+    "scale_factor": (lambda v: _is_number(v) and v > 0, "a number > 0"),
+    "vision_config": (lambda v: isinstance(v, dict), "an object"),
+    "text_config": (lambda v: isinstance(v, dict), "an object"),
+}
+
+
+def _check_values(data: dict, rules: dict, path: Path, prefix: str = "") -> None:
+    """ModelError naming the file and the key whose value the family adapter could not use."""
+    for key, (test, allowed) in rules.items():
+        if data.get(key) is not None and not test(data[key]):
+            raise ModelError(f"{prefix}{key} must be {allowed}, not {data[key]!r}", path)
+
+
+def _check_decoder_names(session, names, layers: int, config_path: Path) -> None:
+    """ModelError naming the decoder graph when it lacks the embeddings, logits or a layer's cache tensors that
+    config.json (its layer count) and genai_config.json's names promise."""
+    have_in = {i.name for i in session.get_inputs()}
+    have_out = {o.name for o in session.get_outputs()}
+    wanted_in = [names.decoder.input("inputs_embeds")]
+    wanted_in += [n % i for i in range(layers) for n in (names.past_key, names.past_value)]
+    wanted_out = [names.decoder.output("logits")]
+    wanted_out += [n % i for i in range(layers) for n in (names.present_key, names.present_value)]
+    for kind, wanted, have in (("input", wanted_in, have_in), ("output", wanted_out, have_out)):
+        missing = [n for n in wanted if n not in have]
+        if missing:
+            raise ModelError(f"the decoder has no {kind} {missing[0]!r} ({config_path.name} gives {layers} layers); "
+                             f"its {kind}s are {', '.join(sorted(have))}", names.decoder.file)
+
+
+def _whole(table: dict, key: str, path: Path, prefix: str, default=None) -> int:
+    """A size the decoder runner needs from config.json (or genai_config.json), as a whole number >= 1."""
+    value = table.get(key, default)
+    if not _is_int(value) or value < 1:
+        raise ModelError(f"{prefix}{key} must be a whole number >= 1 ({'missing' if value is None else repr(value)})",
+                         path)
+    return value
 
 
 def instruction_of(prompt: str) -> str:
@@ -73,40 +142,74 @@ class CommunityVLModel:
 
     def __init__(self, model_dir: str | Path, device: str = "auto", dtype: str | None = None):
         self.model_dir = Path(model_dir)
-        self.manifest = verify_model_dir(self.model_dir)
-        self.config = _read_json(self.model_dir / "config.json")
+        self.manifest = verify_before_load(self.model_dir)
+        config_path = self.model_dir / "config.json"
+        self.config = _read_json(config_path)
         model_type = self.config.get("model_type", "")
         if model_type not in FAMILIES:
             raise ModelError(
                 f"model_type {model_type!r} is not a supported community family ({', '.join(sorted(FAMILIES))})",
-                self.model_dir / "config.json",
+                config_path,
             )
         self.generation_defaults = _read_json(self.model_dir / "generation_config.json")
         tok_path = self.model_dir / "tokenizer.json"
         if not tok_path.is_file():
             raise ModelError("no tokenizer.json in the model folder", self.model_dir)
-        self.tokenizer = Tokenizer.from_file(str(tok_path))
-        self.family = FAMILIES[model_type](self.config, _read_json(self.model_dir / "preprocessor_config.json"),
-                                           self.tokenizer)
+        try:
+            self.tokenizer = Tokenizer.from_file(str(tok_path))
+        except Exception as exc:  # tokenizers raises a plain Exception on malformed JSON
+            raise ModelError(f"tokenizer.json cannot be read ({exc})", tok_path) from None
+        pre_path = self.model_dir / "preprocessor_config.json"
+        preprocessor = _read_json(pre_path)
+        _check_values(preprocessor, PREPROCESSOR_RULES, pre_path)
+        _check_values(self.config, CONFIG_RULES, config_path)
+        text = self.config.get("text_config", self.config)
+        _check_values(text, {"bos_token_id": CONFIG_RULES["bos_token_id"]}, config_path, "text_config.")
+        vision = self.config.get("vision_config", {})
+        for key in ("image_size", "patch_size"):
+            if key in vision:
+                _whole(vision, key, config_path, "vision_config.")
+        try:
+            self.family = FAMILIES[model_type](self.config, preprocessor, self.tokenizer)
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:  # a value the checks missed
+            raise ModelError(f"the {model_type} adapter cannot use config.json / preprocessor_config.json "
+                             f"({type(exc).__name__}: {exc})", self.model_dir) from None
         self.name = self.manifest.get("name") or self.model_dir.name
         self.version = str(self.manifest.get("model_version", ""))
         self.names = read_names(self.model_dir, dtype)
+        genai_decoder = self.names.genai.get("decoder", {})
+        genai_decoder = genai_decoder if isinstance(genai_decoder, dict) else {}
+        where = "text_config." if "text_config" in self.config else ""
+
+        def size(genai_key: str, key: str, default=None) -> int:
+            if genai_decoder.get(genai_key) is not None:
+                return _whole(genai_decoder, genai_key, self.model_dir / "genai_config.json", "model.decoder.")
+            return _whole(text, key, config_path, where, default)
+
+        layers = size("num_hidden_layers", "num_hidden_layers")
+        kv = size("num_key_value_heads", "num_key_value_heads")
+        self.hidden_size = size("hidden_size", "hidden_size")
+        if genai_decoder.get("head_size") is not None or text.get("head_dim") is not None:
+            head_dim = size("head_size", "head_dim")
+        else:
+            head_dim = self.hidden_size // _whole(text, "num_attention_heads", config_path, where)
+        vocab = text.get("vocab_size")
+        if vocab is not None and not (_is_int(vocab) and vocab > 0):
+            raise ModelError(f"{where}vocab_size must be a whole number >= 1, not {vocab!r}", config_path)
+        self.vocab_size = vocab or int(np.iinfo(np.int64).max)
+        eos = self.generation_defaults.get("eos_token_id", text.get("eos_token_id"))
+        eos_list = eos if isinstance(eos, list) else [eos]
+        if not all(e is None or _is_int(e) for e in eos_list):
+            raise ModelError(f"eos_token_id must be a token id or a list of them, not {eos!r}",
+                             self.model_dir / "generation_config.json")
+        self.eos_ids = [e for e in eos_list if e is not None]
+        if not self.eos_ids:
+            raise ModelError("no eos_token_id in generation_config.json or config.json", self.model_dir)
         self.vision = create_session(self.names.vision.file, device)
         self.embed_session = create_session(self.names.embedding.file, device)
         decoder_session = create_session(self.names.decoder.file, device)
         self.provider = running_provider(decoder_session)
-        text = self.config.get("text_config", self.config)
-        genai_decoder = self.names.genai.get("decoder", {})
-        layers = int(genai_decoder.get("num_hidden_layers") or text["num_hidden_layers"])
-        kv = int(genai_decoder.get("num_key_value_heads") or text["num_key_value_heads"])
-        head_dim = int(genai_decoder.get("head_size") or text.get("head_dim")
-                       or text["hidden_size"] // text["num_attention_heads"])
-        self.vocab_size = int(text.get("vocab_size") or np.iinfo(np.int64).max)
-        self.hidden_size = int(genai_decoder.get("hidden_size") or text["hidden_size"])
-        eos = self.generation_defaults.get("eos_token_id", text.get("eos_token_id"))
-        self.eos_ids = [int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None]
-        if not self.eos_ids:
-            raise ModelError("no eos_token_id in generation_config.json or config.json", self.model_dir)
+        _check_decoder_names(decoder_session, self.names, layers, config_path)
         cache_device = "cuda" if self.provider == CUDA else None  # keep the KV cache on the GPU
         self.decoder = NamedDecoder(decoder_session, self.names, layers, kv, head_dim, self.eos_ids, cache_device)
         self._lock = threading.Lock()  # one generation at a time (the KV cache lives in the runner)

@@ -69,9 +69,14 @@ def read_names(model_dir: str | Path, dtype: str | None = None) -> ModelNames:
     genai = {}
     if genai_path.is_file():
         try:
-            genai = json.loads(genai_path.read_text(encoding="utf-8")).get("model", {})
+            data = json.loads(genai_path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise ModelError(f"genai_config.json is not valid JSON ({exc})", genai_path) from None
+        genai = data.get("model", {}) if isinstance(data, dict) else None
+        sections = [genai.get(k, {}) for k in ("vision", "embedding", "decoder")] if isinstance(genai, dict) else [0]
+        if not all(isinstance(section, dict) for section in sections):
+            raise ModelError("genai_config.json must be an object whose 'model' holds vision / embedding / decoder "
+                             "objects", genai_path)
 
     def default(stem: str) -> Path | None:
         try:
