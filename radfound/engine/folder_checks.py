@@ -9,34 +9,25 @@ Here every problem is a :class:`~radfound.errors.ModelError` naming the file (an
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from radfound.engine.generation import is_int
 from radfound.errors import ConfigError, ModelError
+from radfound.registry.manifest import read_json_object
 
 #: text_config keys the engine reads, each a whole number >= 1.
 TEXT_KEYS = ("vocab_size", "hidden_size", "num_layers", "num_heads", "num_kv_heads", "max_position_embeddings")
 
 
-def read_json_object(path: Path) -> dict:
-    """A JSON file that must hold an object; ModelError naming the file otherwise."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot read JSON ({exc})", path) from None
-    if not isinstance(data, dict):
-        raise ModelError(f"must hold a JSON object, not a {type(data).__name__}", path)
-    return data
-
-
 def _whole(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    return is_int(value) and value >= 1
 
 
-def _need_whole(table: dict, key: str, prefix: str, path: Path) -> int:
-    value = table.get(key)
+def need_whole(table: dict, key: str, path: Path, prefix: str = "", default=None) -> int:
+    """``table[key]`` (else ``default``) as a whole number >= 1, or ModelError naming the file and the key."""
+    value = table.get(key, default)
     if not _whole(value):
-        what = "missing" if key not in table else f"{value!r}"
+        what = "missing" if value is None else f"{value!r}"
         raise ModelError(f"{prefix}{key} must be a whole number >= 1 ({what})", path)
     return value
 
@@ -49,19 +40,19 @@ def read_model_config(path: Path) -> dict:
         raise ModelError("text_config must be an object with the decoder's sizes "
                          f"({'missing' if text is None else type(text).__name__})", path)
     for key in TEXT_KEYS:
-        _need_whole(text, key, "text_config.", path)
+        need_whole(text, key, path, "text_config.")
     if text["hidden_size"] % text["num_heads"] or text["num_heads"] % text["num_kv_heads"]:
         raise ModelError("text_config: hidden_size must be a multiple of num_heads, and num_heads of num_kv_heads "
                          f"({text['hidden_size']}, {text['num_heads']}, {text['num_kv_heads']})", path)
     token = config.get("image_token_id")
-    if not isinstance(token, int) or isinstance(token, bool) or token < 0:
+    if not is_int(token) or token < 0:
         raise ModelError(f"image_token_id must be a token id ({'missing' if token is None else repr(token)})", path)
-    _need_whole(config, "num_image_tokens", "", path)
+    need_whole(config, "num_image_tokens", path)
     vision = config.get("vision_config", {})
     if not isinstance(vision, dict):
         raise ModelError(f"vision_config must be an object, not a {type(vision).__name__}", path)
     if "image_size" in vision:
-        _need_whole(vision, "image_size", "vision_config.", path)
+        need_whole(vision, "image_size", path, "vision_config.")
     return config
 
 

@@ -53,28 +53,29 @@ class GenerationConfig:
         return cls(**values)
 
 
-def _integer(value) -> bool:
+def is_int(value) -> bool:
+    """A whole number (Python or numpy), not a bool: what a size, count or token id must be."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _real(value) -> bool:
-    return (_integer(value) or isinstance(value, (float, np.floating))) and bool(np.isfinite(value))
+    return (is_int(value) or isinstance(value, (float, np.floating))) and bool(np.isfinite(value))
 
 
 #: option -> (test, what a valid value is). seed may be None (unseeded); the token ids may be -1 (never stop).
 _RULES: dict[str, tuple[Callable[[object], bool], str]] = {
-    "max_new_tokens": (lambda v: _integer(v) and v >= 1, "a whole number >= 1"),
+    "max_new_tokens": (lambda v: is_int(v) and v >= 1, "a whole number >= 1"),
     "do_sample": (lambda v: isinstance(v, (bool, np.bool_)), "true or false"),
     "temperature": (lambda v: _real(v) and v > 0, "a number > 0"),
-    "top_k": (lambda v: _integer(v) and v >= 0, "a whole number >= 0 (0: no top-k filtering)"),
+    "top_k": (lambda v: is_int(v) and v >= 0, "a whole number >= 0 (0: no top-k filtering)"),
     "top_p": (lambda v: _real(v) and 0 < v <= 1, "a number in (0, 1]"),
-    "num_beams": (lambda v: _integer(v) and v >= 1, "a whole number >= 1"),
+    "num_beams": (lambda v: is_int(v) and v >= 1, "a whole number >= 1"),
     "length_penalty": (_real, "a finite number"),
     "repetition_penalty": (lambda v: _real(v) and v > 0, "a number > 0 (1: no penalty)"),
-    "seed": (lambda v: v is None or (_integer(v) and v >= 0), "a whole number >= 0"),
-    "eos_token_id": (lambda v: _integer(v) and v >= -1, "a token id (-1: never stop)"),
-    "pad_token_id": (lambda v: _integer(v) and v >= -1, "a token id"),
-    "bos_token_id": (lambda v: _integer(v) and v >= -1, "a token id"),
+    "seed": (lambda v: v is None or (is_int(v) and v >= 0), "a whole number >= 0"),
+    "eos_token_id": (lambda v: is_int(v) and v >= -1, "a token id (-1: never stop)"),
+    "pad_token_id": (lambda v: is_int(v) and v >= -1, "a token id"),
+    "bos_token_id": (lambda v: is_int(v) and v >= -1, "a token id"),
 }
 
 
@@ -91,7 +92,7 @@ def check_option(key: str, value):
         raise ModelError(f"invalid generation option {key}={value!r}: must be {allowed}")
     if key == "do_sample":
         return bool(value)
-    if _integer(value):
+    if is_int(value):
         return int(value)
     return float(value) if isinstance(value, (float, np.floating)) else value
 

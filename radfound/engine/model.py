@@ -24,7 +24,6 @@ from radfound.engine.folder_checks import (
     check_graph_io,
     expected_graphs,
     read_generation_defaults,
-    read_json_object,
     read_model_config,
     read_preprocessor_config,
 )
@@ -32,6 +31,7 @@ from radfound.engine.generation import Generated, GenerationConfig, generate, sc
 from radfound.engine.providers import CPU, CUDA, create_session, requested_providers, running_provider
 from radfound.engine.streaming import TextStream
 from radfound.errors import ModelError
+from radfound.registry.manifest import read_json_object
 from radfound.registry.store import verify_before_load
 from radfound.study.model import Study
 

@@ -57,7 +57,7 @@ from radfound.errors import OutputError, StudyReadError, UnsupportedInputError
 from radfound.eval.normalize import is_cjk
 from radfound.outputs.atomic import atomic_path
 from radfound.study.model import Study
-from radfound.tasks.results import TRUNCATED_NOTE, Draft
+from radfound.tasks.results import TRUNCATED_NOTE, Draft, model_label
 
 #: Codes of TID 2000 and its sections (PS3.16 CID 7001 / 7002).
 REPORT_TITLE = hd.sr.CodedConcept("18748-4", "LN", "Diagnostic Imaging Report")
@@ -202,10 +202,9 @@ def _box_findings(draft: Draft, study: Study) -> list:
 
 def _content(draft: Draft, device_uid: str, study: Study, notes: Sequence[str] = ()) -> hd.sr.ContainerContentItem:
     """The TID 2000 content tree (root container and everything under it)."""
-    model_label = f"{draft.model} {draft.model_version}".strip()
     device = hd.sr.DeviceObserverIdentifyingAttributes(
         uid=device_uid,
-        name=model_label[:64],
+        name=model_label(draft)[:64],
         manufacturer_name=MANUFACTURER,
         model_name=draft.model[:64],
     )

@@ -12,15 +12,14 @@ from pathlib import Path
 
 from radfound.outputs.atomic import write_text_atomic
 from radfound.study.model import Study
-from radfound.tasks.results import TRUNCATED_NOTE, Answer, Draft
+from radfound.tasks.results import TRUNCATED_NOTE, Answer, Draft, model_label
 
 
-def footer(result: Draft | Answer, warnings=(), truncated: bool = False) -> str:
-    """The lines under a draft's or an answer's text: the model that wrote it, what the reader noticed about
-    the input, and whether the text stopped at the token limit."""
-    model = f"{result.model} {result.model_version}".strip()
+def footer(result: Draft | Answer, warnings=(), truncated: bool = False, label: str = "Model") -> str:
+    """The lines under a draft's or an answer's text: the model that wrote it (after ``label``), what the
+    reader noticed about the input, and whether the text stopped at the token limit."""
     notes = [f"Input warning: {w}" for w in warnings] + ([f"Note: {TRUNCATED_NOTE}"] if truncated else [])
-    return f"Model: {model} ({result.provider})\n" + "".join(f"{n}\n" for n in notes)
+    return f"{label}: {model_label(result)} ({result.provider})\n" + "".join(f"{n}\n" for n in notes)
 
 
 def draft_text(draft: Draft, study: Study | None = None) -> str:

@@ -52,18 +52,24 @@ def write_manifest(model_dir: str | Path, **meta) -> dict:
 TEXT_FIELDS = ("name", "family", "licence", "source")
 
 
+def read_json_object(path: Path) -> dict:
+    """A JSON file that must hold an object; ModelError naming the file otherwise."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read JSON ({exc})", path) from None
+    if not isinstance(data, dict):
+        raise ModelError(f"must hold a JSON object, not a {type(data).__name__}", path)
+    return data
+
+
 def read_manifest(model_dir: str | Path) -> dict:
     """The manifest of a folder, its shape checked (an object with a 'files' table of objects, string
     name/family/licence/source), so listing and importing never trip over a malformed one."""
     path = Path(model_dir) / MANIFEST_NAME
     if not path.is_file():
         raise ModelError("no manifest.json: not a RadFound model folder, or an incomplete copy", model_dir)
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ModelError(f"manifest.json is not valid JSON ({exc})", path) from None
-    if not isinstance(manifest, dict):
-        raise ModelError(f"manifest.json must hold a JSON object, not a {type(manifest).__name__}", path)
+    manifest = read_json_object(path)
     if not isinstance(manifest.get("files"), dict):
         raise ModelError("manifest.json has no 'files' table", path)
     for key in TEXT_FIELDS:

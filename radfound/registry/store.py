@@ -95,13 +95,15 @@ def is_shipped(folder: str | Path) -> bool:
     return Path(folder).resolve().parent == Path(SHIPPED_MODELS_DIR).resolve()
 
 
-def check_model(folder: Path, source: str, *, full: bool = True) -> None:
-    """Verify a folder's manifest (every sha256 when ``full``); shipped ones also against models.json."""
-    verify_model_dir(folder, check_hashes=full)
+def check_model(folder: Path, source: str, *, full: bool = True) -> dict:
+    """Verify a folder's manifest (every sha256 when ``full``); shipped ones also against models.json.
+    Returns the manifest."""
+    manifest = verify_model_dir(folder, check_hashes=full)
     if source == "shipped":
         entry = _shipped_index_entry(folder)
         if entry is not None:
             check_against_index(folder, entry)
+    return manifest
 
 
 def verify_before_load(folder: str | Path) -> dict:
@@ -111,12 +113,7 @@ def verify_before_load(folder: str | Path) -> dict:
     The second check is cheap (the manifest's own hash and its file table against the index entry) and refuses a
     coordinated edit: a shipped file changed together with a rewritten manifest."""
     folder = Path(folder)
-    manifest = verify_model_dir(folder)
-    if is_shipped(folder):
-        entry = _shipped_index_entry(folder)
-        if entry is not None:
-            check_against_index(folder, entry)
-    return manifest
+    return check_model(folder, "shipped" if is_shipped(folder) else "user")
 
 
 def _entry(folder: Path, source: str, verify: str) -> ModelEntry:

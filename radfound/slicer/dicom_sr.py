@@ -19,7 +19,7 @@ from pathlib import Path
 from radfound.config import sr_output_dir
 from radfound.errors import RadFoundError, UnsupportedInputError
 from radfound.outputs.sr import draft_digest, read_source_headers, write_sr
-from radfound.slicer.nodes import conversation_text
+from radfound.slicer.nodes import conversation_models, conversation_text
 from radfound.study.model import Study
 from radfound.tasks.prompts import parse_report
 from radfound.tasks.results import Answer, Draft
@@ -54,7 +54,7 @@ def save_conversation_sr(answers: list[Answer], study: Study, folder: str | Path
     draft = Draft(findings=conversation_text(answers), impression=CONVERSATION_IMPRESSION, model=last.model,
                   provider=last.provider, model_version=last.model_version,
                   boxes=[box for answer in answers for box in answer.boxes])
-    models = list(dict.fromkeys(f"{a.model} {a.model_version}".strip() for a in answers))
+    models = conversation_models(answers)
     notes = [CONVERSATION_NOTE] + ([SEVERAL_MODELS_NOTE.format(", ".join(models))] if len(models) > 1 else [])
     return _write(draft, study, folder, *notes)
 

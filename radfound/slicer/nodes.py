@@ -17,7 +17,7 @@ import numpy as np
 
 from radfound.config import PRELIMINARY_NOTICE
 from radfound.outputs.text import footer
-from radfound.tasks.results import Answer, Box, Draft
+from radfound.tasks.results import Answer, Box, Draft, model_label
 
 FOLDER_NAME = "RadFound"
 AI_LABEL = "AI: {}"  # the name (slice-view label) of a markup the model drew
@@ -154,17 +154,18 @@ def save_draft(draft: Draft, volume_node, edited_text: str | None = None, view_n
     return {"text": text_node, "table": table, "markups": markups}
 
 
-def _model_of(answer: Answer) -> str:
-    return f"{answer.model} {answer.model_version}".strip()
+def conversation_models(answers: list[Answer]) -> list[str]:
+    """The models (name and version) that gave a conversation's answers, in the order they first answered."""
+    return list(dict.fromkeys(model_label(a) for a in answers))
 
 
 def conversation_text(answers: list[Answer]) -> str:
     """Plain-text transcript of a VQA conversation. A cut-off answer says so; when the answers came from
     more than one model (the user switched models), each answer names its model."""
-    several = len({_model_of(a) for a in answers}) > 1
+    several = len(conversation_models(answers)) > 1
 
     def label(a: Answer) -> str:
-        return f"A ({_model_of(a)})" if several else "A"
+        return f"A ({model_label(a)})" if several else "A"
 
     return "\n\n".join(f"Q: {a.question}\n{label(a)}: {a.answer}{CUT_OFF_ANSWER if a.truncated else ''}"
                         for a in answers)
@@ -174,10 +175,12 @@ def save_conversation(answers: list[Answer], volume_node, warnings=()):
     """Save a conversation as one text node in the study's RadFound folder, the model(s) and the reader's
     ``warnings`` under it."""
     name = f"RadFound conversation - {volume_node.GetName() or 'volume'}"
-    models = list(dict.fromkeys(_model_of(a) for a in answers))
-    tail = f"\n\n{footer(answers[-1], warnings)}" if answers else ""
-    if len(models) > 1:
-        tail = f"\n\nModels: {', '.join(models)}" + tail.replace("Model: ", "Last model: ", 1)
+    models = conversation_models(answers)
+    tail = ""
+    if answers:
+        several = len(models) > 1
+        tail = (f"\n\nModels: {', '.join(models)}" if several else "") + \
+            f"\n\n{footer(answers[-1], warnings, label='Last model' if several else 'Model')}"
     node = add_text_node(volume_node, name, conversation_text(answers) + tail)
     if answers:
         _tag(node, answers[-1], volume_node)

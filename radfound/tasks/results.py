@@ -10,6 +10,11 @@ from dataclasses import asdict, dataclass, field
 
 from radfound.config import PRELIMINARY_NOTICE
 
+def model_label(result: Draft | Answer) -> str:
+    """How outputs name the model that wrote a draft or an answer: its name and version."""
+    return f"{result.model} {result.model_version}".strip()
+
+
 #: What the text file and the SR say of a draft that stopped at the token limit (Draft.truncated).
 TRUNCATED_NOTE = "The draft stopped at the model's token limit and may be cut off."
 

@@ -31,12 +31,13 @@ from radfound.engine.families.gemma3 import Gemma3Family
 from radfound.engine.families.idefics3 import Idefics3Family
 from radfound.engine.families.images import study_images
 from radfound.engine.families.io_names import read_names
-from radfound.engine.folder_checks import read_json_object
-from radfound.engine.generation import Generated, GenerationConfig, generate
+from radfound.engine.folder_checks import need_whole
+from radfound.engine.generation import Generated, GenerationConfig, generate, is_int
 from radfound.engine.model import EncodedStudy
 from radfound.engine.providers import CUDA, create_session, running_provider
 from radfound.engine.streaming import TextStream
 from radfound.errors import ModelError
+from radfound.registry.manifest import read_json_object
 from radfound.registry.store import verify_before_load
 from radfound.study.model import Study
 from radfound.tasks.prompts import ASSISTANT, BOS, IMAGE, USER
@@ -55,10 +56,6 @@ def _read_json(path: Path) -> dict:
     return read_json_object(path) if path.is_file() else {}
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -68,14 +65,14 @@ def _numbers(value) -> bool:
 
 
 def _sizes(value) -> bool:
-    return isinstance(value, dict) and all(_is_int(v) and v > 0 for v in value.values())
+    return isinstance(value, dict) and all(is_int(v) and v > 0 for v in value.values())
 
 
 #: preprocessor_config.json keys the family adapters read -> (test, what is allowed). Pillow filter codes 0-5.
 PREPROCESSOR_RULES = {
     "size": (_sizes, "an object of whole numbers of pixels"),
     "max_image_size": (_sizes, "an object of whole numbers of pixels"),
-    "resample": (lambda v: _is_int(v) and 0 <= v <= 5, "a Pillow filter code 0-5 (2 bilinear, 3 bicubic, 1 Lanczos)"),
+    "resample": (lambda v: is_int(v) and 0 <= v <= 5, "a Pillow filter code 0-5 (2 bilinear, 3 bicubic, 1 Lanczos)"),
     "do_image_splitting": (lambda v: isinstance(v, bool), "true or false"),
     "do_resize": (lambda v: isinstance(v, bool), "true or false"),
     "do_rescale": (lambda v: isinstance(v, bool), "true or false"),
@@ -87,9 +84,9 @@ PREPROCESSOR_RULES = {
 
 #: config.json keys the family adapters read (top level) -> (test, what is allowed).
 CONFIG_RULES = {
-    **{key: (lambda v: _is_int(v) and v >= 0, "a token id") for key in (
+    **{key: (lambda v: is_int(v) and v >= 0, "a token id") for key in (
         "image_token_index", "image_token_id", "boi_token_index", "eoi_token_index", "bos_token_id")},
-    "mm_tokens_per_image": (lambda v: _is_int(v) and v > 0, "a whole number >= 1"),
+    "mm_tokens_per_image": (lambda v: is_int(v) and v > 0, "a whole number >= 1"),
     "scale_factor": (lambda v: _is_number(v) and v > 0, "a number > 0"),
     "vision_config": (lambda v: isinstance(v, dict), "an object"),
     "text_config": (lambda v: isinstance(v, dict), "an object"),
@@ -117,15 +114,6 @@ def _check_decoder_names(session, names, layers: int, config_path: Path) -> None
         if missing:
             raise ModelError(f"the decoder has no {kind} {missing[0]!r} ({config_path.name} gives {layers} layers); "
                              f"its {kind}s are {', '.join(sorted(have))}", names.decoder.file)
-
-
-def _whole(table: dict, key: str, path: Path, prefix: str, default=None) -> int:
-    """A size the decoder runner needs from config.json (or genai_config.json), as a whole number >= 1."""
-    value = table.get(key, default)
-    if not _is_int(value) or value < 1:
-        raise ModelError(f"{prefix}{key} must be a whole number >= 1 ({'missing' if value is None else repr(value)})",
-                         path)
-    return value
 
 
 def instruction_of(prompt: str) -> str:
@@ -168,7 +156,7 @@ class CommunityVLModel:
         vision = self.config.get("vision_config", {})
         for key in ("image_size", "patch_size"):
             if key in vision:
-                _whole(vision, key, config_path, "vision_config.")
+                need_whole(vision, key, config_path, "vision_config.")
         try:
             self.family = FAMILIES[model_type](self.config, preprocessor, self.tokenizer)
         except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:  # a value the checks missed
@@ -183,8 +171,8 @@ class CommunityVLModel:
 
         def size(genai_key: str, key: str, default=None) -> int:
             if genai_decoder.get(genai_key) is not None:
-                return _whole(genai_decoder, genai_key, self.model_dir / "genai_config.json", "model.decoder.")
-            return _whole(text, key, config_path, where, default)
+                return need_whole(genai_decoder, genai_key, self.model_dir / "genai_config.json", "model.decoder.")
+            return need_whole(text, key, config_path, where, default)
 
         layers = size("num_hidden_layers", "num_hidden_layers")
         kv = size("num_key_value_heads", "num_key_value_heads")
@@ -192,14 +180,14 @@ class CommunityVLModel:
         if genai_decoder.get("head_size") is not None or text.get("head_dim") is not None:
             head_dim = size("head_size", "head_dim")
         else:
-            head_dim = self.hidden_size // _whole(text, "num_attention_heads", config_path, where)
+            head_dim = self.hidden_size // need_whole(text, "num_attention_heads", config_path, where)
         vocab = text.get("vocab_size")
-        if vocab is not None and not (_is_int(vocab) and vocab > 0):
+        if vocab is not None and not (is_int(vocab) and vocab > 0):
             raise ModelError(f"{where}vocab_size must be a whole number >= 1, not {vocab!r}", config_path)
         self.vocab_size = vocab or int(np.iinfo(np.int64).max)
         eos = self.generation_defaults.get("eos_token_id", text.get("eos_token_id"))
         eos_list = eos if isinstance(eos, list) else [eos]
-        if not all(e is None or _is_int(e) for e in eos_list):
+        if not all(e is None or is_int(e) for e in eos_list):
             raise ModelError(f"eos_token_id must be a token id or a list of them, not {eos!r}",
                              self.model_dir / "generation_config.json")
         self.eos_ids = [e for e in eos_list if e is not None]
