@@ -7,7 +7,7 @@ import json
 from radfound.cli.generation_args import add_model_args, add_study_args, generation_kwargs, load, read
 from radfound.cli.generation_args import start_stream, timing_line, warn_after_run
 from radfound.config import PRELIMINARY_NOTICE
-from radfound.outputs.text import study_record
+from radfound.outputs.text import answer_notes, answer_text, study_record
 
 
 def register(sub) -> None:
@@ -39,9 +39,9 @@ def run(args) -> int:
         record = {**answer.to_json(), "study": study_record(study), "warnings": list(study.warnings)}
         print(json.dumps(record, indent=2, ensure_ascii=False))
         return 0
-    if on_text:
-        print("\n")
+    if on_text:  # the answer is on screen already: add its notes
+        print(f"{answer_notes(answer)}\n")
     else:
-        print(f"{PRELIMINARY_NOTICE}\n\nQ: {answer.question}\nA: {answer.answer}\n")
+        print(f"{PRELIMINARY_NOTICE}\n\nQ: {answer.question}\nA: {answer_text(answer)}\n")
     print(timing_line(model, answer.timings))
     return 0

@@ -12,7 +12,10 @@ from pathlib import Path
 
 from radfound.outputs.atomic import write_text_atomic
 from radfound.study.model import Study
-from radfound.tasks.results import TRUNCATED_NOTE, Answer, Draft, model_label
+from radfound.tasks.results import TRUNCATED_NOTE, Answer, Draft, model_label, option_shares
+
+#: What a transcript adds after a free-text answer that stopped at the token limit (Answer.truncated).
+CUT_OFF_ANSWER = " [stopped at the token limit: may be cut off]"
 
 
 def footer(result: Draft | Answer, warnings=(), truncated: bool = False, label: str = "Model") -> str:
@@ -26,6 +29,34 @@ def draft_text(draft: Draft, study: Study | None = None) -> str:
     """The report as a radiologist reads it: notice, Findings, Impression, then the footer."""
     warnings = study.warnings if study is not None else []
     return f"{draft.notice}\n\n{draft.text}\n\n{footer(draft, warnings, draft.truncated)}"
+
+
+def answer_notes(answer: Answer) -> str:
+    """What follows an answer's text: how the model weighed the offered answers of a closed question, and
+    whether a free-text answer was cut off ("" when neither applies)."""
+    shares = option_shares(answer)
+    return (f" ({shares})" if shares else "") + (CUT_OFF_ANSWER if answer.truncated else "")
+
+
+def answer_text(answer: Answer) -> str:
+    """An answer as a reader sees it: its text, then its notes."""
+    return answer.answer + answer_notes(answer)
+
+
+def conversation_models(answers: list[Answer]) -> list[str]:
+    """The models (name and version) that gave a conversation's answers, in the order they first answered."""
+    return list(dict.fromkeys(model_label(a) for a in answers))
+
+
+def conversation_text(answers: list[Answer]) -> str:
+    """Plain-text transcript of a VQA conversation (the panel, the text node and the SR show the same). When
+    the answers came from more than one model (the user switched models), each answer names its model."""
+    several = len(conversation_models(answers)) > 1
+
+    def label(a: Answer) -> str:
+        return f"A ({model_label(a)})" if several else "A"
+
+    return "\n\n".join(f"Q: {a.question}\n{label(a)}: {answer_text(a)}" for a in answers)
 
 
 def study_record(study: Study) -> dict:

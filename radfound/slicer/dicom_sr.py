@@ -19,7 +19,7 @@ from pathlib import Path
 from radfound.config import sr_output_dir
 from radfound.errors import RadFoundError, UnsupportedInputError
 from radfound.outputs.sr import draft_digest, read_source_headers, write_sr
-from radfound.slicer.nodes import conversation_models, conversation_text
+from radfound.outputs.text import conversation_models, conversation_text
 from radfound.study.model import Study
 from radfound.tasks.prompts import parse_report
 from radfound.tasks.results import Answer, Draft

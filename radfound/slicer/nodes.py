@@ -16,12 +16,11 @@ import re
 import numpy as np
 
 from radfound.config import PRELIMINARY_NOTICE
-from radfound.outputs.text import footer
-from radfound.tasks.results import Answer, Box, Draft, model_label
+from radfound.outputs.text import conversation_models, conversation_text, footer
+from radfound.tasks.results import Answer, Box, Draft
 
 FOLDER_NAME = "RadFound"
 AI_LABEL = "AI: {}"  # the name (slice-view label) of a markup the model drew
-CUT_OFF_ANSWER = " [stopped at the token limit: may be cut off]"
 #: Characters XML 1.0 forbids: a scene file holding one cannot be read back, so they never enter a node.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -152,23 +151,6 @@ def save_draft(draft: Draft, volume_node, edited_text: str | None = None, view_n
         _tag(node, draft, volume_node)
     text_node.SetAttribute("RadFound.Edited", "true" if edited else "false")
     return {"text": text_node, "table": table, "markups": markups}
-
-
-def conversation_models(answers: list[Answer]) -> list[str]:
-    """The models (name and version) that gave a conversation's answers, in the order they first answered."""
-    return list(dict.fromkeys(model_label(a) for a in answers))
-
-
-def conversation_text(answers: list[Answer]) -> str:
-    """Plain-text transcript of a VQA conversation. A cut-off answer says so; when the answers came from
-    more than one model (the user switched models), each answer names its model."""
-    several = len(conversation_models(answers)) > 1
-
-    def label(a: Answer) -> str:
-        return f"A ({model_label(a)})" if several else "A"
-
-    return "\n\n".join(f"Q: {a.question}\n{label(a)}: {a.answer}{CUT_OFF_ANSWER if a.truncated else ''}"
-                        for a in answers)
 
 
 def save_conversation(answers: list[Answer], volume_node, warnings=()):

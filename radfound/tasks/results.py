@@ -15,6 +15,28 @@ def model_label(result: Draft | Answer) -> str:
     return f"{result.model} {result.model_version}".strip()
 
 
+def percent(share: float) -> str:
+    """A share as a whole percentage that never rounds to certainty: 0.996 is ">99%", 0.004 is "<1%"."""
+    if share > 0.99:
+        return ">99%"
+    if share < 0.01:
+        return "<1%"
+    return f"{round(share * 100)}%"
+
+
+def option_shares(answer: Answer) -> str:
+    """How the model weighed the offered answers of a closed question ("model's preference: Yes 83%, No 17%;
+    not a calibrated probability"), most preferred first; "" for a free-text answer.
+
+    Why: "Yes" chosen at 51% and at 99% otherwise read the same. The shares are normalised over the offered
+    answers only, so they say how the model ranked them, not how likely the finding is."""
+    if not answer.options:
+        return ""
+    ranked = sorted(answer.options.items(), key=lambda kv: -kv[1])
+    return "model's preference: " + ", ".join(f"{o} {percent(p)}" for o, p in ranked) + \
+        "; not a calibrated probability"
+
+
 #: What the text file and the SR say of a draft that stopped at the token limit (Draft.truncated).
 TRUNCATED_NOTE = "The draft stopped at the model's token limit and may be cut off."
 

@@ -7,6 +7,7 @@ runs in a worker thread; Save writes the conversation as a text node and a DICOM
 
 from __future__ import annotations
 
+from radfound.outputs.text import conversation_text
 from radfound.slicer.mammo_views import assemble_view_set
 from radfound.slicer.vqa_logic import RadFoundVQALogic
 from radfound.ui.job_panel import JobPanel
@@ -61,7 +62,7 @@ class VQAPanel(JobPanel):
     def show_history(self) -> None:
         node = self.inputs.node()
         answers = self.logic.history(node) if node is not None else []
-        self.history.setPlainText("".join(f"Q: {a.question}\nA: {a.answer}\n\n" for a in answers))
+        self.history.setPlainText(conversation_text(answers) + ("\n\n" if answers else ""))
         self.save_button.setEnabled(bool(answers))
 
     def on_ask(self) -> None:

@@ -219,6 +219,7 @@ def test_a_conversation_with_two_models_names_each(slicer_core, cxr_node, tiny_m
     text = saved["text"].GetText()
     assert f"A (radfound-tiny {first.model_version}): " in text and "A (radfound-tiny 9.9.9): " in text
     assert "[stopped at the token limit: may be cut off]" in text
+    assert "model's preference: " in text.split("Is the heart enlarged?")[1]  # the closed answer's shares
     texts = [item.TextValue for item in _items(pydicom.dcmread(saved["sr"])) if "TextValue" in item]
-    assert any("A (radfound-tiny 9.9.9): " in t for t in texts)
+    assert any("A (radfound-tiny 9.9.9): " in t and "not a calibrated probability" in t for t in texts)
     assert any(t.startswith("The answers came from several models") for t in texts)

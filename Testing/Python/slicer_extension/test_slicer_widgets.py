@@ -184,6 +184,7 @@ def test_vqa_history_grows_and_encodes_once(slicer_core, cxr_node, model_store, 
     wait_for(app, lambda: panel.job is None, "the second answer")
     history = panel.history.toPlainText()
     assert history.count("Q: ") == 2 and "Q: Is there a pleural effusion?" in history
+    assert "not a calibrated probability" in history.split("Q: ")[1]  # the yes/no answer shows its shares
     assert logic.encode_count == 1 and errors == []
     assert "CPUExecutionProvider" in prop(panel.provider_label, "text")
 

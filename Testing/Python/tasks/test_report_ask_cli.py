@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -68,6 +69,8 @@ def test_ask_human_readable_has_the_notice(tiny_model_dir, cxr_path):
     r = radfound("ask", cxr_path, "Is there a pneumothorax?", "--model", tiny_model_dir, "--max-new-tokens", 4)
     assert r.returncode == 0, r.stderr
     assert PRELIMINARY_NOTICE in r.stdout and "Q: Is there a pneumothorax?" in r.stdout
+    # a yes/no question is answered by probability: the shares follow the answer
+    assert re.search(r"A: (Yes|No) \(model's preference: (Yes|No) .*%; not a calibrated probability\)", r.stdout)
 
 
 def test_ask_yes_no_gets_yes_or_no_unless_free_text(tiny_model_dir, cxr_path):
