@@ -6,9 +6,11 @@ Otherwise, if any image is a mammogram the study is the mammogram set built from
 every mammogram image given. Else the images are grouped: projection radiographs
 (CR/DX/...) of one study form one group (a PA and a lateral usually sit in
 separate series), cross-sectional slices group by Series Instance UID and orientation
-(within ``ORIENTATION_TOL``), and each multi-frame object is its own group. The group
-with the most images (frames) wins, ties going to the lower Series Number; the other
-groups are named in a warning. Derived objects (SEG, RT Dose...) never compete: they are
+(within ``ORIENTATION_TOL``), and each multi-frame object is its own group. Acquired
+images win over secondary ones (Secondary Capture objects, Image Type ``DERIVED\\SECONDARY``:
+screenshots, dose sheets, reformats, MIPs), and still images over frames without geometry
+(a cine loop); then the group with the most images (frames) wins, ties going to the lower
+Series Number; the other groups are named in a warning. Derived objects (SEG, RT Dose...) never compete: they are
 refused by ``require_image`` before (skipped with a warning inside a folder).
 """
 
@@ -35,6 +37,8 @@ SLICE_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.4",  # MR Image Storage
     "1.2.840.10008.5.1.4.1.1.128",  # Positron Emission Tomography Image Storage
 }
+#: Secondary Capture Image Storage, single- and multi-frame: pictures of something (a screen, a page).
+SECONDARY_CAPTURE = {"1.2.840.10008.5.1.4.1.1.7", *(f"1.2.840.10008.5.1.4.1.1.7.{n}" for n in range(1, 5))}
 MAX_NAMED = 3  # series named in a warning
 MAX_FRAME_VIEWS = 8  # a multi-frame 2D object (cine) gives at most this many views, evenly spaced
 
@@ -112,6 +116,20 @@ def _unique_instances(instances: Sequence[Instance]) -> tuple[list[Instance], li
                  f"image): {'; '.join(dropped[:MAX_NAMED])}{more}"]
 
 
+def _is_secondary(inst: Instance) -> bool:
+    """A picture of something rather than an acquisition: a Secondary Capture, or Image Type
+    DERIVED\\SECONDARY (a reformat, a MIP, a screenshot)."""
+    return inst.sop_class_uid in SECONDARY_CAPTURE or tuple(inst.image_type[:2]) == ("DERIVED", "SECONDARY")
+
+
+def _rank(group: Sequence[Instance]) -> tuple:
+    """Sort key of a group, best first: acquired before secondary, still images before frames without
+    geometry (cine), then the most images, then the lower Series Number."""
+    first = group[0]
+    return (all(_is_secondary(i) for i in group), first.frames > 1 and not first.frame_positions,
+            -sum(i.frames for i in group), min(i.series_number for i in group))
+
+
 def _group_key(inst: Instance, stacks: dict[str, list[np.ndarray]]) -> tuple:
     """The group of a header: multi-frame object, (series, orientation) stack, or the study's projections.
 
@@ -164,18 +182,17 @@ def _study_from_unique(insts: list[Instance]) -> Study:
     stacks: dict[str, list[np.ndarray]] = {}
     for inst in insts:
         groups[_group_key(inst, stacks)].append(inst)
-    ranked = sorted(
-        groups.items(),
-        key=lambda kv: (-sum(i.frames for i in kv[1]), min(i.series_number for i in kv[1])),
-    )
+    ranked = sorted(groups.items(), key=lambda kv: _rank(kv[1]))
     kind, chosen = ranked[0][0][0], ranked[0][1]
     warnings = []
     if len(ranked) > 1:
         ignored = [g for _, g in ranked[1:]]
         names = ", ".join(g[0].series_uid or g[0].path.name for g in ignored[:MAX_NAMED])
         more = f" and {len(ignored) - MAX_NAMED} more" if len(ignored) > MAX_NAMED else ""
+        largest = all(sum(i.frames for i in chosen) >= sum(i.frames for i in g) for g in ignored)
+        which = "the largest" if largest else "the largest acquired still series (secondary images and cine rank last)"
         warnings.append(
-            f"several series found; used the largest, {chosen[0].series_uid or chosen[0].path.name} "
+            f"several series found; used {which}, {chosen[0].series_uid or chosen[0].path.name} "
             f"({sum(i.frames for i in chosen)} images); ignored {len(ignored)} other series or stacks "
             f"({sum(len(g) for g in ignored)} files: {names}{more}); choose one with --series-uid"
         )

@@ -126,6 +126,32 @@ def test_largest_series_is_chosen_unless_a_uid_is_given(ct_small, tmp_path):
         read_study(tmp_path, series_uid="1.2.3")
 
 
+def test_an_acquired_series_wins_over_a_larger_reformat(ct_small, tmp_path):
+    acquired = write_series(ct_small, tmp_path / "axial", [(0, 0, k) for k in range(3)])
+    for path in write_series(ct_small, tmp_path / "mpr", [(0, 0, k) for k in range(5)]):
+        ds = pydicom.dcmread(path)
+        ds.ImageType = ["DERIVED", "SECONDARY", "MPR"]
+        ds.save_as(path)
+    study = read_study(tmp_path)
+    assert study.volume.shape[0] == 3 and study.sources[0].series_uid == pydicom.dcmread(acquired[0]).SeriesInstanceUID
+    assert "used the largest acquired still series" in study.warnings[0]
+
+
+def test_a_ct_series_wins_over_a_longer_cine_loop(ct_small, tmp_path):
+    write_series(ct_small, tmp_path / "ct", [(0, 0, k) for k in range(3)])
+    cine = pydicom.dcmread(ct_small)
+    frame = cine.pixel_array
+    cine.SOPClassUID = cine.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1"  # US Multi-frame
+    cine.SOPInstanceUID = cine.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    cine.SeriesInstanceUID, cine.Modality, cine.NumberOfFrames = pydicom.uid.generate_uid(), "US", 6
+    del cine.ImagePositionPatient, cine.ImageOrientationPatient
+    cine.PixelData = np.repeat(frame[None], 6, axis=0).tobytes()
+    cine.save_as(tmp_path / "cine.dcm", enforce_file_format=True)
+    study = read_study(tmp_path)
+    assert study.kind == "ct" and study.volume.shape[0] == 3
+    assert "cine rank last" in study.warnings[0] and "ignored 1 other" in study.warnings[0]
+
+
 def test_volume_over_the_limit_is_refused_before_loading(ct_small, tmp_path, monkeypatch):
     write_series(ct_small, tmp_path, [(0, 0, k) for k in range(10)])
     monkeypatch.setenv("RADFOUND_MAX_VOLUME_MB", "0.5")  # 10 x 128 x 128 x 4 B = 0.625 MB
