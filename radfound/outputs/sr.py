@@ -7,7 +7,7 @@ show it. What it contains:
   ``stop_before_pixels``; names and IDs stay inside the SR, never in logs);
 - every source image in CurrentRequestedProcedureEvidenceSequence;
 - root CONTAINER "Diagnostic Imaging Report" (LOINC 18748-4, template 2000 DCMR),
-  language (TID 1204) and a DEVICE observer (TID 1001/1002/1004) naming the model
+  language (TID 1204: en-US; a Chinese paragraph has its own zh-CN) and a DEVICE observer (TID 1001/1002/1004) naming the model
   and its version, then a "Findings" section (DCM 121070) with "Finding" TEXT
   items and an "Impressions" section (DCM 121072) with an "Impression" TEXT item;
   each section starts with a "Comment" (DCM 121106) TEXT item holding
@@ -167,9 +167,18 @@ def _section(name: hd.sr.CodedConcept, item_name: hd.sr.CodedConcept, text: str,
     section = hd.sr.ContainerContentItem(name=name, relationship_type="CONTAINS")
     items = [hd.sr.TextContentItem(name=COMMENT, value=clean_text(c)[:1024], relationship_type="CONTAINS")
              for c in (notice, *comments)]
-    items += [hd.sr.TextContentItem(name=item_name, value=p, relationship_type="CONTAINS") for p in _paragraphs(text)]
+    items += [_paragraph(item_name, p) for p in _paragraphs(text)]
     section.ContentSequence = hd.sr.ContentSequence(items)
     return section
+
+
+def _paragraph(name: hd.sr.CodedConcept, text: str) -> hd.sr.TextContentItem:
+    """One narrative TEXT item; a Chinese paragraph carries its own language (TID 1204 as a concept
+    modifier), since the document's language is English (its notice and comments always are)."""
+    item = hd.sr.TextContentItem(name=name, value=text, relationship_type="CONTAINS")
+    if is_cjk(text):
+        item.ContentSequence = hd.sr.ContentSequence(list(hd.sr.LanguageOfContentItemAndDescendants(CHINESE)))
+    return item
 
 
 def _box_findings(draft: Draft, study: Study) -> list:
@@ -214,8 +223,7 @@ def _content(draft: Draft, device_uid: str, study: Study, notes: Sequence[str] =
         )
     )
     root = hd.sr.ContainerContentItem(name=REPORT_TITLE, template_id="2000")
-    language = CHINESE if is_cjk(draft.findings + draft.impression) else ENGLISH
-    items = list(hd.sr.LanguageOfContentItemAndDescendants(language))
+    items = list(hd.sr.LanguageOfContentItemAndDescendants(ENGLISH))
     items += list(observation)
     notice = draft.notice or PRELIMINARY_NOTICE
     comments = [f"Input: {w}" for w in study.warnings] + ([TRUNCATED_NOTE] if draft.truncated else []) + list(notes)

@@ -137,7 +137,7 @@ def test_input_warnings_and_cut_off_draft_are_recorded_as_comments(tmp_path, pyd
 
 
 def test_chinese_text_and_box_labels_switch_to_utf8_and_chinese(tmp_path, pydicom_data):
-    """Any non-ASCII text the SR carries (a box label too) makes it UTF-8; Chinese findings are tagged zh-CN."""
+    """Any non-ASCII text the SR carries (a box label too) makes it UTF-8; Chinese paragraphs are tagged zh-CN."""
     src = pydicom_data("RG1_UNCR.dcm")
     study = study_of([src])
     head = pydicom.dcmread(src, stop_before_pixels=True)
@@ -151,10 +151,16 @@ def test_chinese_text_and_box_labels_switch_to_utf8_and_chinese(tmp_path, pydico
     assert "结节" in [t.TextValue for t in _all_items(sr) if "TextValue" in t]
     assert _language(sr) == "en-US"
 
-    chinese = a_draft()
-    chinese.findings, chinese.impression = "右肺下叶见结节。", "右肺结节。"
-    sr = pydicom.dcmread(write_sr(chinese, study_of([src]), tmp_path / "zh.dcm"))
-    assert sr.SpecificCharacterSet == "ISO_IR 192" and _language(sr) == "zh-CN"
+    # The document is English (its notice and comments are); each Chinese paragraph says it is Chinese, so a
+    # conversation with questions in both languages tags each answer right.
+    mixed = a_draft()
+    mixed.findings, mixed.impression = "Heart size is normal.\n\n右肺下叶见结节。", "右肺结节。"
+    out = write_sr(mixed, study_of([src]), tmp_path / "zh.dcm")
+    assert unexpected_warnings(validate_sr(out)) == []
+    sr = pydicom.dcmread(out)
+    assert sr.SpecificCharacterSet == "ISO_IR 192" and _language(sr) == "en-US"
+    tagged = {t.TextValue: _language(t) if "ContentSequence" in t else None for t in _all_items(sr) if "TextValue" in t}
+    assert tagged["右肺下叶见结节。"] == tagged["右肺结节。"] == "zh-CN" and tagged["Heart size is normal."] is None
 
 
 def _all_items(ds):
