@@ -116,13 +116,29 @@ def _ema_text(decay) -> str:
     return f", ending on the moving average of its weights (decay {decay})" if decay else ""
 
 
+def _recipe(config_path) -> str:
+    """The command and config file of a run: ``--config NAME`` for a config shipped in the repository."""
+    path = Path(config_path or "small.json")
+    name = path.stem if path.parent.name == "configs" else str(path)
+    return f"`radfound train --config {name}` (radfound/training/configs/{path.name}" if name == path.stem \
+        else f"`radfound train --config {name}` ({name}"
+
+
 def write_card(model_dir: Path, run_dir: Path, ev: Path) -> Path:
     summary = _load(run_dir / "summary.json") or {}
     manifest = read_manifest(model_dir)
     counts = summary.get("phantoms") or {"mammo": "?", "ct": "?"}
     size = sum(p.stat().st_size for p in model_dir.rglob("*") if p.is_file() and p.name != "MODEL_CARD.md")
+    config = _load(model_dir / "config.json") or {}
+    vision, text = config.get("vision_config") or {}, config.get("text_config") or {}
     card = CARD.format(
         version=manifest.get("model_version", ""),
+        recipe=_recipe(summary.get("config")), seed=summary.get("seed", "?"),
+        image_size=vision.get("image_size", "?"), patch=vision.get("patch_size", "?"),
+        vision_width=vision.get("hidden_size", "?"), vision_layers=vision.get("num_layers", "?"),
+        image_tokens=config.get("num_image_tokens", "?"), text_width=text.get("hidden_size", "?"),
+        text_layers=text.get("num_layers", "?"), heads=text.get("num_heads", "?"),
+        kv_heads=text.get("num_kv_heads", "?"), vocab=f"{text.get('vocab_size', 0):,}",
         params=f"{summary.get('parameters', 0) / 1e6:.2f}",
         size=f"{size / 1e6:.1f}",
         minutes=summary.get("minutes", "?"),
@@ -150,18 +166,18 @@ CARD = """# RadFound-small {version}
 about chest X-rays, mammogram sets, CT volumes and other X-ray, CT and MR images (the DICOM modalities
 it was trained on: {modalities}; RadFound warns on any other), for research and for a
 radiologist to verify, edit and sign. **Not a medical device**; not validated for clinical use; not
-for screening, triage or diagnosis without a radiologist. It is a small model trained in an hour
-and a half on a 2-core CPU: expect frequent errors, and see the numbers below.
+for screening, triage or diagnosis without a radiologist. It is a small model trained for
+{minutes} minutes on a 2-core CPU: expect frequent errors, and see the numbers below.
 
 ## Architecture
 RadFound vision-language model (`radfound.modeling`), {params} M parameters, fp32 ONNX
 (onnx-community layout: `onnx/vision_encoder.onnx`, `onnx/embed_tokens.onnx`,
 `onnx/decoder_model_merged.onnx`), {size} MB in all:
-ViT encoder (128 px input; a convolutional stem of three stride-2 3x3 convolutions makes one token
-per 16 px patch; width 160, 3 layers) run on every view / CT slab, a per-image summary token (mean
+ViT encoder ({image_size} px input; a convolutional stem of stride-2 3x3 convolutions makes one token
+per {patch} px patch; width {vision_width}, {vision_layers} layers) run on every view / CT slab, a per-image summary token (mean
 and projected max of its patches) with view and slab-position embeddings and an inter-image context
-layer, a perceiver resampler to 8 visual tokens, and a LLaMA-style decoder (width 256, 3 layers, grouped-query attention 4/2 heads, RoPE,
-SwiGLU) with a 3,072-token byte-level BPE tokenizer (English and Chinese). Preprocessing parameters
+layer, a perceiver resampler to {image_tokens} visual tokens, and a LLaMA-style decoder (width {text_width}, {text_layers} layers,
+grouped-query attention {heads}/{kv_heads} heads, RoPE, SwiGLU) with a {vocab}-token byte-level BPE tokenizer (English and Chinese). Preprocessing parameters
 are in `preprocessor_config.json` (CT: 8 axial slabs).
 
 ## Training data and licences
@@ -180,7 +196,7 @@ are in `preprocessor_config.json` (CT: 8 axial slabs).
 Training pool: {pool}.
 
 ## Recipe
-`radfound train --config small` (radfound/training/configs/small.json, seed 1234), {minutes} min on a
+{recipe}, seed {seed}), {minutes} min on a
 2-core CPU: (1) masked image modelling on every training image and phantom view ({pretrain});
 (2) supervised vision pretraining on the known facts of each study (SLAKE modality, region, organs,
 normal/abnormal; phantom finding slots) and on which patches hold a phantom finding ({concepts});

@@ -29,7 +29,8 @@ def test_card_is_in_the_manifest_and_carries_the_numbers(shared_data, tiny_model
     (ev / "ct.json").write_text(json.dumps(ct), encoding="utf-8")
     run = tmp_path / "run"
     run.mkdir()
-    summary = {"parameters": 1_234_567, "minutes": 1.5, "instruct": {"steps": 3, "ema_decay": 0.999}}
+    summary = {"parameters": 1_234_567, "minutes": 1.5, "instruct": {"steps": 3, "ema_decay": 0.999},
+               "config": "/x/radfound/training/configs/small_160.json", "seed": 77}
     (run / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
 
     card = write_card(model, run, ev).read_text(encoding="utf-8")
@@ -38,6 +39,10 @@ def test_card_is_in_the_manifest_and_carries_the_numbers(shared_data, tiny_model
     assert "CC BY 4.0" in card and "CC0" in card and "Not a medical device" in card.replace("**", "")
     assert "synthetic images, not patient data" in card and "1.23 M parameters" in card
     assert "moving average of its weights (decay 0.999)" in card  # the recipe says how the weights ended
+    # The architecture and recipe come from the model's own config.json and the run's summary.json.
+    vision = json.loads((model / "config.json").read_text(encoding="utf-8"))["vision_config"]
+    assert f"ViT encoder ({vision['image_size']} px input" in card and f"width {vision['hidden_size']}," in card
+    assert "`radfound train --config small_160` (radfound/training/configs/small_160.json, seed 77), 1.5 min" in card
     prior = result["baselines"]["question_prior"]["by_lang"]["en"]["overall"]
     assert f"| question_prior | {100 * prior:.1f} |" in card
     # The model's intervals stand under its table; the baselines-only SLAKE result has none to show.
