@@ -24,9 +24,11 @@ def read_predictions(path: str | Path) -> list[dict]:
     """The rows of one predictions file (JSON lines), with a typed error naming the file."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: a byte-order mark is not an error
     except OSError as exc:
         raise ConfigError(f"cannot read predictions ({exc.strerror})", path) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not a predictions file: not UTF-8 text ({exc.reason} at byte {exc.start})", path) from None
     rows = []
     for number, line in enumerate(lines, 1):
         if not line.strip():

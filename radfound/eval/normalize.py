@@ -1,7 +1,8 @@
 """Answer normalisation for exact-match VQA scoring (documented in docs/evaluation.md).
 
 English (and any Latin-script answer): lowercase, number words -> digits,
-punctuation -> space, drop the articles a/an/the, collapse whitespace.
+punctuation -> space except a decimal point between digits (``3.4 cm`` is not ``3-4 cm``, as in the
+standard VQA evaluation), drop the articles a/an/the, collapse whitespace.
 Chinese: the same, and whitespace is removed (Chinese has no word spaces), so
 ``"肝 脏"`` and ``"肝脏"`` match. Tokens for recall are words for Latin script and
 single characters for CJK text.
@@ -18,11 +19,18 @@ _NUMBERS = {
 }
 _ARTICLES = {"a", "an", "the"}
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+#: Yes/no answers: English, and SLAKE's Chinese ones (是的/不是, and the verb echoed: 有/没有, 包含/不包含, 可以/不可以).
+CLOSED_ANSWERS = frozenset({"yes", "no", "是", "否", "是的", "不是", "有", "没有", "包含", "不包含", "可以", "不可以"})
+
+
+def _decimal_point(text: str, i: int) -> bool:
+    return text[i] == "." and 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit()
 
 
 def _strip_punctuation(text: str) -> str:
-    # Unicode category P* covers ASCII and CJK punctuation (，。？、) alike.
-    return "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in text)
+    # Unicode category P* covers ASCII and CJK punctuation (，。？、) alike; a decimal point is kept.
+    return "".join(" " if unicodedata.category(ch).startswith("P") and not _decimal_point(text, i) else ch
+                   for i, ch in enumerate(text))
 
 
 def is_cjk(text: str) -> bool:
@@ -48,4 +56,5 @@ def answer_tokens(text: str) -> list[str]:
 
 
 def is_closed_answer(answer: str) -> bool:
-    return normalize_answer(answer) in {"yes", "no", "是", "否", "不是"}
+    """A yes/no answer (``CLOSED_ANSWERS``) after normalisation: ``"Yes."``, ``"是的"``, ``"不包含"``."""
+    return normalize_answer(answer) in CLOSED_ANSWERS

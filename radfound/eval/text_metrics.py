@@ -16,11 +16,13 @@ import shutil
 
 from radfound.errors import ConfigError
 
-_TOKEN = re.compile(r"[a-z0-9]+(?:[.'-][a-z0-9]+)*|[\u4e00-\u9fff]")
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD = rf"[^\W_{_CJK}]+"  # letters and digits of any script (café, Sjögren), CJK apart
+_TOKEN = re.compile(rf"{_WORD}(?:[.'-]{_WORD})*|[{_CJK}]")
 
 
 def tokenize(text: str) -> str:
-    """Lowercase words (and single CJK characters) joined by spaces; punctuation dropped."""
+    """Lowercase words (and single CJK characters) joined by spaces; punctuation dropped, letters kept."""
     return " ".join(_TOKEN.findall(str(text).lower()))
 
 
@@ -43,6 +45,9 @@ def caption_metrics(predictions: list[str], references: list[list[str] | str], *
         raise ValueError("predictions and references must have the same length")
     if not predictions:
         raise ValueError("no predictions to score")
+    missing = next((i for i, refs in enumerate(references) if not isinstance(refs, str) and not refs), None)
+    if missing is not None:
+        raise ValueError(f"prediction {missing} has no reference")
     res = {i: [tokenize(p) or "<empty>"] for i, p in enumerate(predictions)}
     gts = {i: [tokenize(r) for r in ([refs] if isinstance(refs, str) else refs)] for i, refs in enumerate(references)}
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
-from radfound.errors import RadFoundError
+from radfound.errors import ConfigError, RadFoundError
 from radfound.eval.baselines import BASELINES
 from radfound.eval.vqa_file import VQAItem
 from radfound.eval.uncertainty import paired_difference
@@ -40,15 +40,23 @@ def evaluate_model(items: list[VQAItem], predictor, load_study: Callable, progre
 
 
 def _fit_rows(items: list[VQAItem], train: list[VQAItem]) -> list[VQAItem]:
-    """``train`` minus any image that is being evaluated: a baseline never sees the answers it is scored on."""
-    evaluated = {it.image.resolve() for it in items}
-    return [it for it in train if it.image.resolve() not in evaluated]
+    """``train`` minus any image that is being evaluated: a baseline never sees the answers it is scored on.
+
+    An image is the same file, or the same name as the question files write it (``synpic54610.jpg``,
+    ``xmlab1/source.jpg``): a copy of the images in another folder is still the evaluated image.
+    """
+    paths = {it.image.resolve() for it in items}
+    names = {it.name for it in items if it.name}
+    return [it for it in train if it.image.resolve() not in paths and not (it.name and it.name in names)]
 
 
 def score_baselines(items: list[VQAItem], train: list[VQAItem]) -> tuple[dict[str, list[Scored]], int]:
     """Every image-blind baseline's per-question scores on ``items``, fitted on ``train`` minus the
-    evaluated images, and how many training questions that left."""
+    evaluated images, and how many training questions that left (ConfigError if none)."""
     fit = _fit_rows(items, train)
+    if not fit:
+        raise ConfigError(f"no question to fit the baselines on: all {len(train)} training questions are about "
+                          "images being evaluated (pass --baseline-train with questions on other images)")
     scored = {}
     for name, cls in BASELINES.items():
         b = cls(fit)

@@ -9,8 +9,8 @@ ones never seen in training) can be evaluated. Images are resolved against the
 when the file is read (a ConfigError names the file and the record): non-empty
 image name and question, an answer that is text or a number, a question of at most
 ``MAX_QUESTION_CHARS``. A missing or unknown ``answer_type`` is CLOSED for a yes/no
-answer (English or Chinese), else OPEN; a missing ``q_lang`` is zh for a question
-with Chinese characters, else en.
+answer (English or Chinese as SLAKE writes it: ``normalize.CLOSED_ANSWERS``), else OPEN; a
+missing ``q_lang`` is zh for a question with Chinese characters, else en.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from radfound.errors import ConfigError, StudyReadError
-from radfound.eval.normalize import is_cjk
+from radfound.eval.normalize import is_cjk, is_closed_answer
 
 #: Longest question accepted (characters): far beyond any dataset's, well inside a model's context.
 MAX_QUESTION_CHARS = 1000
@@ -39,10 +39,7 @@ class VQAItem:
     dataset: str = ""  # "vqa-rad" or "slake"
     question_type: str = ""  # VQA-RAD question_type (its first, upper-case) or SLAKE content_type; "" if unlabelled
     meta: dict = field(default_factory=dict, compare=False, hash=False)
-
-
-#: Closed answers recognised when a record has no (valid) answer_type: English and Chinese yes/no.
-_YES_NO = {"yes", "no", "是", "否"}
+    name: str = ""  # the image as the file names it (``synpic54610.jpg``, ``xmlab1/source.jpg``)
 
 
 def _text(rec: dict, key: str, index: int, path: Path, *, answer: bool = False) -> str:
@@ -75,7 +72,7 @@ def _item(rec: dict, images: Path, index: int, path: Path) -> VQAItem:
     answer = _text(rec, "answer", index, path, answer=True)
     answer_type = str(rec.get("answer_type", "")).strip().upper()  # VQA-RAD has two "CLOSED " with a space
     if answer_type not in ("CLOSED", "OPEN"):
-        answer_type = "CLOSED" if answer.lower() in _YES_NO else "OPEN"
+        answer_type = "CLOSED" if is_closed_answer(answer) else "OPEN"
     lang = str(rec.get("q_lang") or "").strip().lower() or ("zh" if is_cjk(question) else "en")
     meta = {k: v for k, v in rec.items() if k not in ("img_name", "image_name", "question", "answer")}
     return VQAItem(
@@ -88,6 +85,7 @@ def _item(rec: dict, images: Path, index: int, path: Path) -> VQAItem:
         dataset=dataset,
         question_type=_question_type(rec),
         meta=meta,
+        name=Path(name).as_posix(),
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 from radfound.eval.baselines import MajorityBaseline, QuestionPrior
 from radfound.eval.findings import extract_findings, finding_scores
 from radfound.eval.normalize import normalize_answer
-from radfound.eval.text_metrics import caption_metrics, java_available
+from radfound.eval.text_metrics import caption_metrics, java_available, tokenize
 from radfound.eval.uncertainty import bootstrap_ci, paired_difference
 from radfound.eval.vqa_file import VQAItem
 from radfound.eval.vqa_metrics import score_one, summarize, summarize_by_language, token_recall
@@ -22,9 +22,21 @@ from radfound.eval.vqa_metrics import score_one, summarize, summarize_by_languag
     ("an X-Ray", "x ray"),
     ("肝脏。", "肝脏"),
     ("左 肺", "左肺"),
+    ("3.4 cm.", "3.4 cm"),  # a decimal point is not punctuation; a full stop is
+    ("1.5 x 1.8 cm", "1.5 x 1.8 cm"),  # a real VQA-RAD answer
+    ("L2-3", "l2 3"),
 ])
 def test_normalize_answer(raw, norm):
     assert normalize_answer(raw) == norm
+
+
+def test_decimal_numbers_are_not_other_numbers():
+    """"3.4 cm" is neither a 3-4 cm range nor 3/4: the standard VQA evaluation keeps the decimal point too."""
+    assert not score_one("3-4 cm", "3.4 cm", "OPEN").exact
+    assert not score_one("3/4", "3.4", "OPEN").exact
+    assert not score_one("L2.3", "L2-3", "OPEN").exact
+    assert score_one("3.4 cm.", "3.4 CM", "OPEN").exact
+    assert token_recall("a 3.4 cm mass", "3.4 cm") == 1.0 and token_recall("3 4 cm", "3.4 cm") == 0.5
 
 
 def test_token_recall_counts_reference_tokens_once():
@@ -136,6 +148,15 @@ def test_caption_metrics_hand_checked():
     assert m["meteor"] is None and "Java" in m["notes"][0]
     same = caption_metrics(["a mass in the left lung"], ["a mass in the left lung"], meteor=False)
     assert same["bleu_4"] == pytest.approx(1.0) and same["rouge_l"] == pytest.approx(1.0)
+
+
+def test_caption_tokens_keep_every_letter():
+    # Accented letters are letters (PTB keeps them): "Sjögren" is one word, not "sj" and "gren".
+    assert tokenize("Sjögren syndrome; café-au-lait spots. 肝脏，正常") == "sjögren syndrome café-au-lait spots 肝 脏 正 常"
+    m = caption_metrics(["sjögren syndrome"], ["sjöberg syndrome"], meteor=False)
+    assert m["bleu_1"] == pytest.approx(0.5, abs=1e-4)  # 1 of 2 words; 2 of 3 when the letters were dropped
+    with pytest.raises(ValueError, match="prediction 1 has no reference"):
+        caption_metrics(["a", "b"], [["a"], []], meteor=False)
 
 
 @pytest.mark.skipif(not java_available(), reason="METEOR 1.5 needs a Java runtime")

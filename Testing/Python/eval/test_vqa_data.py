@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections import Counter
 
 import pytest
 
@@ -63,7 +65,7 @@ def test_heldout_split_is_by_image_and_stable(shared_data):
 def test_baselines_never_fit_on_evaluated_images(shared_data):
     val = read_vqa_file(shared_data / "slake/validate.json", shared_data / "slake/imgs", lang="en")
     # Fitting on the evaluated file itself must exclude every evaluated image: nothing left to fit on.
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="all 1053 training questions are about images being evaluated"):
         evaluate_baselines(val, val)
     train = read_vqa_file(shared_data / "slake/train.json", shared_data / "slake/imgs")
     res = evaluate_baselines(val, train)
@@ -154,3 +156,57 @@ def test_cli_refuses_split_on_slake_and_a_bad_predictions_path_before_running(sh
     rc = main(["eval", "vqa", *vqarad, "--model", str(tmp_path / "no-model"),
                "--predictions", str(tmp_path / "file" / "p.jsonl"), "--limit", "3"])
     assert rc == 2 and f"{tmp_path / 'file'} is not a folder" in capsys.readouterr().err
+
+
+def test_baselines_never_fit_on_a_copy_of_the_evaluated_images(shared_data, tmp_path, capsys):
+    """Held-out VQA-RAD questions whose images were copied elsewhere: the prior fitted on train.json must still
+    leave out those images' 57 questions (it fitted on all 3,064, answers included, when paths were compared)."""
+    rad = read_vqa_file(shared_data / "vqa-rad/train.json", shared_data / "vqa-rad/images")
+    held = split_items(rad, "heldout")
+    chosen = sorted({it.image.name for it in held})[:5]
+    (tmp_path / "images").mkdir()
+    for name in chosen:
+        shutil.copyfile(shared_data / "vqa-rad/images" / name, tmp_path / "images" / name)
+    records = json.loads((shared_data / "vqa-rad/train.json").read_text(encoding="utf-8"))
+    questions = _write(tmp_path, [r for r in records if r["image_name"] in chosen])
+    assert main(["eval", "vqa", "--questions", str(questions), "--images", str(tmp_path / "images"),
+                 "--baselines-only", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    on_chosen = sum(it.image.name in chosen for it in rad)
+    assert out["n"] == on_chosen == 57
+    assert out["baselines"]["fitted_on"] == len(rad) - on_chosen
+
+
+def test_cli_evaluating_the_baselines_own_train_file_is_a_typed_error(shared_data, capsys):
+    """The whole train file (--split all): every training image is evaluated, so the baselines have nothing to fit
+    on; that is a one-line error saying so, not an internal ValueError."""
+    rc = main(["eval", "vqa", "--questions", str(shared_data / "vqa-rad/train.json"),
+               "--images", str(shared_data / "vqa-rad/images"), "--baselines-only"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "internal error" not in err
+    assert "all 3064 training questions are about images being evaluated" in err and "--baseline-train" in err
+
+
+def test_chinese_yes_no_answers_are_closed_without_answer_type(shared_data, tmp_path):
+    """SLAKE validate without its answer_type field: Chinese yes/no answers are written 是的/不是 (and 有/没有,
+    包含/不包含, 可以/不可以), so as many Chinese as English closed questions are recognised, and no open one."""
+    records = json.loads((shared_data / "slake/validate.json").read_text(encoding="utf-8"))
+    path = _write(tmp_path, [{k: v for k, v in r.items() if k != "answer_type"} for r in records])
+    items = read_vqa_file(path, shared_data / "slake/imgs")
+    found = Counter((r["q_lang"], r["answer_type"], it.answer_type) for r, it in zip(records, items))
+    assert found[("en", "OPEN", "CLOSED")] == found[("zh", "OPEN", "CLOSED")] == 0
+    assert found[("en", "CLOSED", "CLOSED")] == 358  # the rest are choice questions ("T1 or T2?")
+    assert found[("zh", "CLOSED", "CLOSED")] == 362  # 6 before: only 是 and 否, which SLAKE hardly uses
+
+
+def test_cli_ensemble_names_a_predictions_file_that_is_not_text(shared_data, tmp_path, capsys):
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes((shared_data / "vqa-rad/images/synpic54610.jpg").read_bytes()[:200])
+    assert main(["eval", "ensemble", str(binary), str(binary)]) == 2
+    assert capsys.readouterr().err.strip() == (f"radfound eval: error: {binary}: not a predictions file: not UTF-8 "
+                                               "text (invalid start byte at byte 0)")
+    row = {"image": "a.jpg", "question": "Is it?", "answer": "yes", "correct": True, "options": {"Yes": 0.6, "No": 0.4}}
+    bom = tmp_path / "bom.jsonl"
+    bom.write_text(json.dumps(row) + "\n", encoding="utf-8-sig")  # as Windows editors save it
+    assert main(["eval", "ensemble", str(bom), str(bom), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ensemble"]["correct"] == 1
