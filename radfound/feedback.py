@@ -93,14 +93,35 @@ def read(path: str | Path | None = None) -> list[dict]:
     target = Path(path) if path else log_path()
     if not target.exists():
         return []
+    try:
+        lines = target.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not a feedback log: not UTF-8 text ({exc.reason} at byte {exc.start})", target) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the feedback log ({exc.strerror or exc})", target) from None
     entries = []
-    for number, line in enumerate(target.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(lines, 1):
         if line.strip():
             try:
-                entries.append(json.loads(line))
+                entry = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"line {number} is not JSON ({exc.msg})", target) from exc
+            entries.append(_checked(entry, number, target))
     return entries
+
+
+def _checked(entry, number: int, target: Path) -> dict:
+    """An entry as ``record`` writes it, or a ConfigError naming the line (a hand-edited or foreign log)."""
+    if not isinstance(entry, dict):
+        raise ConfigError(f"line {number} is not a feedback entry (a JSON object)", target)
+    for key in ("edit_distance", "normalized_edit_distance"):
+        value = entry.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"line {number}: {key!r} must be a number of at least 0, not {value!r}", target)
+    rating = entry.get("rating")
+    if rating is not None and (isinstance(rating, bool) or rating not in range(1, 6)):
+        raise ConfigError(f"line {number}: 'rating' must be 1-5 or null, not {rating!r}", target)
+    return entry
 
 
 def _stats(entries: list[dict]) -> dict:

@@ -151,3 +151,37 @@ def test_a_free_text_answer_cut_off_at_the_token_limit_is_flagged(capsys, tiny_m
     assert rc == 0 and "warning: the answer stopped at the token limit (3 tokens) and may be cut off" in err
     rc, out, err = run(capsys, "ask", cxr, "Is the heart enlarged?", "--model", tiny_model_dir, "--json")
     assert rc == 0 and json.loads(out)["truncated"] is False  # chosen between Yes and No: nothing to cut
+
+
+@pytest.mark.parametrize("args", [("eval", "vqa", "--questions", "q.json", "--images", ".", "--limit", "0"),
+                                  ("eval", "grounding", "--limit", "-2"),
+                                  ("eval", "report", "--set", "ct", "--n", "0")])
+def test_eval_counts_below_one_are_refused(capsys, args):
+    """--limit 0 evaluated everything, --limit -2 all but two, --n 0 crashed in the metrics: now one line."""
+    rc, out, err = run(capsys, *args)
+    assert rc == 2 and out == "" and "must be at least 1, not " in one_error_line(err)
+
+
+def test_eval_report_seed_zero_is_a_seed(capsys, tiny_model_dir):
+    rc, out, err = run(capsys, "eval", "report", "--set", "ct", "--n", "1", "--seed", "0", "--model", tiny_model_dir,
+                       "--json")
+    assert rc == 0, err
+    assert json.loads(out)["seed"] == 0
+
+
+def test_eval_vqa_on_the_whole_train_file_runs_the_model_without_baselines(capsys, shared_data, tiny_model_dir,
+                                                                           tmp_path, monkeypatch):
+    """Every image of the baselines' train file is evaluated: the model still runs, and the note says why there
+    are no baselines (asked for explicitly, that is an error: test_vqa_data). A three-question train file stands
+    in for VQA-RAD's, so the model answers three questions, not 3,064."""
+    records = json.loads((shared_data / "vqa-rad/train.json").read_text(encoding="utf-8"))[:3]
+    (tmp_path / "vqa-rad").mkdir()
+    train = tmp_path / "vqa-rad/train.json"
+    train.write_text(json.dumps(records), encoding="utf-8")
+    monkeypatch.setenv("RADFOUND_DATA", str(tmp_path))
+    rc, out, err = run(capsys, "eval", "vqa", "--questions", train, "--images", shared_data / "vqa-rad/images",
+                       "--model", tiny_model_dir, "--json")
+    assert rc == 0, err
+    result = json.loads(out)
+    assert result["baselines"] is None and result["model"]["n"] == 3
+    assert result["note"].startswith("baselines skipped: no question to fit the baselines on")

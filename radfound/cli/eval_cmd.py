@@ -138,6 +138,17 @@ def _default_baseline_train(items) -> Path | None:
     return path if path.is_file() else None
 
 
+def _check_counts(args, *flags: str) -> None:
+    """``--limit``/``--n`` must be whole numbers of at least 1: 0 or a negative one would evaluate everything,
+    nothing or all but the last few questions without a word."""
+    from radfound.errors import ConfigError
+
+    for flag in flags:
+        value = getattr(args, flag.lstrip("-"))
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag} must be at least 1, not {value}")
+
+
 def run_vqa(args) -> int:
     from radfound.eval.splits import split_items
     from radfound.eval.vqa_eval import closed_gain, evaluate_model, score_baselines, summarize_baselines
@@ -146,6 +157,7 @@ def run_vqa(args) -> int:
     from radfound.outputs.atomic import check_writable_file, write_text_atomic
     from radfound.study.reader import read_study
 
+    _check_counts(args, "--limit")
     if args.predictions:  # refused now, not after the whole run
         check_writable_file(args.predictions)
     items = read_vqa_file(args.questions, args.images, lang=args.lang)
@@ -155,20 +167,26 @@ def run_vqa(args) -> int:
     items = split_items(items, args.split)
     if not items:
         raise ConfigError(f"no questions in the {args.split} part", args.questions)
-    if args.limit:
-        items = items[: args.limit]
+    items = items[: args.limit]
     result: dict = {"questions": str(args.questions), "split": args.split, "lang": args.lang or "all",
                     "n": len(items)}
     train_file = args.baseline_train or _default_baseline_train(items)
+    skipped = "no training question file found (pass --baseline-train)"
     if train_file is not None:
         train_images = train_file.parent / ("imgs" if items and items[0].dataset == "slake" else "images")
         train = read_vqa_file(train_file, train_images if train_images.is_dir() else args.images)
-        baseline_scores, fitted_on = score_baselines(items, train)
-        result["baselines"] = summarize_baselines(baseline_scores, fitted_on)
-        result["baselines"]["train_file"] = str(train_file)
-    else:
+        try:
+            baseline_scores, fitted_on = score_baselines(items, train)
+        except ConfigError as exc:  # every training image is being evaluated (the whole train file)
+            if args.baselines_only or args.baseline_train:
+                raise
+            train_file, skipped = None, exc.problem
+        else:
+            result["baselines"] = summarize_baselines(baseline_scores, fitted_on)
+            result["baselines"]["train_file"] = str(train_file)
+    if train_file is None:
         result["baselines"] = None
-        result["note"] = "baselines skipped: no training question file found (pass --baseline-train)"
+        result["note"] = f"baselines skipped: {skipped}"
     if not args.baselines_only:
         from radfound.eval.predictors import ModelPredictor
 
@@ -205,9 +223,11 @@ def run_report(args) -> int:
     from radfound.eval.predictors import ModelPredictor
     from radfound.eval.report_eval import EVAL_SEED, evaluate_phantoms, evaluate_slake_text
 
+    _check_counts(args, "--n")
     predictor = ModelPredictor(args.model, device=args.device)
     if args.which in ("mammo", "ct"):
-        result = evaluate_phantoms(args.which, args.n, predictor, seed=args.seed or EVAL_SEED,
+        seed = EVAL_SEED if args.seed is None else args.seed  # --seed 0 is a seed
+        result = evaluate_phantoms(args.which, args.n, predictor, seed=seed,
                                    progress=_progress(args.which))
     else:
         from radfound.study.reader import read_study
@@ -248,6 +268,7 @@ def run_grounding(args) -> int:
     from radfound.training.data.slake_reports import derive_reports
     from radfound.training.data.vqa import slake
 
+    _check_counts(args, "--limit")
     predictor = ModelPredictor(args.model, device=args.device)
     reports = [r for r in derive_reports(slake("validate")) if r.boxes][: args.limit]
     result = {"set": "slake validate detection.json", "images": len(reports), "model_name": predictor.name,

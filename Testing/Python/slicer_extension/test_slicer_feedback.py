@@ -47,9 +47,27 @@ def test_bad_rating_and_corrupt_log_are_typed_errors(feedback_log):
     with pytest.raises(ConfigError, match="rating"):
         feedback.record("a", "b", model="m", rating=9)
     assert not feedback_log.exists()  # nothing half-written
-    feedback_log.write_text('{"ok": 1}\nnot json\n')
+    feedback_log.write_text('{"edit_distance": 0, "normalized_edit_distance": 0}\nnot json\n')
     with pytest.raises(ConfigError, match="line 2"):
         feedback.summarize(feedback_log)
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"\xff\xfe{\x00", "not UTF-8 text"),
+    (b"[1]\n", "line 1 is not a feedback entry"),
+    (b'{"edit_distance": 2}\n', "line 1: 'normalized_edit_distance' must be a number"),
+    (b'{"edit_distance": 2, "normalized_edit_distance": 0.5, "rating": "5"}\n', "line 1: 'rating' must be 1-5"),
+])
+def test_a_log_that_is_not_radfounds_is_one_line_naming_it(tmp_path, capsys, content, problem):
+    """A foreign or hand-edited log gave an internal UnicodeDecodeError, AttributeError or KeyError."""
+    from radfound.cli.main import main
+
+    log = tmp_path / "feedback.jsonl"
+    log.write_bytes(content)
+    assert main(["eval", "feedback", "--log", str(log)]) == 2
+    err = capsys.readouterr().err
+    assert "internal error" not in err and len(err.strip().splitlines()) == 1
+    assert str(log) in err and problem in err
 
 
 def test_missing_log_summarizes_to_zero(tmp_path):
