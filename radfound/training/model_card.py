@@ -70,15 +70,30 @@ def text_row(name: str, t: dict | None) -> str:
     return f"| {name} | {f('bleu_1')} | {f('bleu_2')} | {f('bleu_3')} | {f('bleu_4')} | {f('rouge_l')} | {f('meteor')} | {f('cider')} |"
 
 
-def results_markdown(ev: Path) -> str:
-    """The results section shared by the model card and docs/evaluation.md."""
+#: What the card says of the evaluation images: never seen, or (runs before the pretraining pool was limited
+#: to the training questions' images) seen as pixels only, in masked image modelling.
+UNSEEN = ("not trained on", "no question trained on; pixels seen in pretraining")
+PIXELS_UNSEEN = ("The SLAKE validation split and the VQA-RAD held-out images were **not** used for training, not "
+                 "even their pixels (every stage saw only the {n} images of the training questions), so the "
+                 "validation numbers below are on unseen images; SLAKE test images were never used.")
+PIXELS_SEEN = ("The questions of the SLAKE validation split and of the VQA-RAD held-out images were **not** used for "
+               "training, **but their pixels were**: masked image modelling (stage 1, no text) ran on every VQA-RAD "
+               "image, the 47 held-out ones included, plus one image that has no question here (it may belong to "
+               "VQA-RAD's test split), and on the 96 SLAKE validation images. Recipes since then pretrain on the "
+               "training questions' images only (docs/training.md). SLAKE test images were never used.")
+
+
+def results_markdown(ev: Path, pixels_seen: bool = False) -> str:
+    """The results section shared by the model card and docs/evaluation.md; ``pixels_seen``: the run pretrained
+    on the evaluation images' pixels (``UNSEEN``)."""
+    unseen = UNSEEN[pixels_seen]
     sv, vr = _load(ev / "slake_val.json"), _load(ev / "vqarad_heldout.json")
     mammo, ct, text, grd = (_load(ev / f"{n}.json") for n in ("mammo", "ct", "slake_text", "grounding"))
     head = "| | overall | closed | open | open recall | n |\n|---|---|---|---|---|---|"
-    lines = ["### SLAKE validation, English (1,053 questions; not trained on)", head, *vqa_rows(sv, "en"),
+    lines = [f"### SLAKE validation, English (1,053 questions; {unseen})", head, *vqa_rows(sv, "en"),
              *interval_lines(sv, "en"), "",
              "### SLAKE validation, Chinese", head, *vqa_rows(sv, "zh"), *interval_lines(sv, "zh"), "",
-             "### VQA-RAD held-out part of train (47 images, 472 questions; not trained on)", head, *vqa_rows(vr),
+             f"### VQA-RAD held-out part of train (47 images, 472 questions; {unseen})", head, *vqa_rows(vr),
              *interval_lines(vr), ""]
     lines += ["### Phantom reports (synthetic, 100 fresh phantoms each, seed 9001)",
               "| set | side P | side R | side F1 | location F1 | exact study | all-normal baseline F1 |",
@@ -147,7 +162,8 @@ def write_card(model_dir: Path, run_dir: Path, ev: Path) -> Path:
         ema=_ema_text((summary.get("instruct") or {}).get("ema_decay")),
         pool=summary.get("pool"),
         n_mammo=counts["mammo"], n_ct=counts["ct"],
-        results=results_markdown(ev),
+        results=results_markdown(ev, pixels_seen="real_images" not in summary),
+        pixels=PIXELS_SEEN if "real_images" not in summary else PIXELS_UNSEEN.format(n=summary["real_images"]),
         notice=PRELIMINARY_NOTICE,
         modalities=", ".join((manifest.get("provenance") or {}).get("modalities") or TRAINED_MODALITIES),
     )
@@ -173,11 +189,13 @@ for screening, triage or diagnosis without a radiologist. It is a small model tr
 RadFound vision-language model (`radfound.modeling`), {params} M parameters, fp32 ONNX
 (onnx-community layout: `onnx/vision_encoder.onnx`, `onnx/embed_tokens.onnx`,
 `onnx/decoder_model_merged.onnx`), {size} MB in all:
-ViT encoder ({image_size} px input; a convolutional stem of stride-2 3x3 convolutions makes one token
-per {patch} px patch; width {vision_width}, {vision_layers} layers) run on every view / CT slab, a per-image summary token (mean
-and projected max of its patches) with view and slab-position embeddings and an inter-image context
-layer, a perceiver resampler to {image_tokens} visual tokens, and a LLaMA-style decoder (width {text_width}, {text_layers} layers,
-grouped-query attention {heads}/{kv_heads} heads, RoPE, SwiGLU) with a {vocab}-token byte-level BPE tokenizer (English and Chinese). Preprocessing parameters
+ViT encoder ({image_size} px input; a convolutional stem of stride-2 3x3 convolutions makes one
+token per {patch} px patch; width {vision_width}, {vision_layers} layers) run on every view / CT slab, a
+per-image summary token (mean and projected max of its patches) with view and slab-position
+embeddings and an inter-image context layer, a perceiver resampler to {image_tokens} visual tokens,
+and a LLaMA-style decoder (width {text_width}, {text_layers} layers, grouped-query attention
+{heads}/{kv_heads} heads, RoPE, SwiGLU) with a {vocab}-token byte-level BPE tokenizer (English and
+Chinese). Preprocessing parameters
 are in `preprocessor_config.json` (CT: 8 axial slabs).
 
 ## Training data and licences
@@ -186,8 +204,8 @@ are in `preprocessor_config.json` (CT: 8 axial slabs).
 - **SLAKE** (CC BY 4.0; Liu et al., "SLAKE: A Semantically-Labeled Knowledge-Enhanced Dataset for
   Medical Visual Question Answering", ISBI 2021): the **train** split only (English and Chinese
   questions; captions, reports and organ/lesion boxes derived from its annotations as documented in
-  docs/training.md). The SLAKE validation split was **not** used for training, so the validation
-  numbers below are on unseen data; SLAKE test images were never used.
+  docs/training.md).
+- {pixels}
 - **Synthetic phantoms** (generated by `radfound/training/phantoms`): {n_mammo} four-view mammogram sets
   with masses and calcifications and {n_ct} neck CT volumes with thyroid nodules, with templated
   reports. **These are synthetic images, not patient data**: the mammography and CT report pathways

@@ -56,7 +56,9 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
     batcher = Batcher(tok, mcfg.vision.num_image_tokens, int(cfg.get("max_target_tokens", 96)))
     wd = float(cfg.get("weight_decay", 0.05))
     summary: dict = {"config": cfg.get("config_path"), "seed": seed, "parameters": n_params,
-                     "pool": pool.counts(), "phantoms": phantom_counts(cfg["data"]), "device": device}
+                     "pool": pool.counts(), "phantoms": phantom_counts(cfg["data"]), "device": device,
+                     # real images whose pixels any stage saw: the training questions' images only (card, docs)
+                     "real_images": sum(not k.startswith("phantom:") for k in pool.pretrain_keys)}
     log(f"data and model ready after {(time.monotonic() - t0) / 60:.1f} min; {budget / 60:.1f} min left for the stages")
     gen = torch.Generator().manual_seed(seed)
     extras = {"augment": cfg.get("augment"), "gen": gen}

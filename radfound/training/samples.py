@@ -19,7 +19,7 @@ from radfound.training.concepts import finding_patches, phantom_facts, slake_fac
 from radfound.training.data.grounding import box_text, slake_grounding_pairs
 from radfound.training.data.images import load_image_study
 from radfound.training.data.slake_reports import derive_reports
-from radfound.training.data.vqa import all_images, slake, vqarad
+from radfound.training.data.vqa import slake, training_images, vqarad
 from radfound.training.inputs import Inputs, study_inputs
 from radfound.training.phantoms import make_phantoms
 
@@ -70,7 +70,7 @@ def phantom_counts(data: dict) -> dict[str, int]:
 def build_pool(cfg: dict, side: int, log=print, patch: int = 16) -> Pool:
     data = cfg["data"]
     pool = Pool()
-    images = all_images()
+    images = training_images(data.get("vqarad_part", "train"), data.get("slake_splits", ["train"]))
     if data.get("max_images"):
         keep = set(images[: data["max_images"]]) | set(images[-data["max_images"]:])
         images = [p for p in images if p in keep]

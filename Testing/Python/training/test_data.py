@@ -5,7 +5,7 @@ from __future__ import annotations
 from radfound.tasks.prompts import parse_boxes
 from radfound.training.data.grounding import scaled_to_input, slake_grounding_pairs
 from radfound.training.data.slake_reports import derive_reports, read_detection
-from radfound.training.data.vqa import all_images, slake, vqarad
+from radfound.training.data.vqa import slake, training_images, vqarad
 
 
 def test_vqarad_parts_do_not_share_images(shared_data):
@@ -14,11 +14,16 @@ def test_vqarad_parts_do_not_share_images(shared_data):
     assert not {i.image for i in train} & {i.image for i in held}
 
 
-def test_pretraining_images_exclude_slake_test_images(shared_data):
-    images = all_images(shared_data)
-    slake_used = {p for p in images if "slake" in p.parts}
-    assert len(slake_used) == 450 + 96  # train + validation images only
-    assert len(images) == 315 + 546
+def test_pretraining_sees_the_training_questions_images_only(shared_data):
+    """Not even the pixels of held-out VQA-RAD images, SLAKE validation images or images in no question file
+    (VQA-RAD has 315 images, 314 with train questions; SLAKE's test images have none)."""
+    images = set(training_images(root=shared_data))
+    held = {it.image for it in vqarad("heldout", shared_data)}
+    validation = {it.image for it in slake("validate", shared_data)}
+    assert len(images) == 267 + 450 and not images & (held | validation)
+    assert images == {it.image for it in vqarad("train", shared_data)} | {it.image for it in slake("train", shared_data)}
+    with_validation = training_images(slake_splits=("train", "validate"), root=shared_data)
+    assert len(with_validation) == 267 + 450 + 96  # a config that trains on validation questions sees its pixels
 
 
 def test_derived_report_for_a_known_image(shared_data):

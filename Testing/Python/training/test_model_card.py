@@ -52,3 +52,20 @@ def test_card_is_in_the_manifest_and_carries_the_numbers(shared_data, tiny_model
     assert card.count("95% intervals for RadFound-small") == 1
     lo, hi = ct["model"]["side"]["f1_ci95"]
     assert f"95% intervals of side F1, phantoms resampled: neck CT {lo:.3f}-{hi:.3f}." in card
+
+
+def test_card_says_whether_the_evaluation_images_pixels_were_seen(tiny_model_dir, tmp_path):
+    """Runs before the pretraining pool was cut to the training questions' images (no ``real_images`` in
+    summary.json) saw held-out and validation pixels in masked image modelling: the card must say so."""
+    model, run, ev = tmp_path / "model", tmp_path / "run", tmp_path / "eval"
+    shutil.copytree(tiny_model_dir, model)
+    run.mkdir()
+    ev.mkdir()
+    (run / "summary.json").write_text(json.dumps({"parameters": 1, "minutes": 1}), encoding="utf-8")
+    card = write_card(model, run, ev).read_text(encoding="utf-8")
+    assert "**but their pixels were**" in card and "472 questions; no question trained on; pixels seen" in card
+    (run / "summary.json").write_text(json.dumps({"parameters": 1, "minutes": 1, "real_images": 717}), "utf-8")
+    card = write_card(model, run, ev).read_text(encoding="utf-8")
+    assert "only the 717 images of the training questions" in card and "472 questions; not trained on)" in card
+    assert "pixels were" not in card
+    verify_model_dir(model)

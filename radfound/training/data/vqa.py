@@ -28,9 +28,13 @@ def slake(split: str = "train", root: Path | None = None, lang: str | None = Non
     return read_vqa_file(base / f"{split}.json", base / "imgs", lang=lang)
 
 
-def all_images(root: Path | None = None) -> list[Path]:
-    """Every image used for vision pretraining: all VQA-RAD images and the SLAKE train and validation
-    images. SLAKE test images are left out on purpose so that no test pixel is seen in training."""
+def training_images(vqarad_part: str = "train", slake_splits=("train",), root: Path | None = None) -> list[Path]:
+    """Every image vision pretraining sees: the images of the training questions (``vqarad_part`` of VQA-RAD's
+    train file, the given SLAKE splits) and no other. Held-out VQA-RAD images, SLAKE validation images (unless
+    trained on) and images in no question file (which may belong to a test split) are never seen, not even their
+    pixels, so the numbers measured on them are on images the model has not seen."""
     base = root or data_dir()
-    slake_imgs = {it.image for split in ("train", "validate") for it in slake(split, base)}
-    return sorted((base / "vqa-rad" / "images").glob("*.jpg")) + sorted(slake_imgs)
+    images = {it.image for it in vqarad(vqarad_part, base)}
+    for split in slake_splits:
+        images |= {it.image for it in slake(split, base)}
+    return sorted(images)
