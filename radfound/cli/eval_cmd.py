@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     v.add_argument("--free-text", action="store_true",
                    help="answer English closed questions by free generation instead of choosing Yes/No or "
                         "an offered option")
+    v.add_argument("--image", default="own", choices=("own", "blank", "other"),
+                   help="answer with each question's own image (default), a blank one, or another image of the "
+                        "file: how much the model reads the image (docs/evaluation.md)")
     v.add_argument("--predictions", type=Path, default=None, help="write per-question predictions (JSON lines)")
     v.add_argument("--by-type", action="store_true",
                    help="also print closed/open accuracy per question type (VQA-RAD question_type, SLAKE content_type)")
@@ -190,10 +193,14 @@ def run_vqa(args) -> int:
     if not args.baselines_only:
         from radfound.eval.predictors import ModelPredictor
 
+        from radfound.eval.image_ablation import image_loader
+
         predictor = ModelPredictor(args.model, device=args.device, closed=not args.free_text)
-        metrics, rows = evaluate_model(items, predictor, read_study, progress=_progress("images"))
+        load = image_loader(read_study, args.image, [it.image for it in items])
+        metrics, rows = evaluate_model(items, predictor, load, progress=_progress("images"))
         closed = "free text" if args.free_text else "Yes/No or an offered option, by probability"
-        result["model"] = {"name": predictor.name, "provider": predictor.model.provider, "yes_no": closed, **metrics}
+        result["model"] = {"name": predictor.name, "provider": predictor.model.provider, "yes_no": closed,
+                           "image": args.image, **metrics}
         if result["baselines"]:
             result["model"]["closed_gain_over_prior"] = closed_gain(items, rows, baseline_scores["question_prior"])
         if args.predictions:
@@ -209,7 +216,8 @@ def run_vqa(args) -> int:
     for name in ("question_prior", "majority"):
         if result.get("baselines"):
             rows[name] = result["baselines"][name]
-    print(f"{args.questions} ({args.split}, {result['lang']}): {result['n']} questions")
+    shown = {"own": "", "blank": "; the model saw a blank image", "other": "; the model saw another image"}[args.image]
+    print(f"{args.questions} ({args.split}, {result['lang']}{shown}): {result['n']} questions")
     print(_table(rows))
     if args.by_type:
         print(_type_table(result))
