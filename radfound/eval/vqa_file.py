@@ -110,6 +110,8 @@ def read_vqa_file(questions: str | Path, images: str | Path, *, lang: str | None
         records = json.loads(path.read_text(encoding="utf-8-sig"))  # -sig: a byte-order mark is not an error
     except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigError(f"not a JSON question file ({exc})", path) from None
+    except OSError as exc:  # unreadable (permissions, an I/O error)
+        raise ConfigError(f"cannot read the question file ({exc.strerror or exc})", path) from None
     if not isinstance(records, list):
         raise ConfigError("expected a JSON list of question records", path)
     if not records:
@@ -119,6 +121,7 @@ def read_vqa_file(questions: str | Path, images: str | Path, *, lang: str | None
         raise ConfigError(f"record {odd} is not a question record (a JSON object): {records[odd]!r:.40}", path)
     items = [_item(rec, images, i, path) for i, rec in enumerate(records)]
     if lang:
+        lang = lang.strip().lower()  # q_lang is read lower-case: --lang EN is en
         found = sorted({it.lang for it in items})
         items = [it for it in items if it.lang == lang]
         if not items:

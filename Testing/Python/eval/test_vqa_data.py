@@ -210,3 +210,21 @@ def test_cli_ensemble_names_a_predictions_file_that_is_not_text(shared_data, tmp
     bom.write_text(json.dumps(row) + "\n", encoding="utf-8-sig")  # as Windows editors save it
     assert main(["eval", "ensemble", str(bom), str(bom), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["ensemble"]["correct"] == 1
+
+
+def test_lang_is_matched_whatever_its_case(shared_data):
+    """--lang EN found nothing ("the file has: en, zh") because q_lang is read lower-case."""
+    upper = read_vqa_file(shared_data / "slake/validate.json", shared_data / "slake/imgs", lang="EN")
+    assert len(upper) == 1053 and {it.lang for it in upper} == {"en"}
+
+
+def test_a_question_path_that_cannot_be_read_is_named(tmp_path, monkeypatch):
+    path = _write(tmp_path, [{"image_name": "x.jpg", "question": "q", "answer": "a"}])
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(type(path), "read_text", refuse)  # root reads any file: a chmod cannot show this
+    with pytest.raises(ConfigError, match="cannot read the question file \\(Permission denied\\)") as info:
+        read_vqa_file(path, tmp_path)
+    assert info.value.path == str(path)
