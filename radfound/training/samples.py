@@ -20,6 +20,7 @@ from radfound.training.data.grounding import box_text, slake_grounding_pairs
 from radfound.training.data.images import load_image_study
 from radfound.training.data.slake_reports import derive_reports
 from radfound.training.data.vqa import slake, training_images, vqarad
+from radfound.training.data.vqarad_rows import vqarad_rows
 from radfound.training.inputs import Inputs, study_inputs
 from radfound.training.phantoms import make_phantoms
 
@@ -84,8 +85,9 @@ def build_pool(cfg: dict, side: int, log=print, patch: int = 16) -> Pool:
     slake_items = []
     for split in data.get("slake_splits", ["train"]):
         slake_items += [it for it in slake(split) if it.image in wanted]
-    for it in vqa_items + slake_items:
-        pool.add("vqa", str(it.image), it.question, it.answer)
+    vqa_rows = vqarad_rows(vqa_items, data.get("vqarad_rows")) + [(it, it.question, it.answer) for it in slake_items]
+    for it, question, answer in vqa_rows:
+        pool.add("vqa", str(it.image), question, answer)
 
     reports = derive_reports(slake_items)
     organ_vocab = {o.lower() for rep in reports for o in rep.organs}
