@@ -274,6 +274,19 @@ def rows_by_study(pool: Pool, mixture: dict[str, float]) -> dict[str, dict[str, 
     return by_study
 
 
+def study_sampler(studies: dict[str, list], by: str | None):
+    """How a batch picks its studies from one task's ``studies`` (key -> rows): ``"study"`` (default, each study
+    equally often: a VQA-RAD image with 10 questions as often as a SLAKE image with 22) or ``"rows"`` (in
+    proportion to their rows, so that every row is drawn about equally often)."""
+    keys = list(studies)
+    if by in (None, "study"):
+        return lambda rng: rng.choice(keys)
+    if by == "rows":
+        counts = [len(studies[k]) for k in keys]
+        return lambda rng: rng.choices(keys, counts)[0]
+    raise ConfigError(f"sample_studies_by must be 'study' or 'rows', not {by!r}")
+
+
 def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: float, rng: random.Random,
                    weight_decay: float, mixture: dict[str, float], name: str, log, *, augment: dict | None = None,
                    gen: torch.Generator | None = None, concepts: ConceptTargets | None = None,
@@ -285,9 +298,11 @@ def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: fl
     batch's studies is added, times ``concept_weight``. With ``stage["ema_decay"]`` the model ends the
     stage with an exponential moving average of its weights over the stage's steps (see ``WeightEMA``).
     ``stage["vision_lr_scale"]`` (default 1) scales the study encoder's learning rate, so the stage can
-    keep what the vision stages learnt while the decoder learns the tasks."""
+    keep what the vision stages learnt while the decoder learns the tasks. ``stage["sample_studies_by"]``
+    chooses how studies are drawn (``study_sampler``)."""
     by_study = rows_by_study(pool, mixture)
     tasks = [t for t in mixture if by_study[t]]
+    pick = {t: study_sampler(by_study[t], stage.get("sample_studies_by")) for t in tasks}
     weights = [mixture[t] for t in tasks]
     use_concepts = concepts is not None and concept_head is not None and concept_weight > 0
     params = [p for p in model.parameters() if p.requires_grad]
@@ -300,13 +315,12 @@ def train_language(model, pool: Pool, batcher: Batcher, stage: dict, seconds: fl
     clock = StageClock(seconds, stage.get("max_steps"), stage["lr"])
     losses: list[float] = []
     concept_losses: list[float] = []
-    keys = {t: list(by_study[t]) for t in tasks}
     ema = WeightEMA(model, float(stage["ema_decay"])) if stage.get("ema_decay") else None
     while not clock.done():
         rows = []
         task = rng.choices(tasks, weights)[0]  # one task per batch: similar lengths, little padding
         for _ in range(stage["batch_studies"]):
-            key = rng.choice(keys[task])
+            key = pick[task](rng)
             mine = by_study[task][key]
             rows += rng.sample(mine, min(stage["rows_per_study"], len(mine)))
         patches: dict = {}

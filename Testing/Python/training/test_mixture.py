@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import random
+from collections import Counter
+
 import pytest
 
 pytest.importorskip("torch")
 
 from radfound.errors import ConfigError  # noqa: E402
 from radfound.training.config import CONFIG_DIR, load_train_config  # noqa: E402
-from radfound.training.loop import has_boxes, rows_by_study  # noqa: E402
+from radfound.training.loop import has_boxes, rows_by_study, study_sampler  # noqa: E402
 from radfound.training.samples import Pool  # noqa: E402
 
 
@@ -51,3 +54,15 @@ def test_every_shipped_config_names_known_tasks():
                                          ("vqa", False), ("caption+phantom", False)])
 def test_any_box_task_in_a_key_keeps_images_unmoved(task, boxes):
     assert has_boxes(task) is boxes
+
+
+def test_studies_are_drawn_per_study_or_per_row():
+    """A study with 4 rows beside one with 20: drawn equally often by default, 1:5 by rows (so each row is
+    drawn about equally often, as docs/training.md says of VQA-RAD and SLAKE)."""
+    studies = {"vqa-rad image": [("q", "a")] * 4, "slake image": [("q", "a")] * 20}
+    for by, share in ((None, 0.5), ("study", 0.5), ("rows", 4 / 24)):
+        pick, rng = study_sampler(studies, by), random.Random(0)
+        drawn = Counter(pick(rng) for _ in range(6000))
+        assert abs(drawn["vqa-rad image"] / 6000 - share) < 0.02, (by, drawn)
+    with pytest.raises(ConfigError, match="sample_studies_by"):
+        study_sampler(studies, "row")
