@@ -8,8 +8,9 @@ show it. What it contains:
 - every source image in CurrentRequestedProcedureEvidenceSequence;
 - root CONTAINER "Diagnostic Imaging Report" (LOINC 18748-4, template 2000 DCMR),
   language (TID 1204: en-US; a Chinese paragraph has its own zh-CN) and a DEVICE
-  observer (TID 1001/1002/1004) naming the model and its version, then a "Findings" section (DCM 121070) with "Finding" TEXT
-  items and an "Impressions" section (DCM 121072) with an "Impression" TEXT item;
+  observer (TID 1001/1002/1004) naming the model and its version, then a "Findings"
+  section (DCM 121070) with "Finding" TEXT items and an "Impressions" section
+  (DCM 121072) with an "Impression" TEXT item;
   each section starts with a "Comment" (DCM 121106) TEXT item holding
   :data:`radfound.config.PRELIMINARY_NOTICE`; each localised finding (``draft.boxes``)
   becomes a "Finding" TEXT INFERRED FROM an "Image Region" SCOORD on its source image;
