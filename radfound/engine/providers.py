@@ -80,4 +80,3 @@ def create_session(path: Path, device: str, cuda_graph: bool = False) -> ort.Inf
 
 def running_provider(session: ort.InferenceSession) -> str:
     return session.get_providers()[0]
-

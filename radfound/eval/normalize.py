@@ -18,7 +18,9 @@ _NUMBERS = {
     "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10",
 }
 _ARTICLES = {"a", "an", "the"}
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+#: CJK ideograph ranges (extension A, unified, compatibility), for a regex character class.
+CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK = re.compile(f"[{CJK_RANGES}]")
 #: Yes/no answers: English, and SLAKE's Chinese ones (是的/不是, and the verb echoed: 有/没有, 包含/不包含, 可以/不可以).
 CLOSED_ANSWERS = frozenset({"yes", "no", "是", "否", "是的", "不是", "有", "没有", "包含", "不包含", "可以", "不可以"})
 

@@ -15,10 +15,10 @@ import re
 import shutil
 
 from radfound.errors import ConfigError
+from radfound.eval.normalize import CJK_RANGES
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_WORD = rf"[^\W_{_CJK}]+"  # letters and digits of any script (café, Sjögren), CJK apart
-_TOKEN = re.compile(rf"{_WORD}(?:[.'-]{_WORD})*|[{_CJK}]")
+_WORD = rf"[^\W_{CJK_RANGES}]+"  # letters and digits of any script (café, Sjögren), CJK apart
+_TOKEN = re.compile(rf"{_WORD}(?:[.'-]{_WORD})*|[{CJK_RANGES}]")
 
 
 def tokenize(text: str) -> str:

@@ -122,12 +122,17 @@ def _is_secondary(inst: Instance) -> bool:
     return inst.sop_class_uid in SECONDARY_CAPTURE or tuple(inst.image_type[:2]) == ("DERIVED", "SECONDARY")
 
 
+def _images(group: Sequence[Instance]) -> int:
+    """How many images (frames) a group holds."""
+    return sum(i.frames for i in group)
+
+
 def _rank(group: Sequence[Instance]) -> tuple:
     """Sort key of a group, best first: acquired before secondary, still images before frames without
     geometry (cine), then the most images, then the lower Series Number."""
     first = group[0]
     return (all(_is_secondary(i) for i in group), first.frames > 1 and not first.frame_positions,
-            -sum(i.frames for i in group), min(i.series_number for i in group))
+            -_images(group), min(i.series_number for i in group))
 
 
 def _group_key(inst: Instance, stacks: dict[str, list[np.ndarray]]) -> tuple:
@@ -189,11 +194,11 @@ def _study_from_unique(insts: list[Instance]) -> Study:
         ignored = [g for _, g in ranked[1:]]
         names = ", ".join(g[0].series_uid or g[0].path.name for g in ignored[:MAX_NAMED])
         more = f" and {len(ignored) - MAX_NAMED} more" if len(ignored) > MAX_NAMED else ""
-        largest = all(sum(i.frames for i in chosen) >= sum(i.frames for i in g) for g in ignored)
+        largest = all(_images(chosen) >= _images(g) for g in ignored)
         which = "the largest" if largest else "the largest acquired still series (secondary images and cine rank last)"
         warnings.append(
             f"several series found; used {which}, {chosen[0].series_uid or chosen[0].path.name} "
-            f"({sum(i.frames for i in chosen)} images); ignored {len(ignored)} other series or stacks "
+            f"({_images(chosen)} images); ignored {len(ignored)} other series or stacks "
             f"({sum(len(g) for g in ignored)} files: {names}{more}); choose one with --series-uid"
         )
     if kind == "multiframe":

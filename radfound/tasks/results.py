@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from radfound.config import PRELIMINARY_NOTICE
 
+
 def model_label(result: Draft | Answer) -> str:
     """How outputs name the model that wrote a draft or an answer: its name and version."""
     return f"{result.model} {result.model_version}".strip()

@@ -132,11 +132,12 @@ def _ema_text(decay) -> str:
 
 
 def _recipe(config_path) -> str:
-    """The command and config file of a run: ``--config NAME`` for a config shipped in the repository."""
-    path = Path(config_path or "small.json")
-    name = path.stem if path.parent.name == "configs" else str(path)
-    return f"`radfound train --config {name}` (radfound/training/configs/{path.name}" if name == path.stem \
-        else f"`radfound train --config {name}` ({name}"
+    """The command and config file of a run: ``--config NAME`` for a config shipped in the repository (the
+    shipped ``small`` when the summary names none), else the file's path."""
+    path = Path(config_path or "configs/small.json")
+    if path.parent.name == "configs":
+        return f"`radfound train --config {path.stem}` (radfound/training/configs/{path.name}"
+    return f"`radfound train --config {path}` ({path}"
 
 
 def write_card(model_dir: Path, run_dir: Path, ev: Path) -> Path:
@@ -144,6 +145,7 @@ def write_card(model_dir: Path, run_dir: Path, ev: Path) -> Path:
     manifest = read_manifest(model_dir)
     counts = summary.get("phantoms") or {"mammo": "?", "ct": "?"}
     size = sum(p.stat().st_size for p in model_dir.rglob("*") if p.is_file() and p.name != "MODEL_CARD.md")
+    pixels_seen = "real_images" not in summary  # run before pretraining was cut to the training images
     config = _load(model_dir / "config.json") or {}
     vision, text = config.get("vision_config") or {}, config.get("text_config") or {}
     card = CARD.format(
@@ -162,8 +164,8 @@ def write_card(model_dir: Path, run_dir: Path, ev: Path) -> Path:
         ema=_ema_text((summary.get("instruct") or {}).get("ema_decay")),
         pool=summary.get("pool"),
         n_mammo=counts["mammo"], n_ct=counts["ct"],
-        results=results_markdown(ev, pixels_seen="real_images" not in summary),
-        pixels=PIXELS_SEEN if "real_images" not in summary else PIXELS_UNSEEN.format(n=summary["real_images"]),
+        results=results_markdown(ev, pixels_seen),
+        pixels=PIXELS_SEEN if pixels_seen else PIXELS_UNSEEN.format(n=summary["real_images"]),
         notice=PRELIMINARY_NOTICE,
         modalities=", ".join((manifest.get("provenance") or {}).get("modalities") or TRAINED_MODALITIES),
     )

@@ -19,7 +19,7 @@ from radfound.training.concepts import finding_patches, phantom_facts, slake_fac
 from radfound.training.data.grounding import box_text, slake_grounding_pairs
 from radfound.training.data.images import load_image_study
 from radfound.training.data.slake_reports import derive_reports
-from radfound.training.data.vqa import slake, training_images, vqarad
+from radfound.training.data.vqa import images_of, training_questions
 from radfound.training.data.vqarad_rows import vqarad_rows
 from radfound.training.inputs import Inputs, study_inputs
 from radfound.training.phantoms import make_phantoms
@@ -71,7 +71,8 @@ def phantom_counts(data: dict) -> dict[str, int]:
 def build_pool(cfg: dict, side: int, log=print, patch: int = 16) -> Pool:
     data = cfg["data"]
     pool = Pool()
-    images = training_images(data.get("vqarad_part", "train"), data.get("slake_splits", ["train"]))
+    vqa_all, slake_all = training_questions(data.get("vqarad_part", "train"), data.get("slake_splits", ["train"]))
+    images = images_of(vqa_all + slake_all)  # training_images, from the questions read once
     if data.get("max_images"):
         keep = set(images[: data["max_images"]]) | set(images[-data["max_images"]:])
         images = [p for p in images if p in keep]
@@ -81,10 +82,8 @@ def build_pool(cfg: dict, side: int, log=print, patch: int = 16) -> Pool:
         pool.inputs[str(path)] = study_inputs(load_image_study(path), side, cfg.get("preprocess"))
     pool.pretrain_keys = [str(p) for p in images]
 
-    vqa_items = [it for it in vqarad(data.get("vqarad_part", "train")) if it.image in wanted]
-    slake_items = []
-    for split in data.get("slake_splits", ["train"]):
-        slake_items += [it for it in slake(split) if it.image in wanted]
+    vqa_items = [it for it in vqa_all if it.image in wanted]
+    slake_items = [it for it in slake_all if it.image in wanted]
     vqa_rows = vqarad_rows(vqa_items, data.get("vqarad_rows")) + [(it, it.question, it.answer) for it in slake_items]
     for it, question, answer in vqa_rows:
         pool.add("vqa", str(it.image), question, answer)

@@ -28,13 +28,22 @@ def slake(split: str = "train", root: Path | None = None, lang: str | None = Non
     return read_vqa_file(base / f"{split}.json", base / "imgs", lang=lang)
 
 
+def training_questions(vqarad_part: str = "train", slake_splits=("train",),
+                       root: Path | None = None) -> tuple[list[VQAItem], list[VQAItem]]:
+    """(VQA-RAD, SLAKE) training questions: ``vqarad_part`` of VQA-RAD's train file and the given SLAKE splits."""
+    base = root or data_dir()
+    return vqarad(vqarad_part, base), [it for split in slake_splits for it in slake(split, base)]
+
+
+def images_of(items: list[VQAItem]) -> list[Path]:
+    """The distinct images of ``items``, sorted: every image training sees (``training_images``)."""
+    return sorted({it.image for it in items})
+
+
 def training_images(vqarad_part: str = "train", slake_splits=("train",), root: Path | None = None) -> list[Path]:
     """Every image vision pretraining sees: the images of the training questions (``vqarad_part`` of VQA-RAD's
     train file, the given SLAKE splits) and no other. Held-out VQA-RAD images, SLAKE validation images (unless
     trained on) and images in no question file (which may belong to a test split) are never seen, not even their
     pixels, so the numbers measured on them are on images the model has not seen."""
-    base = root or data_dir()
-    images = {it.image for it in vqarad(vqarad_part, base)}
-    for split in slake_splits:
-        images |= {it.image for it in slake(split, base)}
-    return sorted(images)
+    vqa, slake_items = training_questions(vqarad_part, slake_splits, root)
+    return images_of(vqa + slake_items)
