@@ -18,6 +18,9 @@ def test_tiny_training_exports_a_model_the_engine_loads(shared_data, tmp_path):
     assert summary["pool"]["vqa"] > 0 and summary["pool"]["phantom"] == 8 and summary["pool"]["grounding"] > 0
     # phantom mammogram boxes are their own task, so they cannot crowd SLAKE's boxes out of "grounding"
     assert 0 < summary["pool"]["phantom_grounding"] <= 2 * 4
+    # real images whose pixels the run saw (the model card reads it): tiny keeps the first and last 24
+    # images of the training questions' images
+    assert summary["real_images"] == 2 * 24
     assert summary["instruct"]["ema_decay"] == 0.9  # the instruction stage ends on its weight average
     # The tiny config bounds every stage by steps (2, 2, 3), so the run is short and its step counts exact.
     assert [summary[s]["steps"] for s in ("pretrain", "align", "instruct")] == [2, 2, 3]
