@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
-from pydicom.errors import InvalidDicomError
 from tqdm import tqdm
 
 from radfound.errors import ConfigError, OutputError, PacsUnavailable, RadFoundError, StudyReadError
@@ -33,6 +32,7 @@ from radfound.outputs.sr import write_sr
 from radfound.outputs.text import write_json, write_text
 from radfound.pacs.dicomweb import DicomWebClient
 from radfound.pacs.journal import Journal
+from radfound.study.dicom import read_dataset
 from radfound.study.model import Study
 from radfound.tasks.results import Draft
 
@@ -53,19 +53,14 @@ NON_IMAGE_MODALITIES = frozenset({"SR", "KO", "PR", "DOC", "REG", "RTSTRUCT", "R
 
 
 # -- sources -----------------------------------------------------------------------------------------
-def _header(path: Path):
-    """The file's header, or None when it is not DICOM. Files without preamble and File Meta (older
-    exports) are read too when they look like an image, as the study reader reads them."""
+def _header(path: Path) -> tuple[pydicom.Dataset | None, str]:
+    """The file's header and "" when it parses as DICOM, else None and why not. Parsed by the study reader
+    (large values deferred), so a file the batch lists is one the study reader accepts, and the reason for a
+    skipped file is the same one a single-study read would give."""
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True)
-    except InvalidDicomError:
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-        except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError):
-            return None
-        return ds if "SOPClassUID" in ds and "Rows" in ds else None
-    except (OSError, ValueError):
-        return None
+        return read_dataset(path, pixels=False), ""
+    except StudyReadError as exc:
+        return None, exc.problem
 
 
 class FolderSource:
@@ -92,9 +87,9 @@ class FolderSource:
                 continue
             if any(path.resolve().is_relative_to(ex) for ex in self.exclude):
                 continue
-            ds = _header(path)
+            ds, why = _header(path)
             if ds is None:
-                self.skipped.append((path, "not a DICOM file"))
+                self.skipped.append((path, why))
                 continue
             if "Rows" not in ds or "StudyInstanceUID" not in ds:  # not an image (SR, KO, PR, DICOMDIR)
                 self.skipped.append((path, "DICOM but not an image (e.g. SR, DICOMDIR)"))

@@ -315,7 +315,8 @@ def test_batch_killed_with_sigkill_resumes_with_every_study_done_once(orthanc, p
 
 def test_a_folder_file_without_file_meta_is_read_not_skipped(tmp_path, pydicom_data):
     """Older exports have no preamble and no File Meta: the batch finds them as the study reader reads them
-    (pydicom's real OT-PAL-8-face.dcm); a text file is still skipped as not DICOM."""
+    (pydicom's real OT-PAL-8-face.dcm); a text, an empty and a cut-short file are skipped, each with the
+    reason the study reader gives."""
     import shutil
 
     from radfound.pacs.batch import FolderSource
@@ -324,6 +325,12 @@ def test_a_folder_file_without_file_meta_is_read_not_skipped(tmp_path, pydicom_d
     src.mkdir()
     shutil.copy(pydicom_data("OT-PAL-8-face.dcm"), src / "face.dcm")
     (src / "notes.txt").write_text("not an image")
+    (src / "empty.dcm").write_bytes(b"")
+    (src / "cut.dcm").write_bytes(pydicom_data("CT_small.dcm").read_bytes()[:200])  # cut after the File Meta
     source = FolderSource(src)
     assert len(source.study_keys()) == 1
-    assert [(p.name, why) for p, why in source.skipped] == [("notes.txt", "not a DICOM file")]
+    skipped = {p.name: why for p, why in source.skipped}
+    assert skipped["notes.txt"] == "not a DICOM file"
+    assert skipped["empty.dcm"] == "empty file (0 bytes)"
+    assert skipped["cut.dcm"].startswith("corrupt or truncated DICOM file"), skipped["cut.dcm"]
+    assert len(skipped) == 3
