@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 
 from radfound.tasks.boxes import boxes_from_text
+from radfound.tasks.laterality_check import unimaged_side_warning
 from radfound.tasks.prompts import parse_report, report_prompt, strip_boxes
 from radfound.tasks.results import Draft
 
@@ -19,11 +20,17 @@ def encoded_study(model, study_or_encoded):
 
 def draft_report(model, study_or_encoded, *, on_text: Callable[[str], None] | None = None,
                  cancel: threading.Event | None = None, **gen) -> Draft:
-    """Draft FINDINGS / IMPRESSION; ``on_text`` streams the raw text, ``cancel`` stops between tokens."""
+    """Draft FINDINGS / IMPRESSION; ``on_text`` streams the raw text, ``cancel`` stops between tokens.
+
+    A mammogram draft naming a breast none of whose views was given adds a warning to the study's
+    warnings (``radfound.tasks.laterality_check``)."""
     enc = encoded_study(model, study_or_encoded)
     result = model.generate(enc, report_prompt(enc.kind, model.num_image_tokens), on_text=on_text, cancel=cancel,
                             **gen)
     findings, impression = parse_report(result.text)
+    warning = unimaged_side_warning(enc.study, result.text)
+    if warning and warning not in enc.study.warnings:
+        enc.study.warnings.append(warning)  # the study's warnings reach the CLI, text, JSON, panel and SR
     return Draft(
         findings=strip_boxes(findings),
         impression=strip_boxes(impression),
