@@ -52,6 +52,8 @@ def register(subparsers) -> None:
     r.add_argument("--set", dest="which", default="mammo", choices=("mammo", "ct", "slake"))
     r.add_argument("--n", type=int, default=100, help="number of phantoms (mammo/ct) or images (slake)")
     r.add_argument("--seed", type=int, default=None, help="phantom seed (default: the evaluation seed)")
+    r.add_argument("--views", default="all", choices=("all", "left", "right"),
+                   help="mammo only: give the model one breast's views and count drafts about the other")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=run_report)
 
@@ -231,12 +233,16 @@ def run_report(args) -> int:
     from radfound.eval.predictors import ModelPredictor
     from radfound.eval.report_eval import EVAL_SEED, evaluate_phantoms, evaluate_slake_text
 
+    from radfound.errors import ConfigError
+
     _check_counts(args, "--n")
+    if args.views != "all" and args.which != "mammo":
+        raise ConfigError(f"--views {args.views} applies to --set mammo only, not --set {args.which}")
     predictor = ModelPredictor(args.model, device=args.device)
     if args.which in ("mammo", "ct"):
         seed = EVAL_SEED if args.seed is None else args.seed  # --seed 0 is a seed
-        result = evaluate_phantoms(args.which, args.n, predictor, seed=seed,
-                                   progress=_progress(args.which))
+        result = evaluate_phantoms(args.which, args.n, predictor, seed=seed, progress=_progress(args.which),
+                                   side=None if args.views == "all" else args.views)
     else:
         from radfound.study.reader import read_study
         from radfound.training.data.slake_reports import derive_reports
@@ -251,7 +257,9 @@ def run_report(args) -> int:
         return 0
     if args.which in ("mammo", "ct"):
         m, b = result["model"], result["baseline_normal_report"]
-        print(f"{args.which} phantoms (synthetic), n={result['n']}, seed={result['seed']}")
+        print(f"{args.which} phantoms (synthetic), n={result['n']}, seed={result['seed']}, views {result['views']}")
+        if result["views"] != "all":
+            print(f"  drafts that describe the breast not shown: {result['unimaged_side_drafts']}/{result['n']}")
         for level in ("side", "location"):
             ci = m[level].get("f1_ci95")
             span = f" [{ci[0]:.3f}-{ci[1]:.3f}]" if ci else ""

@@ -9,24 +9,37 @@ from radfound.eval.text_metrics import caption_metrics
 EVAL_SEED = 9001
 
 
-def evaluate_phantoms(kind: str, n: int, predictor, seed: int = EVAL_SEED, progress=None) -> dict:
-    """Draft a report for ``n`` fresh phantoms of ``kind`` and score findings and text against the truth."""
+def evaluate_phantoms(kind: str, n: int, predictor, seed: int = EVAL_SEED, progress=None,
+                      side: str | None = None) -> dict:
+    """Draft a report for ``n`` fresh phantoms of ``kind`` and score findings and text against the truth.
+
+    ``side`` ("left" / "right", mammograms only) gives the model that breast's two views alone: a finding
+    it reports on the other breast is a false positive, and ``unimaged_side_drafts`` counts the drafts
+    that say anything about the breast it was not shown."""
+    from radfound.tasks.laterality_check import unimaged_sides
     from radfound.training.phantoms import make_phantoms
     from radfound.training.phantoms.ct_neck import neck_ct_report
-    from radfound.training.phantoms.mammo import mammo_report
+    from radfound.training.phantoms.mammo import mammo_report, one_side
 
     phantoms = make_phantoms(kind, n, seed)
+    if side is not None:
+        phantoms = [one_side(ph, side) for ph in phantoms]
     drafts = []
     for i, ph in enumerate(phantoms, 1):
         drafts.append(predictor.report(predictor.encode(ph.study)))
         if progress:
             progress(i, n)
     truth = [truth_set(ph.findings) for ph in phantoms]
-    normal = "FINDINGS: {}\nIMPRESSION: {}".format(*(mammo_report([]) if kind == "mammo" else neck_ct_report([])))
+    sides = (side,) if side else ("right", "left")
+    normal_text = mammo_report([], sides) if kind == "mammo" else neck_ct_report([])
+    normal = "FINDINGS: {}\nIMPRESSION: {}".format(*normal_text)
+    unimaged = [bool(unimaged_sides(ph.study, d)) for ph, d in zip(phantoms, drafts)]
     return {
         "kind": kind,
         "n": n,
         "seed": seed,
+        "views": side or "all",
+        "unimaged_side_drafts": sum(unimaged),
         "model": {**finding_scores([extract_findings(d, kind) for d in drafts], truth),
                   "text": caption_metrics(drafts, [ph.report for ph in phantoms])},
         "baseline_normal_report": finding_scores([extract_findings(normal, kind)] * n, truth),

@@ -160,6 +160,21 @@ def test_eval_report_on_phantoms_with_tiny_model(tiny_model_dir, capsys):
     assert base["tp"] == 0 and (base["fn"] == 0 or base["recall"] == 0.0)
 
 
+def test_eval_report_with_one_breast_shown_counts_drafts_about_the_other(capsys):
+    """--views left: the shipped model is shown the left views alone; the drafts that still describe the
+    right breast are counted (0.4.0: every one, as it was trained on 4-view sets only)."""
+    rc = main(["eval", "report", "--set", "mammo", "--n", "6", "--views", "left", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["views"] == "left" and out["n"] == 6
+    drafts = [e["draft"] for e in out["examples"]]
+    assert all("right breast" not in e["reference"].lower() for e in out["examples"])
+    named = sum("right breast" in d.lower() for d in drafts)  # 0.4.0: all 3; a model trained on partial sets: fewer
+    assert named <= out["unimaged_side_drafts"] <= 6 - (len(drafts) - named)  # examples are the first 3 of 6
+    assert main(["eval", "report", "--set", "ct", "--views", "left"]) != 0
+    assert "--views left applies to --set mammo only" in capsys.readouterr().err
+
+
 def test_eval_feedback_summarises_a_log(tmp_path, capsys):
     from radfound.feedback import record
 

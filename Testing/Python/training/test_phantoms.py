@@ -61,3 +61,28 @@ def test_phantom_counts_one_number_or_per_kind():
     assert phantom_counts({}) == {"mammo": 0, "ct": 0}
     with pytest.raises(ValueError, match="xray"):
         phantom_counts({"phantoms_per_kind": {"xray": 3}})
+
+
+def test_one_side_keeps_that_breast_its_findings_and_boxes():
+    """A one-breast set: two views, that side's findings with box view indices renumbered to the kept
+    views, a report about that breast alone."""
+    from radfound.training.phantoms.mammo import one_side
+
+    full = next(p for p in make_phantoms("mammo", 40, 3)
+                if {f.side for f in p.findings} == {"left", "right"})
+    for side, codes in (("left", ["L-CC", "L-MLO"]), ("right", ["R-CC", "R-MLO"])):
+        part = one_side(full, side)
+        assert [v.view for v in part.study.views] == codes
+        assert part.findings and all(f.side == side for f in part.findings)
+        assert {f.finding for f in part.findings} == {f.finding for f in full.findings if f.side == side}
+        for f in part.findings:
+            original = next(g for g in full.findings if (g.finding, g.side, g.where) == (f.finding, f.side, f.where))
+            assert [b[0] for b in f.boxes] == [0, 1] and [b[1:] for b in f.boxes] == [b[1:] for b in original.boxes]
+            for index, *_ in f.boxes:  # the renumbered index points at a view of the same side and pixels
+                assert part.study.views[index].view[0] == side[0].upper()
+        other = "right" if side == "left" else "left"
+        assert other not in part.report.lower() and side in part.report.lower()
+        assert extract_findings(part.report, "mammo") == truth_set(part.findings)
+    assert len(full.study.views) == 4  # the original is untouched
+    with pytest.raises(ValueError):
+        one_side(full, "both")

@@ -10,6 +10,8 @@ depth from the chest wall fixes its column in both. MLO views add a pectoral mus
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from radfound.study.model import MAMMO_VIEWS, SourceRef, Study, View
@@ -113,11 +115,29 @@ def make_mammo_set(seed: int) -> Phantom:
     return Phantom(study, findings, findings_text, impression, seed)
 
 
-def mammo_report(findings: list[PhantomFinding]) -> tuple[str, str]:
-    """The templated Findings and Impression for a set of breast findings (right breast first)."""
+def one_side(phantom: Phantom, side: str) -> Phantom:
+    """The same phantom with only the views of ``side`` ("right" or "left"): its findings on that side (box
+    view indices renumbered to the kept views) and a report about that breast alone. Why: a real set can
+    lack views, and a draft must not describe a breast nobody imaged (``radfound eval report --views``)."""
+    if side not in ("right", "left"):
+        raise ValueError(f"side must be right or left, not {side!r}")
+    kept = [i for i, v in enumerate(phantom.study.views) if v.view[0] == side[0].upper()]
+    index = {old: new for new, old in enumerate(kept)}
+    findings = [dataclasses.replace(f, boxes=tuple((index[b[0]], *b[1:]) for b in f.boxes if b[0] in index))
+                for f in phantom.findings if f.side == side]
+    views = [phantom.study.views[i] for i in kept]
+    study = dataclasses.replace(phantom.study, views=views, sources=[v.source for v in views], warnings=[])
+    findings_text, impression = mammo_report(findings, sides=(side,))
+    return dataclasses.replace(phantom, study=study, findings=findings, findings_text=findings_text,
+                               impression=impression)
+
+
+def mammo_report(findings: list[PhantomFinding], sides: tuple[str, ...] = ("right", "left")) -> tuple[str, str]:
+    """The templated Findings and Impression for a set of breast findings (right breast first), about the
+    breasts in ``sides`` only."""
     sentences = ["Scattered fibroglandular tissue."]
     impressions = []
-    for side in ("right", "left"):
+    for side in sides:
         mine = [f for f in findings if f.side == side]
         if not mine:
             sentences.append(f"{side.capitalize()} breast: no mass or suspicious calcifications.")
