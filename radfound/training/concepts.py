@@ -49,11 +49,12 @@ def slake_facts(rep, organ_vocab: set[str]) -> Facts:
     return facts
 
 
-def phantom_facts(kind: str, findings) -> Facts:
-    """Every finding slot of a phantom study, present or absent (the phantom's ground truth is complete)."""
+def phantom_facts(kind: str, findings, sides: tuple[str, ...] = ("right", "left")) -> Facts:
+    """Every finding slot of the imaged ``sides`` of a phantom study, present or absent (the phantom's ground
+    truth is complete there); a breast not imaged has no slots, so they stay unknown, not absent."""
     present = {(f.finding, f.side, f.where) for f in findings}
     facts: Facts = {}
-    for side in ("right", "left"):
+    for side in sides:
         if kind == "mammo":
             for ftype in FINDING_TYPES:
                 facts[f"mammo:{side} {ftype}"] = float(any(p[:2] == (ftype, side) for p in present))

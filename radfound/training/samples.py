@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from radfound.tasks.prompts import grounding_prompt, report_instruction, report_target
 from radfound.training.concepts import finding_patches, phantom_facts, slake_facts
 from radfound.training.data.grounding import box_text, slake_grounding_pairs
@@ -23,6 +25,7 @@ from radfound.training.data.vqa import images_of, training_questions
 from radfound.training.data.vqarad_rows import vqarad_rows
 from radfound.training.inputs import Inputs, study_inputs
 from radfound.training.phantoms import make_phantoms
+from radfound.training.phantoms.mammo import one_side
 
 #: Every task the pool can hold: the names a training mixture may use.
 TASKS = ("vqa", "caption", "report", "grounding", "phantom_grounding", "phantom")
@@ -68,6 +71,28 @@ def phantom_counts(data: dict) -> dict[str, int]:
     return {"mammo": int(value), "ct": int(value)}
 
 
+def mammo_one_side(data: dict, phantoms: list) -> list:
+    """``data.mammo_one_side_share`` (0-1, default 0) of the mammogram phantoms reduced to one breast's views
+    (side drawn per phantom, seeded by it), so the model learns to report on the imaged breast only: with
+    4-view sets alone it copied a shown breast's findings onto the missing one (docs/evaluation.md)."""
+    share = float(data.get("mammo_one_side_share", 0))
+    if not 0 <= share <= 1:
+        raise ValueError(f"mammo_one_side_share must be between 0 and 1, not {share}")
+    out = []
+    for ph in phantoms:
+        rng = np.random.default_rng([ph.seed, 1])
+        out.append(one_side(ph, ("left", "right")[int(rng.integers(2))]) if rng.random() < share else ph)
+    return out
+
+
+def imaged_sides(study) -> tuple[str, ...]:
+    """The breasts / sides with at least one view in a phantom study ("right", "left"; both for CT)."""
+    if study.kind != "mammo":
+        return ("right", "left")
+    letters = {v.view[0] for v in study.views}
+    return tuple(s for s in ("right", "left") if s[0].upper() in letters)
+
+
 def build_pool(cfg: dict, side: int, log=print, patch: int = 16) -> Pool:
     data = cfg["data"]
     pool = Pool()
@@ -102,13 +127,14 @@ def build_pool(cfg: dict, side: int, log=print, patch: int = 16) -> Pool:
 
     counts = phantom_counts(data)
     for kind in ("mammo", "ct"):
-        for ph in make_phantoms(kind, counts[kind], seed=int(data.get("phantom_seed", 1))):
+        phantoms = make_phantoms(kind, counts[kind], seed=int(data.get("phantom_seed", 1)))
+        for ph in mammo_one_side(data, phantoms) if kind == "mammo" else phantoms:
             key = f"phantom:{kind}:{ph.seed}"
             inputs = study_inputs(ph.study, side, cfg.get("preprocess"))
             pool.inputs[key] = inputs
             pool.pretrain_keys.append(key)
             pool.add("phantom", key, report_instruction(kind), report_target(ph.findings_text, ph.impression))
-            pool.facts[key] = phantom_facts(kind, ph.findings)
+            pool.facts[key] = phantom_facts(kind, ph.findings, imaged_sides(ph.study))
             pool.patches[key] = finding_patches([b for f in ph.findings for b in f.boxes], inputs, side, patch)
             if kind == "mammo":
                 for ftype in ("mass", "calcifications"):
