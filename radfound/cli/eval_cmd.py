@@ -230,10 +230,9 @@ def run_vqa(args) -> int:
 
 
 def run_report(args) -> int:
+    from radfound.errors import ConfigError
     from radfound.eval.predictors import ModelPredictor
     from radfound.eval.report_eval import EVAL_SEED, evaluate_phantoms, evaluate_slake_text
-
-    from radfound.errors import ConfigError
 
     _check_counts(args, "--n")
     if args.views != "all" and args.which != "mammo":

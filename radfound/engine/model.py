@@ -122,9 +122,7 @@ class RadFoundModel:
         ``study.warnings``, so the draft's JSON, text and SR say so."""
         from radfound.preprocess import PreprocessConfig, preprocess  # the study engineer's module
 
-        warning = self.modality_warning(study)
-        if warning and warning not in study.warnings:
-            study.warnings.append(warning)
+        study.add_warning(self.modality_warning(study))
         t0 = time.perf_counter()
         inputs = preprocess(study, PreprocessConfig.from_dict(self.preprocessor_config))
         enc = self.encode_inputs(inputs.pixel_values, inputs.view_ids, inputs.positions, kind=study.kind)

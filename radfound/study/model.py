@@ -96,6 +96,12 @@ class Study:
     sources: list[SourceRef] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    def add_warning(self, warning: str | None) -> None:
+        """Add a warning found after reading (by the model, by a check on its draft) once: a study encoded or
+        drafted twice must not list it twice. None adds nothing."""
+        if warning and warning not in self.warnings:
+            self.warnings.append(warning)
+
     @property
     def study_uid(self) -> str | None:
         return next((s.study_uid for s in self.sources if s.study_uid), None)

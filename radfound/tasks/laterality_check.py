@@ -16,13 +16,19 @@ from radfound.study.model import MAMMO_VIEWS, Study
 _SIDES = (("R", "right"), ("L", "left"))
 
 
+def imaged_breasts(study: Study) -> tuple[str, ...]:
+    """The breasts ("right", "left", in that order) with at least one standard mammogram view in ``study``."""
+    letters = {v.view[0] for v in study.views if v.view in MAMMO_VIEWS}
+    return tuple(side for letter, side in _SIDES if letter in letters)
+
+
 def unimaged_sides(study: Study | None, text: str) -> list[str]:
     """The breasts ("right", "left") that ``text`` names although no view of that side is in ``study``."""
     if study is None or study.kind != "mammo":
         return []
-    imaged = {v.view[0] for v in study.views if v.view in MAMMO_VIEWS}
-    return [side for letter, side in _SIDES
-            if letter not in imaged and re.search(rf"\b{side}\s+breast", text, re.IGNORECASE)]
+    imaged = imaged_breasts(study)
+    return [side for _, side in _SIDES
+            if side not in imaged and re.search(rf"\b{side}\s+breast", text, re.IGNORECASE)]
 
 
 def unimaged_side_warning(study: Study | None, text: str) -> str | None:

@@ -28,9 +28,8 @@ def draft_report(model, study_or_encoded, *, on_text: Callable[[str], None] | No
     result = model.generate(enc, report_prompt(enc.kind, model.num_image_tokens), on_text=on_text, cancel=cancel,
                             **gen)
     findings, impression = parse_report(result.text)
-    warning = unimaged_side_warning(enc.study, result.text)
-    if warning and warning not in enc.study.warnings:
-        enc.study.warnings.append(warning)  # the study's warnings reach the CLI, text, JSON, panel and SR
+    if enc.study is not None:  # the study's warnings reach the CLI, text, JSON, panel and SR
+        enc.study.add_warning(unimaged_side_warning(enc.study, result.text))
     return Draft(
         findings=strip_boxes(findings),
         impression=strip_boxes(impression),

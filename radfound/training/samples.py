@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from radfound.tasks.laterality_check import imaged_breasts
 from radfound.tasks.prompts import grounding_prompt, report_instruction, report_target
 from radfound.training.concepts import finding_patches, phantom_facts, slake_facts
 from radfound.training.data.grounding import box_text, slake_grounding_pairs
@@ -85,14 +86,6 @@ def mammo_one_side(data: dict, phantoms: list) -> list:
     return out
 
 
-def imaged_sides(study) -> tuple[str, ...]:
-    """The breasts / sides with at least one view in a phantom study ("right", "left"; both for CT)."""
-    if study.kind != "mammo":
-        return ("right", "left")
-    letters = {v.view[0] for v in study.views}
-    return tuple(s for s in ("right", "left") if s[0].upper() in letters)
-
-
 def build_pool(cfg: dict, side: int, log=print, patch: int = 16) -> Pool:
     data = cfg["data"]
     pool = Pool()
@@ -134,7 +127,8 @@ def build_pool(cfg: dict, side: int, log=print, patch: int = 16) -> Pool:
             pool.inputs[key] = inputs
             pool.pretrain_keys.append(key)
             pool.add("phantom", key, report_instruction(kind), report_target(ph.findings_text, ph.impression))
-            pool.facts[key] = phantom_facts(kind, ph.findings, imaged_sides(ph.study))
+            sides = imaged_breasts(ph.study) if kind == "mammo" else ("right", "left")  # a one-breast set
+            pool.facts[key] = phantom_facts(kind, ph.findings, sides)
             pool.patches[key] = finding_patches([b for f in ph.findings for b in f.boxes], inputs, side, patch)
             if kind == "mammo":
                 for ftype in ("mass", "calcifications"):

@@ -92,19 +92,20 @@ def test_a_share_of_training_mammograms_shows_one_breast_and_its_concepts_only()
     """data.mammo_one_side_share: that share of the phantom sets keeps one breast (side seeded per phantom,
     both sides drawn), and the other breast's concept slots are left unknown rather than set absent."""
     from radfound.training.concepts import phantom_facts
-    from radfound.training.samples import imaged_sides, mammo_one_side
+    from radfound.tasks.laterality_check import imaged_breasts
+    from radfound.training.samples import mammo_one_side
 
     phantoms = make_phantoms("mammo", 12, 5)
     assert mammo_one_side({}, phantoms) == phantoms  # off by default: the 0.4.0 recipe
     every = mammo_one_side({"mammo_one_side_share": 1}, phantoms)
     assert all(len(p.study.views) == 2 for p in every)
-    assert {imaged_sides(p.study) for p in every} == {("right",), ("left",)}
-    assert [imaged_sides(p.study) for p in every] == [imaged_sides(p.study) for p in
+    assert {imaged_breasts(p.study) for p in every} == {("right",), ("left",)}
+    assert [imaged_breasts(p.study) for p in every] == [imaged_breasts(p.study) for p in
                                                        mammo_one_side({"mammo_one_side_share": 1}, phantoms)]
     some = mammo_one_side({"mammo_one_side_share": 0.5}, phantoms)
     assert 0 < sum(len(p.study.views) == 2 for p in some) < 12
-    left = next(p for p in every if imaged_sides(p.study) == ("left",))
-    facts = phantom_facts("mammo", left.findings, imaged_sides(left.study))
+    left = next(p for p in every if imaged_breasts(p.study) == ("left",))
+    facts = phantom_facts("mammo", left.findings, imaged_breasts(left.study))
     assert facts and all(k.startswith("mammo:left ") for k in facts)
     assert len(phantom_facts("mammo", [], ("right", "left"))) == 2 * len(facts)
     with pytest.raises(ValueError, match="mammo_one_side_share"):
