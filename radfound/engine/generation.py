@@ -58,7 +58,8 @@ def is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _real(value) -> bool:
+def is_real(value) -> bool:
+    """A finite number (Python or numpy), not a bool: JSON's NaN and Infinity literals are refused."""
     return (is_int(value) or isinstance(value, (float, np.floating))) and bool(np.isfinite(value))
 
 
@@ -66,12 +67,12 @@ def _real(value) -> bool:
 _RULES: dict[str, tuple[Callable[[object], bool], str]] = {
     "max_new_tokens": (lambda v: is_int(v) and v >= 1, "a whole number >= 1"),
     "do_sample": (lambda v: isinstance(v, (bool, np.bool_)), "true or false"),
-    "temperature": (lambda v: _real(v) and v > 0, "a number > 0"),
+    "temperature": (lambda v: is_real(v) and v > 0, "a number > 0"),
     "top_k": (lambda v: is_int(v) and v >= 0, "a whole number >= 0 (0: no top-k filtering)"),
-    "top_p": (lambda v: _real(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "top_p": (lambda v: is_real(v) and 0 < v <= 1, "a number in (0, 1]"),
     "num_beams": (lambda v: is_int(v) and v >= 1, "a whole number >= 1"),
-    "length_penalty": (_real, "a finite number"),
-    "repetition_penalty": (lambda v: _real(v) and v > 0, "a number > 0 (1: no penalty)"),
+    "length_penalty": (is_real, "a finite number"),
+    "repetition_penalty": (lambda v: is_real(v) and v > 0, "a number > 0 (1: no penalty)"),
     "seed": (lambda v: v is None or (is_int(v) and v >= 0), "a whole number >= 0"),
     "eos_token_id": (lambda v: is_int(v) and v >= -1, "a token id (-1: never stop)"),
     "pad_token_id": (lambda v: is_int(v) and v >= -1, "a token id"),

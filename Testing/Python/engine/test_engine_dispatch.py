@@ -79,6 +79,10 @@ GEMMA_TEXT = {"num_hidden_layers": 1, "num_key_value_heads": 1, "hidden_size": 8
      "config.json", "text_config.num_hidden_layers"),
     ("resample-name", {"preprocessor": {"resample": "bilinear"}}, "preprocessor_config.json", "resample"),
     ("size-text", {"preprocessor": {"size": {"height": "896", "width": 896}}}, "preprocessor_config.json", "size"),
+    # JSON's NaN and a zero std would turn every pixel into NaN or infinity: refused when loading
+    ("rescale-nan", {"preprocessor": {"rescale_factor": float("nan")}}, "preprocessor_config.json", "rescale_factor"),
+    ("std-zero", {"preprocessor": {"image_std": [0.5, 0.0, 0.5]}}, "preprocessor_config.json", "image_std"),
+    ("mean-infinite", {"preprocessor": {"image_mean": float("inf")}}, "preprocessor_config.json", "image_mean"),
     ("config-list", {"config": [1, 2]}, "config.json", "JSON object"),
     ("token-text", {"config": {"model_type": "gemma3", "image_token_index": "4", "text_config": GEMMA_TEXT}},
      "config.json", "image_token_index"),
