@@ -8,6 +8,8 @@ style ``image_mean`` / ``image_std`` lists and ``size`` are accepted as aliases.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import asdict, dataclass, field, fields
 
 from radfound.errors import ConfigError
@@ -52,8 +54,10 @@ class PreprocessConfig:
 
         if not isinstance(self.image_size, int) or not 8 <= self.image_size <= 4096:
             raise bad(f"image_size must be an integer 8..4096, got {self.image_size!r}")
-        if not self.std or self.std <= 0:
-            raise bad(f"std must be > 0, got {self.std!r}")
+        if not math.isfinite(self.mean):  # JSON's NaN / Infinity: every pixel would become NaN
+            raise bad(f"mean must be a finite number, got {self.mean!r}")
+        if not math.isfinite(self.std) or self.std <= 0:
+            raise bad(f"std must be a finite number > 0, got {self.std!r}")
         lo, hi = self.percentiles
         if not 0 <= lo < hi <= 100:
             raise bad(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles!r}")
@@ -65,9 +69,9 @@ class PreprocessConfig:
             raise bad(f"mammo_chest_wall must be left or right, got {self.mammo_chest_wall!r}")
         if self.ct_window not in self.ct_windows:
             raise bad(f"ct_window {self.ct_window!r} is not one of {sorted(self.ct_windows)}")
-        for name, (_, width) in self.ct_windows.items():
-            if width <= 0:
-                raise bad(f"ct window {name!r} has width {width} <= 0")
+        for name, (center, width) in self.ct_windows.items():
+            if not (math.isfinite(center) and math.isfinite(width)) or width <= 0:
+                raise bad(f"ct window {name!r} must have a finite center and a width > 0, got {center}/{width}")
         if not isinstance(self.ct_slabs, int) or not 1 <= self.ct_slabs <= 512:
             raise bad(f"ct_slabs must be an integer 1..512, got {self.ct_slabs!r}")
         if self.ct_slab_mode not in ("mean", "center"):

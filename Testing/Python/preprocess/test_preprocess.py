@@ -183,7 +183,10 @@ def test_config_round_trip_and_model_overrides(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [{"image_size": 0}, {"std": 0}, {"ct_window": "abdomen"}, {"ct_slabs": "x"},
-                                 {"percentiles": [99, 1]}, {"mammo_chest_wall": "top"}])
+                                 {"percentiles": [99, 1]}, {"mammo_chest_wall": "top"},
+                                 # NaN / Infinity as json.loads reads them: every pixel would be NaN
+                                 {"std": float("nan")}, {"image_mean": [float("nan")]}, {"mean": float("inf")},
+                                 {"ct_windows": {"thyroid": [float("nan"), 250]}}])
 def test_bad_config_values_raise(bad):
     with pytest.raises(ConfigError):
         PreprocessConfig.from_dict(bad)
