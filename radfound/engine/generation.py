@@ -63,16 +63,21 @@ def is_real(value) -> bool:
     return (is_int(value) or isinstance(value, (float, np.floating))) and bool(np.isfinite(value))
 
 
+def is_positive(value) -> bool:
+    """A finite number > 0: a temperature, a penalty, a scale or a divisor."""
+    return is_real(value) and value > 0
+
+
 #: option -> (test, what a valid value is). seed may be None (unseeded); the token ids may be -1 (never stop).
 _RULES: dict[str, tuple[Callable[[object], bool], str]] = {
     "max_new_tokens": (lambda v: is_int(v) and v >= 1, "a whole number >= 1"),
     "do_sample": (lambda v: isinstance(v, (bool, np.bool_)), "true or false"),
-    "temperature": (lambda v: is_real(v) and v > 0, "a number > 0"),
+    "temperature": (is_positive, "a number > 0"),
     "top_k": (lambda v: is_int(v) and v >= 0, "a whole number >= 0 (0: no top-k filtering)"),
     "top_p": (lambda v: is_real(v) and 0 < v <= 1, "a number in (0, 1]"),
     "num_beams": (lambda v: is_int(v) and v >= 1, "a whole number >= 1"),
     "length_penalty": (is_real, "a finite number"),
-    "repetition_penalty": (lambda v: is_real(v) and v > 0, "a number > 0 (1: no penalty)"),
+    "repetition_penalty": (is_positive, "a number > 0 (1: no penalty)"),
     "seed": (lambda v: v is None or (is_int(v) and v >= 0), "a whole number >= 0"),
     "eos_token_id": (lambda v: is_int(v) and v >= -1, "a token id (-1: never stop)"),
     "pad_token_id": (lambda v: is_int(v) and v >= -1, "a token id"),

@@ -32,7 +32,7 @@ from radfound.engine.families.idefics3 import Idefics3Family
 from radfound.engine.families.images import study_images
 from radfound.engine.families.io_names import read_names
 from radfound.engine.folder_checks import need_whole
-from radfound.engine.generation import Generated, GenerationConfig, generate, is_int, is_real
+from radfound.engine.generation import Generated, GenerationConfig, generate, is_int, is_positive, is_real
 from radfound.engine.model import EncodedStudy
 from radfound.engine.providers import CUDA, create_session, running_provider
 from radfound.engine.streaming import TextStream
@@ -61,10 +61,6 @@ def _numbers(test) -> Callable[[object], bool]:
     return lambda v: test(v) or (isinstance(v, list) and bool(v) and all(map(test, v)))
 
 
-def _positive(value) -> bool:
-    return is_real(value) and value > 0
-
-
 def _sizes(value) -> bool:
     return isinstance(value, dict) and all(is_int(v) and v > 0 for v in value.values())
 
@@ -78,9 +74,9 @@ PREPROCESSOR_RULES = {
     "do_resize": (lambda v: isinstance(v, bool), "true or false"),
     "do_rescale": (lambda v: isinstance(v, bool), "true or false"),
     "do_normalize": (lambda v: isinstance(v, bool), "true or false"),
-    "rescale_factor": (_positive, "a number > 0"),
+    "rescale_factor": (is_positive, "a number > 0"),
     "image_mean": (_numbers(is_real), "a number or a list of numbers"),
-    "image_std": (_numbers(_positive), "a number > 0 or a list of them (pixels are divided by it)"),
+    "image_std": (_numbers(is_positive), "a number > 0 or a list of them (pixels are divided by it)"),
 }
 
 #: config.json keys the family adapters read (top level) -> (test, what is allowed).
@@ -88,7 +84,7 @@ CONFIG_RULES = {
     **{key: (lambda v: is_int(v) and v >= 0, "a token id") for key in (
         "image_token_index", "image_token_id", "boi_token_index", "eoi_token_index", "bos_token_id")},
     "mm_tokens_per_image": (lambda v: is_int(v) and v > 0, "a whole number >= 1"),
-    "scale_factor": (_positive, "a number > 0"),
+    "scale_factor": (is_positive, "a number > 0"),
     "vision_config": (lambda v: isinstance(v, dict), "an object"),
     "text_config": (lambda v: isinstance(v, dict), "an object"),
 }
