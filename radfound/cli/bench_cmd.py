@@ -16,6 +16,9 @@ def register(sub) -> None:
     p.add_argument("--quick", action="store_true", help="small only, fewer tokens and rounds (under a minute)")
     p.add_argument("--config", help="comma-separated configs (default tiny,small,base; small with --quick)")
     p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
+    p.add_argument("--model", default=None, help="benchmark this installed model (e.g. radfound-base) on the sample "
+                   "chest X-ray instead: TTFT, decode ms/token, bandwidth floor; needs no torch")
+    p.add_argument("--rounds", type=int, default=5, help="--model: timed drafts (medians are reported)")
     p.add_argument("--tokens", type=int, help="new tokens per generation, at least 2 (default 64; 32 with --quick, "
                    "8 for base)")
     p.set_defaults(func=run)
@@ -27,6 +30,8 @@ def run(args) -> int:
     from radfound.benchmarks.engine import check_new_tokens
 
     check_new_tokens(args.tokens)  # before anything is built: --tokens 0 or 1 cannot give a decode speed
+    if args.model:
+        return _run_model(args)
     if importlib.util.find_spec("torch") is None:
         raise RadFoundError("bench compares against PyTorch eager: install the 'train' extra (torch)")
     from radfound.benchmarks import engine
@@ -51,4 +56,26 @@ def run(args) -> int:
           f"load average at start {m.get('load_average')}")
     if study_load is not None:
         print("study loading:", json.dumps(study_load))
+    return 0
+
+
+def _run_model(args) -> int:
+    from radfound.benchmarks.model import bench_model
+    from radfound.errors import ConfigError
+
+    if args.rounds < 1:
+        raise ConfigError(f"--rounds must be at least 1, not {args.rounds}")
+    device = "cpu" if args.device == "auto" else args.device
+    r = bench_model(args.model, device=device, new_tokens=args.tokens or 64, rounds=args.rounds)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"{r['model']} {r['version']} on {r['provider']} (vision {r['precision']['vision']}, decoder "
+          f"{r['precision']['decoder']}), sample chest X-ray, {r['prompt_tokens']}-token prompt, "
+          f"{r['new_tokens']} new tokens, medians of {r['rounds']}")
+    print(f"  TTFT {r['ttft_ms']} ms (vision encoder {r['encode_ms']} ms)   decode {r['decode_ms_per_token']} ms/token "
+          f"({r['tokens_per_s']} tokens/s)")
+    print(f"  bandwidth floor {r['bandwidth_floor_ms']} ms/token ({r['decoder_weight_mb']} MB of decoder weights + "
+          f"KV cache at {r['bandwidth_gbs']} GB/s): {100 * r['floor_fraction']:.0f}% of the floor   "
+          f"peak RSS {r['peak_rss_mb']} MB")
     return 0

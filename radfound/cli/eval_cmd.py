@@ -3,6 +3,7 @@
     radfound eval vqa --questions FILE --images DIR [--model DIR] [--json] [--limit N]
     radfound eval report [--model DIR] [--set mammo|ct|slake] [--n N]
     radfound eval grounding [--model DIR] [--limit N]
+    radfound eval findings [--model DIR] [--split validate|train] [--json]
     radfound eval ensemble PREDICTIONS PREDICTIONS... [--json]
     radfound eval feedback [--log PATH]
 """
@@ -63,6 +64,16 @@ def register(subparsers) -> None:
     g.add_argument("--limit", type=int, default=None, help="first N images only")
     g.add_argument("--json", action="store_true")
     g.set_defaults(func=run_grounding)
+
+    c = sub.add_parser("findings", help="chest X-ray drafts: labelled SLAKE diseases named, the disease question, "
+                                        "normal images left clear, distinct drafts")
+    c.add_argument("--model", type=Path, default=None)
+    c.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    c.add_argument("--split", default="validate", choices=("validate", "train"),
+                   help="SLAKE question file (validate: images the model never saw)")
+    c.add_argument("--examples", type=int, default=5, help="drafts to show")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=run_findings)
 
     e = sub.add_parser("ensemble", help="closed-question accuracy of several models' soft vote, from the "
                                         "predictions files 'eval vqa --predictions' wrote for one question file")
@@ -273,6 +284,41 @@ def run_report(args) -> int:
                                                             "rouge_l", "meteor", "cider")))
     for note in text.get("notes", []):
         print("  note: " + note)
+    return 0
+
+
+def run_findings(args) -> int:
+    from radfound.eval.findings_eval import evaluate_findings
+    from radfound.eval.predictors import ModelPredictor
+    from radfound.study.reader import read_study
+    from radfound.training.data.vqa import slake
+
+    predictor = ModelPredictor(args.model, device=args.device)
+    result = {"set": f"slake {args.split} chest X-rays", "model_name": predictor.name,
+              **evaluate_findings(slake(args.split, lang="en"), slake("train", lang="en"), predictor, read_study,
+                                  progress=_progress("images"), examples=args.examples)}
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+        return 0
+
+    def line(name: str, m: dict) -> str:
+        def part(key: str, label: str) -> str:
+            v = m[key]
+            ci = f" [{v['ci95'][0]:.2f}-{v['ci95'][1]:.2f}]" if v.get("ci95") else ""
+            return f"{label} {_fmt(v['value'])}{ci} (n={v['n']})"
+
+        return (f"  {name:<22} " + "  ".join([part("label_recall", "labels named"),
+                                              part("disease_question_exact", "disease question"),
+                                              part("normal_clear", "normal left clear"),
+                                              part("false_mentions_per_abnormal_image", "false mentions")])
+                + f"  distinct drafts {m['distinct_drafts']}/{m['images']}")
+
+    print(f"{result['set']}: {result['model']['images']} labelled images ({PRELIMINARY_NOTICE.split(' - ')[0]})")
+    print(line(result["model_name"], result["model"]))
+    print(line(f"prior ({result['baseline_prior']['answer']})", result["baseline_prior"]))
+    print("  [95% intervals, images resampled]")
+    for ex in result["examples"]:
+        print(f"  {ex['image']}: labels {ex['labels'] or 'normal'} -> {ex['draft']!r} / {ex['disease_answer']!r}")
     return 0
 
 

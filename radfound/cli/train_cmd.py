@@ -7,11 +7,13 @@ from pathlib import Path
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a RadFound model on the open data (VQA-RAD, SLAKE, phantoms)")
-    p.add_argument("--config", default="small", help="training config name (small, tiny) or JSON file")
+    p.add_argument("--config", default="small", help="training config name (small, base, tiny) or JSON file")
     p.add_argument("--out", type=Path, default=Path("runs/radfound-small"), help="output folder")
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget (overrides the config)")
     p.add_argument("--init", type=Path, default=None, help="continue from this checkpoint (weights and tokenizer)")
     p.add_argument("--no-export", action="store_true", help="stop at the checkpoint, do not export ONNX")
+    p.add_argument("--export-only", action="store_true",
+                   help="base recipe: export the latest stage checkpoint in --out (a kit and its built model)")
     p.set_defaults(func=run)
 
 
@@ -35,5 +37,13 @@ def run(args) -> int:
             fh.write(msg + "\n")
             fh.flush()
 
-        train(cfg, args.out, minutes=args.minutes, export=not args.no_export, init=args.init, log=log)
+        if cfg.get("recipe") == "pretrained":  # radfound-base: pretrained parts, resumable stages by steps
+            from radfound.training.pretrained.recipe import export_base, train_base
+
+            if args.export_only:
+                export_base(cfg, args.out, log=log)
+            else:
+                train_base(cfg, args.out, export=not args.no_export, log=log)
+        else:
+            train(cfg, args.out, minutes=args.minutes, export=not args.no_export, init=args.init, log=log)
     return 0

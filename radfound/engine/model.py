@@ -84,33 +84,43 @@ class RadFoundModel:
         first = running_provider(self.embed_session)
         if device == "auto" and first != CUDA:
             device = "cpu"  # CUDA did not start (e.g. its libraries are missing): do not try again per graph
-        self.precision = self._choose_precision(precision, first)
-        suffix = PRECISIONS[self.precision]
-        vision_path = self._graph("vision_encoder", suffix)
+        self.vision_precision, self.precision = self._choose_precision(precision, first)
+        vision_path = self._graph("vision_encoder", PRECISIONS[self.vision_precision])
         self.vision = create_session(vision_path, device)
         check_graph_io(self.vision, vision_path, *graphs["vision_encoder"])
-        decoder_path = self._graph("decoder_model_merged", suffix)
+        decoder_path = self._graph("decoder_model_merged", PRECISIONS[self.precision])
+        self.decoder_path = decoder_path
         self.decoder = _decoder_runner(decoder_path, device, text, graphs["decoder_model_merged"])
         self.provider = running_provider(self.decoder.session)
         self.image_token_id = self.config["image_token_id"]
         self.num_image_tokens = self.config["num_image_tokens"]
         self._lock = threading.Lock()  # one generation at a time per model (the KV cache is per model)
 
-    def _choose_precision(self, precision: str, provider: str) -> str:
+    def _choose_precision(self, precision: str, provider: str) -> tuple[str, str]:
+        """(vision, decoder) precision: as asked, else the first pair the folder has in AUTO_ORDER, else each graph's
+        own first variant (radfound-base pairs a float32 vision encoder with an int8 decoder)."""
         if precision != "auto":
-            return precision
-        for candidate in AUTO_ORDER.get(provider, AUTO_ORDER["CPUExecutionProvider"]):
-            suffix = PRECISIONS[candidate]
-            if all((self.model_dir / "onnx" / f"{g}{suffix}.onnx").is_file()
-                   for g in ("vision_encoder", "decoder_model_merged")):
-                return candidate
-        raise ModelError("no complete vision_encoder + decoder_model_merged pair in onnx/", self.model_dir)
+            return precision, precision
+        order = AUTO_ORDER.get(provider, AUTO_ORDER["CPUExecutionProvider"])
+
+        def have(graph: str, candidate: str) -> bool:
+            return (self.model_dir / "onnx" / f"{graph}{PRECISIONS[candidate]}.onnx").is_file()
+
+        for candidate in order:
+            if have("vision_encoder", candidate) and have("decoder_model_merged", candidate):
+                return candidate, candidate
+        vision = next((c for c in order if have("vision_encoder", c)), None)
+        decoder = next((c for c in order if have("decoder_model_merged", c)), None)
+        if vision is None or decoder is None:
+            raise ModelError("no vision_encoder and decoder_model_merged graphs in onnx/", self.model_dir)
+        return vision, decoder
 
     def _graph(self, name: str, suffix: str) -> Path:
         path = self.model_dir / "onnx" / f"{name}{suffix}.onnx"
         if not path.is_file():
             if suffix:
-                raise ModelError(f"this model has no {self.precision} variant of {name}", path)
+                wanted = next(p for p, x in PRECISIONS.items() if x == suffix)
+                raise ModelError(f"this model has no {wanted} variant of {name}", path)
             raise ModelError("required model file missing", path)
         return path
 

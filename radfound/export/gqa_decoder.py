@@ -1,188 +1,34 @@
-"""A hand-built, fused decoder graph around ONNX Runtime's ``GroupQueryAttention`` contrib op.
-
-``torch.onnx`` traces attention as a dozen small ops per layer (reshape, transpose,
-concat of the cache, expand for GQA, masks, softmax) and per-token decode on a CPU
-is then dominated by op overhead, not by reading the weights. This builder writes
-the same function directly, per layer:
-
-    SkipSimplifiedLayerNormalization (the previous residual add and this norm, one op)
-    -> MatMul (fused Q|K|V) -> GroupQueryAttention (packed QKV, rotary inside, cache concat
-    inside) -> MatMul (o) -> SkipSimplifiedLayerNormalization -> MatMul (fused gate|up)
-    -> Split -> x*Sigmoid(x)*up -> MatMul (down)
-
-(the first layer's norm has no residual to add and is a plain SimplifiedLayerNormalization; the
-last down projection is added inside the final norm). ORT does not fuse the residual adds into
-the norms by itself when the sum also feeds the next residual; written fused, a decode step
-launches two kernels fewer per layer, which counts on a GPU where each small kernel costs a few
-microseconds (docs/benchmarks.md).
-
-with the community I/O names (``inputs_embeds``, ``attention_mask``, ``position_ids``,
-``past_key_values.{i}.key|value`` -> ``logits``, ``present.{i}.key|value``). The cache
-grows by concatenation (``present`` = past + new), exactly like the traced graph, so
-either file works with the same engine. Rotary positions are computed inside
-GroupQueryAttention from the attention mask (position = index among the attended
-tokens), which equals ``position_ids`` for unpadded prompts; ``position_ids`` is kept
-as an input for layout compatibility. Parity with the PyTorch model is tested.
-"""
+"""The fused GroupQueryAttention decoder graph for a torch RadFound model: its weights (LoRA merged, a tied head
+resolved) handed to :func:`radfound.assembly.decoder_graph.write_gqa_decoder`, which documents the graph."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
-
-from radfound.engine.decoder_runner import IN_PLACE_METADATA
-from radfound.export.onnx_export import EXTERNAL_DATA_BYTES, OPSET
+from radfound.assembly.decoder_graph import write_gqa_decoder
 from radfound.modeling.model import RadFoundModel
 
-MS = "com.microsoft"
+
+def decoder_weights(model: RadFoundModel) -> dict:
+    """The decoder's float32 weights by state-dict name, LoRA adapters merged and a tied head resolved."""
+    dec = model.decoder
+    out = {}
+    for name, module in dec.named_modules():
+        weight = getattr(module, "weight", None)
+        if name and weight is not None and not name.endswith(".base"):
+            out[f"{name}.weight"] = weight.detach().cpu().float().numpy()
+    out["lm_head.weight"] = _head(model)
+    return out
 
 
-def _np(t) -> np.ndarray:
-    return t.detach().cpu().float().numpy()
-
-
-#: Block size of the int8 weight-only quantisation (MatMulNBits): one fp32 scale per 32 weights.
-INT8_BLOCK = 32
-
-
-def quantize_blockwise_int8(w: np.ndarray, block: int = INT8_BLOCK) -> tuple[np.ndarray, np.ndarray]:
-    """(K, N) fp32 weights -> MatMulNBits layout: uint8 (N, K/block, block) with zero point 128, scales (N*K/block,)."""
-    k, n = w.shape
-    blocks = -(-k // block)
-    wt = np.zeros((n, blocks * block), np.float32)
-    wt[:, :k] = w.T
-    wt = wt.reshape(n, blocks, block)
-    scales = np.abs(wt).max(axis=-1) / 127.0
-    scales[scales == 0] = 1.0
-    q = np.clip(np.rint(wt / scales[..., None]) + 128, 0, 255).astype(np.uint8)
-    return q, scales.astype(np.float32).reshape(-1)
-
-
-class _Graph:
-    def __init__(self, weights: str = "fp32"):
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
-        self._n = 0
-        self.weights = weights
-
-    def matmul(self, x: str, w: np.ndarray, name: str, outputs: list[str] | None = None) -> list[str]:
-        """x @ w for (K, N) weights: a plain MatMul, or MatMulNBits (8-bit blocks, int8 compute) for weights=int8."""
-        if self.weights == "fp32":
-            return self.node("MatMul", [x, self.init(name, w.astype(np.float32))], name=name, outputs=outputs)
-        q, scales = quantize_blockwise_int8(w)
-        return self.node("MatMulNBits", [x, self.init(f"{name}.q", q), self.init(f"{name}.scales", scales)],
-                         domain=MS, name=name, outputs=outputs, K=w.shape[0], N=w.shape[1], bits=8,
-                         block_size=INT8_BLOCK, accuracy_level=4)
-
-    def init(self, name: str, array: np.ndarray) -> str:
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
-        return name
-
-    def node(self, op: str, inputs: list[str], n_out: int = 1, domain: str = "", name: str | None = None,
-             outputs: list[str] | None = None, **attrs) -> list[str]:
-        self._n += 1
-        base = name or f"{op}_{self._n}"
-        outs = outputs or [f"{base}/out{i}" for i in range(n_out)]
-        self.nodes.append(helper.make_node(op, inputs, outs, name=base, domain=domain or None, **attrs))
-        return outs
+def _head(model: RadFoundModel):
+    weight = getattr(model.decoder.lm_head, "weight", None)
+    if weight is None:  # tied: the head is the token embedding table
+        weight = model.embed_tokens.weight
+    return weight.detach().cpu().float().numpy()
 
 
 def build_gqa_decoder(model: RadFoundModel, path: str | Path, weights: str = "fp32",
                       fuse_residual_norms: bool = True) -> Path:
-    """Write ``decoder_model_merged.onnx`` for ``model.decoder`` at ``path``.
-
-    ``weights="int8"`` stores every projection as 8-bit blocks (``MatMulNBits``, int8 dot products on
-    CPU): a quarter of the bytes read per generated token; activations, norms and the cache stay fp32.
-    ``fuse_residual_norms=False`` writes each residual add as its own ``Add`` (the A/B in docs/benchmarks.md).
-    """
-    cfg = model.config.text
-    dec = model.decoder
-    h, kv, hd, d = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.hidden_size
-    g = _Graph(weights)
-
-    # rotary caches (max_positions, head_dim/2), the rotate-half ("non-interleaved") form
-    inv_freq = 1.0 / (cfg.rope_theta ** (np.arange(0, hd, 2, dtype=np.float32) / hd))
-    freqs = np.outer(np.arange(cfg.max_position_embeddings, dtype=np.float32), inv_freq).astype(np.float32)
-    cos = g.init("rotary.cos_cache", np.cos(freqs).astype(np.float32))
-    sin = g.init("rotary.sin_cache", np.sin(freqs).astype(np.float32))
-
-    # sequence bookkeeping shared by all layers: seqlens_k = attended tokens - 1, total length
-    one = g.init("const.one_i64", np.array([1], np.int64))
-    axes1 = g.init("const.axes1", np.array([1], np.int64))
-    (summed,) = g.node("ReduceSum", ["attention_mask", axes1], keepdims=0, name="mask_sum")
-    (minus,) = g.node("Sub", [summed, one], name="seqlens_minus_one")
-    (seqlens_k,) = g.node("Cast", [minus], to=TensorProto.INT32, name="seqlens_k")
-    (shape,) = g.node("Shape", ["attention_mask"], name="mask_shape")
-    (total64,) = g.node("Gather", [shape, g.init("const.idx1", np.array(1, np.int64))], axis=0, name="total_len_i64")
-    (total,) = g.node("Cast", [total64], to=TensorProto.INT32, name="total_sequence_length")
-
-    x, pending = "inputs_embeds", None  # pending: a branch output still to be added into the residual x
-
-    def norm(init_name: str, weight: np.ndarray, name: str) -> str:
-        """RMS-normalise the residual stream; with a pending branch output, add it in first (and move x on)."""
-        nonlocal x, pending
-        gamma = g.init(init_name, weight)
-        if pending is not None and not fuse_residual_norms:
-            (x,) = g.node("Add", [x, pending], name=f"{name}/residual")
-            pending = None
-        if pending is None:
-            (out,) = g.node("SimplifiedLayerNormalization", [x, gamma], axis=-1, epsilon=cfg.rms_norm_eps, name=name)
-            return out
-        out, _, _, x = g.node("SkipSimplifiedLayerNormalization", [x, pending, gamma], domain=MS, name=name,
-                              outputs=[f"{name}/out", "", "", f"{name}/residual_sum"], epsilon=cfg.rms_norm_eps)
-        pending = None
-        return out
-
-    for i, layer in enumerate(dec.layers):
-        p = f"layers.{i}"
-        a = layer.attn
-        normed = norm(f"{p}.input_norm", _np(layer.input_norm.weight), f"{p}/input_norm")
-        wqkv = np.concatenate([_np(a.q_proj.weight), _np(a.k_proj.weight), _np(a.v_proj.weight)], axis=0).T
-        (qkv,) = g.matmul(normed, wqkv, f"{p}.qkv_proj")
-        attn_out, _, _ = g.node(
-            "GroupQueryAttention",
-            [qkv, "", "", f"past_key_values.{i}.key", f"past_key_values.{i}.value", seqlens_k, total, cos, sin],
-            domain=MS, name=f"{p}/attn",
-            outputs=[f"{p}/attn_out", f"present.{i}.key", f"present.{i}.value"],
-            num_heads=h, kv_num_heads=kv, do_rotary=1, rotary_interleaved=0, scale=float(1.0 / np.sqrt(hd)),
-        )
-        (pending,) = g.matmul(attn_out, _np(a.o_proj.weight).T, f"{p}.o_proj")
-        normed = norm(f"{p}.post_attention_norm", _np(layer.post_attention_norm.weight),
-                      f"{p}/post_attention_norm")
-        m = layer.mlp
-        wgu = np.concatenate([_np(m.gate_proj.weight), _np(m.up_proj.weight)], axis=0).T
-        (gu,) = g.matmul(normed, wgu, f"{p}.gate_up_proj")
-        gate, up = g.node("Split", [gu, g.init(f"{p}.split", np.array([cfg.intermediate_size] * 2, np.int64))],
-                          n_out=2, axis=-1, name=f"{p}/split")
-        (sig,) = g.node("Sigmoid", [gate], name=f"{p}/sigmoid")
-        (silu,) = g.node("Mul", [gate, sig], name=f"{p}/silu")
-        (act,) = g.node("Mul", [silu, up], name=f"{p}/swiglu")
-        (pending,) = g.matmul(act, _np(m.down_proj.weight).T, f"{p}.down_proj")
-    normed = norm("norm", _np(dec.norm.weight), "final_norm")
-    g.matmul(normed, _np(dec.lm_head.weight).T, "lm_head", outputs=["logits"])
-
-    f32, i64 = TensorProto.FLOAT, TensorProto.INT64
-    cache = ["batch", kv, "past_sequence", hd]
-    inputs = [
-        helper.make_tensor_value_info("inputs_embeds", f32, ["batch", "sequence", d]),
-        helper.make_tensor_value_info("attention_mask", i64, ["batch", "total_sequence"]),
-        helper.make_tensor_value_info("position_ids", i64, ["batch", "sequence"]),
-    ]
-    outputs = [helper.make_tensor_value_info("logits", f32, ["batch", "sequence", cfg.vocab_size])]
-    for i in range(cfg.num_layers):
-        for kind in ("key", "value"):
-            inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kind}", f32, cache))
-            outputs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", f32,
-                                                         ["batch", kv, "total_sequence", hd]))
-    graph = helper.make_graph(g.nodes, "radfound_decoder_gqa", inputs, outputs, initializer=g.inits)
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, 1)],
-                              producer_name="radfound.export.gqa_decoder", ir_version=8)
-    helper.set_model_props(proto, dict([IN_PLACE_METADATA]))  # present may alias past: the engine writes in place
-    path = Path(path)
-    big = sum(t.ByteSize() for t in g.inits) > EXTERNAL_DATA_BYTES
-    onnx.save_model(proto, str(path), save_as_external_data=big, all_tensors_to_one_file=True,
-                    location=path.name + "_data", size_threshold=1024)
-    return path
+    """Write ``decoder_model_merged.onnx`` for ``model.decoder`` at ``path`` (radfound.assembly.decoder_graph)."""
+    return write_gqa_decoder(model.config.text, decoder_weights(model), path, weights, fuse_residual_norms)

@@ -19,7 +19,6 @@ export never leaves a half-written model behind.
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -27,14 +26,12 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer
 
+from radfound.assembly.decoder_graph import EXTERNAL_DATA_BYTES, OPSET  # noqa: F401 (defined once, used here)
 from radfound.errors import ModelError
+from radfound.outputs.atomic import atomic_folder
 from radfound.modeling.model import RadFoundModel
 from radfound.registry.manifest import write_manifest
 from radfound.tasks.prompts import SPECIAL_TOKENS
-
-OPSET = 17
-#: Graphs larger than this are saved with their weights in ``<graph>.onnx_data`` (protobuf's limit is 2 GB).
-EXTERNAL_DATA_BYTES = 1_800_000_000
 
 DEFAULT_GENERATION = {
     "max_new_tokens": 256,
@@ -183,11 +180,8 @@ def export_model(model: RadFoundModel, tokenizer: Tokenizer, outdir: str | Path,
     outdir = Path(outdir)
     if outdir.exists() and not overwrite and any(outdir.iterdir()):
         raise ModelError("output folder exists and is not empty (pass overwrite=True / --force)", outdir)
-    outdir.parent.mkdir(parents=True, exist_ok=True)
     meta = dict(meta or {})
-    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; a model folder is meant to be shared
-    try:
+    with atomic_folder(outdir) as tmp:
         onnx_dir = tmp / "onnx"
         onnx_dir.mkdir()
         model = model.eval().float()
@@ -238,12 +232,6 @@ def export_model(model: RadFoundModel, tokenizer: Tokenizer, outdir: str | Path,
             provenance=meta.pop("provenance", {"training_data": "none: random initialisation"}),
             **meta,
         )
-        if outdir.exists():
-            shutil.rmtree(outdir)
-        tmp.rename(outdir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return outdir
 
 

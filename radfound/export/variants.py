@@ -55,3 +55,35 @@ def to_int8(src: str | Path, dst: str | Path) -> Path:
     finally:
         root.setLevel(level)
     return Path(dst)
+
+
+def store_weights_fp16(path: str | Path, min_elements: int = 1024) -> Path:
+    """Keep a graph's large float32 weights as float16 on disk, cast back to float32 when the session loads.
+
+    Computation and inputs/outputs stay float32 (ONNX Runtime folds each Cast of a constant once, at load); only
+    the file halves, which is what a model committed to git needs. Rounding to float16 changes a weight by at most
+    one part in 2**11; what ships is measured after it (the evaluation runs the stored graph)."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    path = Path(path)
+    model = onnx.load(str(path))
+    graph = model.graph
+    casts, keep = [], []
+    for init in graph.initializer:
+        if init.data_type == onnx.TensorProto.FLOAT:
+            array = numpy_helper.to_array(init)
+            if array.size >= min_elements:
+                half = numpy_helper.from_array(array.astype(np.float16), f"{init.name}.fp16")
+                keep.append(half)
+                casts.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT,
+                                              name=f"{init.name}/to_float32"))
+                continue
+        keep.append(init)
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.save_model(model, str(path))
+    return path

@@ -1,4 +1,6 @@
-"""Model configurations in one place: ``tiny`` (tests), ``small`` (shipped default), ``base`` (benchmark only).
+"""Model configurations in one place: ``tiny`` (tests), ``small`` (radfound-small), ``smollm2`` (radfound-base:
+pretrained SmolLM2-135M decoder and EfficientNet-Lite0 vision) and ``base`` (a ~1B random-weight decoder for
+benchmarks only; the name predates radfound-base and is kept for the benchmark history).
 
 A RadFound model is a ViT vision encoder (local patch features), an inter-image
 context module (view embeddings for mammogram / CXR views, slice-position
@@ -18,7 +20,9 @@ from dataclasses import asdict, dataclass, field, fields
 class VisionConfig:
     image_size: int = 224  # square model-input side S (pixels)
     patch_size: int = 16
-    stem: str = "patch"  # "patch": one linear 16x16 patch projection (ViT); "conv": stride-2 3x3 convolutions
+    stem: str = "patch"  # "patch": one linear 16x16 patch projection (ViT); "conv": stride-2 3x3 convolutions;
+    # "efficientnet_lite0": ImageNet EfficientNet-Lite0's stride-32 features (radfound-base; patch_size 32)
+    trunk_blocks: int = 11  # efficientnet_lite0: blocks [0, trunk_blocks) stay frozen, and training caches them
     summary_pool: str = "mean"  # per-image summary token: "mean" of its patches, or "mean_max" (+ projected max)
     num_channels: int = 1
     hidden_size: int = 256
@@ -50,6 +54,10 @@ class TextConfig:
     rms_norm_eps: float = 1e-6
     max_position_embeddings: int = 1024
     dropout: float = 0.0  # residual dropout after attention and MLP, training only
+    tie_word_embeddings: bool = False  # the output head is the token embedding matrix (SmolLM2)
+    pretrained_vocab_size: int = 0  # rows of the embedding that come from the pretrained model (0: none)
+    lora_rank: int = 0  # > 0: the projections are frozen pretrained weights plus rank-r adapters (training)
+    lora_alpha: float = 16.0
 
     @property
     def head_dim(self) -> int:
@@ -116,7 +124,7 @@ def _small() -> RadFoundConfig:
 def _base() -> RadFoundConfig:
     # ~1.1B-parameter decoder (LLaMA-3.2-1B-like widths, smaller vocabulary); benchmarking only.
     return RadFoundConfig(
-        name="radfound-base",
+        name="radfound-1b-bench",
         vision=VisionConfig(hidden_size=384, num_layers=6, num_heads=6, intermediate_size=1536, num_image_tokens=64),
         text=TextConfig(
             vocab_size=32000, hidden_size=2048, num_layers=22, num_heads=32, num_kv_heads=8, intermediate_size=5632,
@@ -125,4 +133,23 @@ def _base() -> RadFoundConfig:
     )
 
 
-PRESETS = {"tiny": _tiny, "small": _small, "base": _base}
+def _smollm2() -> RadFoundConfig:
+    """radfound-base: SmolLM2-135M-Instruct's decoder (its 49,152 BPE tokens plus RadFound's special tokens, rank-8
+    LoRA on every projection) and an EfficientNet-Lite0 stem, whose 7 x 7 local features per view go through the
+    context module and resampler. Sized so the trained parts stay under 25 MB in float16 (docs/training.md)."""
+    return RadFoundConfig(
+        name="radfound-base",
+        vision=VisionConfig(
+            image_size=224, patch_size=32, stem="efficientnet_lite0", trunk_blocks=11, hidden_size=256, num_layers=1,
+            num_heads=4, intermediate_size=768, context_layers=1, summary_pool="mean_max", num_image_tokens=32,
+            resampler_layers=1,
+        ),
+        text=TextConfig(
+            vocab_size=49161, hidden_size=576, num_layers=30, num_heads=9, num_kv_heads=3, intermediate_size=1536,
+            rope_theta=100000.0, rms_norm_eps=1e-5, max_position_embeddings=1024, tie_word_embeddings=True,
+            pretrained_vocab_size=49152, lora_rank=8, lora_alpha=16.0,
+        ),
+    )
+
+
+PRESETS = {"tiny": _tiny, "small": _small, "base": _base, "smollm2": _smollm2}

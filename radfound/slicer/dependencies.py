@@ -40,6 +40,8 @@ RUNTIME_REQUIREMENTS: tuple[str, ...] = (
     "highdicom>=0.23",
     "dicomweb-client>=0.59",
     "requests>=2.28",
+    "gguf>=0.10",
+    "onnx>=1.16",
 )
 ORT_GPU, ORT_CPU = "onnxruntime-gpu", "onnxruntime"
 ORT_VERSION = ">=1.20"

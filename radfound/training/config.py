@@ -51,3 +51,18 @@ def with_minutes(cfg: dict, minutes: float | None) -> dict:
     if minutes is not None:
         out["minutes"] = float(minutes)
     return out
+
+
+def seed_everything(cfg: dict) -> int:
+    """Seed Python, numpy and torch from ``cfg["seed"]`` and set torch's threads (``cfg["threads"]``, default 2)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    seed = int(cfg["seed"])
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(int(cfg.get("threads", 2)))
+    return seed

@@ -7,12 +7,11 @@ import random
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from radfound.training.concepts import ConceptHead, ConceptTargets
 from radfound.training.data import TRAINED_MODALITIES
-from radfound.training.config import model_config, with_minutes
+from radfound.training.config import model_config, seed_everything, with_minutes
 from radfound.training.loop import Batcher, pretrain_concepts, pretrain_vision, train_language
 from radfound.training.samples import build_pool, phantom_counts
 
@@ -28,11 +27,7 @@ def train(cfg: dict, out: str | Path, *, minutes: float | None = None, export: b
     cfg = with_minutes(cfg, minutes)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    seed = int(cfg["seed"])
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.set_num_threads(int(cfg.get("threads", 2)))
+    seed = seed_everything(cfg)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     t0 = time.monotonic()
     mcfg = model_config(cfg)

@@ -28,8 +28,9 @@ from radfound.training.inputs import Inputs, study_inputs
 from radfound.training.phantoms import make_phantoms
 from radfound.training.phantoms.mammo import one_side
 
-#: Every task the pool can hold: the names a training mixture may use.
-TASKS = ("vqa", "caption", "report", "grounding", "phantom_grounding", "phantom")
+#: Every task the pool can hold: the names a training mixture may use (``vqarad_report``: radfound-base only,
+#: reports written from VQA-RAD's presence questions, radfound.training.data.fluent_reports).
+TASKS = ("vqa", "caption", "report", "grounding", "phantom_grounding", "phantom", "vqarad_report")
 #: Tasks whose targets are boxes: their studies are never moved geometrically by augmentation.
 GROUNDING_TASKS = frozenset({"grounding", "phantom_grounding"})
 

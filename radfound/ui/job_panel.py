@@ -8,7 +8,9 @@ The run button becomes Cancel while a job runs. Subclasses say what a run starts
 
 from __future__ import annotations
 
+from radfound.assembly.build import BuildCancelled
 from radfound.config import PRELIMINARY_NOTICE
+from radfound.slicer.models import build_job, build_question, needs_build
 from radfound.ui.inputs import InputControls
 from radfound.ui.messages import user_message
 from radfound.ui.qt import QtCore, child
@@ -36,6 +38,7 @@ class JobPanel:
         self.status = child(widget, "statusLabel")
         child(widget, "preliminaryLabel").setText(PRELIMINARY_NOTICE)
         self.job = None
+        self.building = False  # the running job assembles a model kit (radfound.slicer.models.build_job)
         self.timer = QtCore.QTimer()
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self._drain)
@@ -48,7 +51,7 @@ class JobPanel:
         """Cancel the running job, or check the inputs and start one (``start_job``)."""
         if self.job is not None:
             self.job.cancel()
-            self.status.setText("Cancelling...")
+            self.status.setText("Cancelling..." if not self.building else "Cancelling the build...")
             return
         if not self.ready():
             return
@@ -56,6 +59,15 @@ class JobPanel:
             return
         self.logic.model_name = self.inputs.model_name()
         self.logic.device = self.inputs.device_name()
+        if needs_build(self.logic.model_name):  # a model kit: assemble it first, after the user agrees
+            if self.confirm is not None and not self.confirm(build_question(self.logic.model_name)):
+                return
+            self.building = True
+            self.job = build_job(self.logic.model_name)
+            self.run_button.setText("Cancel")
+            self.status.setText(f"Building {self.logic.model_name}...")
+            self.timer.start()
+            return
         try:
             self.job = self.start_job()
         except Exception as exc:  # noqa: BLE001 - a message; a bug's traceback is logged
@@ -68,6 +80,9 @@ class JobPanel:
         if self.job is None:
             self.timer.stop()
             return
+        if self.building:
+            self._drain_build()
+            return
         for event in self.job.poll():
             if event.kind == "text":
                 self.on_text(event.value)
@@ -79,6 +94,25 @@ class JobPanel:
                 self.on_cancelled()
             elif event.kind == "error":
                 self._fail(event.value)
+
+    def _drain_build(self) -> None:
+        """Progress of a model build into the status line; when it ends, list the models again and run."""
+        for event in self.job.poll():
+            if event.kind == "text":
+                self.status.setText(event.value)
+            elif event.kind == "done":
+                self.building = False
+                self._end(f"Built {self.logic.model_name}.")
+                self.inputs.refresh_models()
+                self.run_or_cancel()  # what the user asked for in the first place
+                return
+            elif event.kind in ("cancelled", "error"):
+                self.building = False
+                if event.kind == "cancelled" or isinstance(event.value, BuildCancelled):
+                    self._end("Build cancelled; nothing was installed.")
+                else:
+                    self._fail(event.value)
+                return
 
     def _fail(self, exc: BaseException) -> None:
         message = user_message(exc)

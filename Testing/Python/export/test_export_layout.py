@@ -177,7 +177,7 @@ def test_int8_only_folder_loads_with_auto_precision(tmp_path):
 
 def test_large_graphs_use_external_data_and_still_load(tmp_path, monkeypatch):
     """Graphs over the 2 GB protobuf limit go to <graph>.onnx_data; the threshold is lowered to prove it on tiny."""
-    import radfound.export.gqa_decoder as gqa
+    import radfound.assembly.decoder_graph as gqa
     import radfound.export.onnx_export as onnx_export
 
     monkeypatch.setattr(gqa, "EXTERNAL_DATA_BYTES", 0)
@@ -204,3 +204,19 @@ def test_large_graphs_use_external_data_and_still_load(tmp_path, monkeypatch):
     ours = generate(engine.decoder, engine.embed, embeds, GenerationConfig(max_new_tokens=8),
                     TextStream(engine.tokenizer))
     assert ours.token_ids == [t for t in ref if t != 2]
+
+
+def test_auto_precision_pairs_a_float32_vision_encoder_with_an_int8_decoder(tmp_path):
+    """radfound-base's layout: only vision_encoder.onnx and decoder_model_merged_quantized.onnx."""
+    model, tok = build_model("tiny", seed=2)
+    out = export_model(model, tok, tmp_path / "m", int8=True)
+    for stale in ("decoder_model_merged.onnx", "vision_encoder_quantized.onnx"):
+        (out / "onnx" / stale).unlink()
+    manifest = json.loads((out / "manifest.json").read_text())
+    from radfound.registry.manifest import write_manifest
+
+    write_manifest(out, **{k: v for k, v in manifest.items() if k != "files"})
+    loaded = load_model(out, device="cpu")
+    assert (loaded.vision_precision, loaded.precision) == ("fp32", "int8")
+    with pytest.raises(ModelError, match="no int8 variant of vision_encoder"):
+        load_model(out, device="cpu", precision="int8")

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+import radfound.assembly.build as build
 from radfound.registry import store
 from radfound.registry.manifest import write_manifest
 
@@ -44,4 +45,5 @@ def user_store(tmp_path, monkeypatch):
     shipped.mkdir(parents=True)
     monkeypatch.setattr(store, "SHIPPED_MODELS_DIR", shipped)
     monkeypatch.setattr(store, "INDEX_PATH", tmp_path / "Resources" / "models.json")
+    monkeypatch.setattr(build, "KITS_DIR", tmp_path / "Resources" / "kits")  # no model kits either
     return user

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from radfound.config import default_model_dir
+from radfound.config import fallback_model_dir as default_model_dir
 from radfound.registry.index import INDEX_PATH, index_entry, read_index, refresh_index
 
 REQUIRED = {"name", "family", "version", "licence", "source", "path", "size", "files"}
