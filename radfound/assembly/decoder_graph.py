@@ -59,21 +59,44 @@ def quantize_blockwise_int8(w: np.ndarray, block: int = INT8_BLOCK) -> tuple[np.
     return q, scales.astype(np.float32).reshape(-1)
 
 
+def quantize_blockwise_int4(w: np.ndarray, block: int = INT8_BLOCK) -> tuple[np.ndarray, np.ndarray]:
+    """(K, N) fp32 weights -> MatMulNBits 4-bit layout: uint8 (N, K/block, block/2), two values per byte (low nibble
+    first), zero point 8, scales (N*K/block,)."""
+    k, n = w.shape
+    blocks = -(-k // block)
+    wt = np.zeros((n, blocks * block), np.float32)
+    wt[:, :k] = w.T
+    wt = wt.reshape(n, blocks, block)
+    scales = np.abs(wt).max(axis=-1) / 7.0
+    scales[scales == 0] = 1.0
+    q = np.clip(np.rint(wt / scales[..., None]) + 8, 0, 15).astype(np.uint8)
+    packed = (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)
+    return packed, scales.astype(np.float32).reshape(-1)
+
+
+#: Weight formats of the decoder graph: plain float32 MatMul, or MatMulNBits blocks of 8 or 4 bits.
+WEIGHT_FORMATS = ("fp32", "int8", "int4")
+
+
 class _Graph:
-    def __init__(self, weights: str = "fp32"):
+    def __init__(self, weights: str = "fp32", accuracy_level: int = 4):
+        if weights not in WEIGHT_FORMATS:
+            raise ValueError(f"decoder weights must be one of {WEIGHT_FORMATS}, not {weights!r}")
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self._n = 0
         self.weights = weights
+        self.accuracy_level = accuracy_level  # MatMulNBits: 4 = int8 dot products (fast on CPU), 0 = float32
 
     def matmul(self, x: str, w: np.ndarray, name: str, outputs: list[str] | None = None) -> list[str]:
-        """x @ w for (K, N) weights: a plain MatMul, or MatMulNBits (8-bit blocks, int8 compute) for weights=int8."""
+        """x @ w for (K, N) weights: a plain MatMul, or MatMulNBits (8- or 4-bit blocks) for weights int8 / int4."""
         if self.weights == "fp32":
             return self.node("MatMul", [x, self.init(name, w.astype(np.float32))], name=name, outputs=outputs)
-        q, scales = quantize_blockwise_int8(w)
+        bits = 8 if self.weights == "int8" else 4
+        q, scales = quantize_blockwise_int8(w) if bits == 8 else quantize_blockwise_int4(w)
         return self.node("MatMulNBits", [x, self.init(f"{name}.q", q), self.init(f"{name}.scales", scales)],
-                         domain=MS, name=name, outputs=outputs, K=w.shape[0], N=w.shape[1], bits=8,
-                         block_size=INT8_BLOCK, accuracy_level=4)
+                         domain=MS, name=name, outputs=outputs, K=w.shape[0], N=w.shape[1], bits=bits,
+                         block_size=INT8_BLOCK, accuracy_level=self.accuracy_level)
 
     def init(self, name: str, array: np.ndarray) -> str:
         self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
@@ -89,7 +112,7 @@ class _Graph:
 
 
 def write_gqa_decoder(cfg, weights: dict[str, np.ndarray], path: str | Path, weights_format: str = "fp32",
-                      fuse_residual_norms: bool = True) -> Path:
+                      fuse_residual_norms: bool = True, accuracy_level: int = 4) -> Path:
     """Write ``decoder_model_merged.onnx`` at ``path`` from float32 ``weights`` named like the torch decoder's
     state dict (``layers.{i}.attn.q_proj.weight`` as (out, in), ``norm.weight``, ``lm_head.weight``); ``cfg`` has
     the TextConfig fields (hidden_size, num_heads, ...).
@@ -100,7 +123,7 @@ def write_gqa_decoder(cfg, weights: dict[str, np.ndarray], path: str | Path, wei
     """
     h, kv, d = cfg.num_heads, cfg.num_kv_heads, cfg.hidden_size
     hd = d // h
-    g = _Graph(weights_format)
+    g = _Graph(weights_format, accuracy_level)
 
     def w(name: str) -> np.ndarray:
         return np.asarray(weights[name], dtype=np.float32)

@@ -94,7 +94,8 @@ class ConceptTargets:
     Exclusive groups (``modality:``, ``region:``) are completed with known zeros: an image is one modality.
     """
 
-    def __init__(self, facts: dict[str, Facts], min_count: int = 5, patches: dict[str, np.ndarray] | None = None):
+    def __init__(self, facts: dict[str, Facts], min_count: int = 5, patches: dict[str, np.ndarray] | None = None,
+                 weights: dict[str, float] | None = None):
         self.patches = patches or {}  # study key -> (N, L) finding-patch targets (phantoms)
         counts: dict[str, int] = {}
         for f in facts.values():
@@ -115,6 +116,11 @@ class ConceptTargets:
                     value[index[name]], mask[index[name]] = v, 1.0
             if mask.any():
                 self.targets[key] = (value, mask)
+        # concept-name prefix -> weight of its entries in the loss (e.g. {"disease:": 4}: a few diseases among
+        # dozens of easy organ and modality facts would otherwise hardly move the encoder)
+        self.weight = np.ones(len(self.names), np.float32)
+        for prefix, w in (weights or {}).items():
+            self.weight[[i for i, n in enumerate(self.names) if n.startswith(prefix)]] = float(w)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -126,7 +132,7 @@ class ConceptTargets:
             return None
         logits = head(torch.stack([feats[k] for k in keys]))
         value = torch.from_numpy(np.stack([self.targets[k][0] for k in keys])).to(logits.device)
-        mask = torch.from_numpy(np.stack([self.targets[k][1] for k in keys])).to(logits.device)
+        mask = torch.from_numpy(np.stack([self.targets[k][1] for k in keys]) * self.weight).to(logits.device)
         bce = F.binary_cross_entropy_with_logits(logits, value, reduction="none")
         return (bce * mask).sum() / mask.sum().clamp(min=1.0)
 

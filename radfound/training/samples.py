@@ -28,9 +28,9 @@ from radfound.training.inputs import Inputs, study_inputs
 from radfound.training.phantoms import make_phantoms
 from radfound.training.phantoms.mammo import one_side
 
-#: Every task the pool can hold: the names a training mixture may use (``vqarad_report``: radfound-base only,
-#: reports written from VQA-RAD's presence questions, radfound.training.data.fluent_reports).
-TASKS = ("vqa", "caption", "report", "grounding", "phantom_grounding", "phantom", "vqarad_report")
+#: Every task the pool can hold: the names a training mixture may use (``chest_report``: radfound-base only, its
+#: chest X-ray reports, radfound.training.pretrained.pool).
+TASKS = ("vqa", "caption", "report", "grounding", "phantom_grounding", "phantom", "chest_report")
 #: Tasks whose targets are boxes: their studies are never moved geometrically by augmentation.
 GROUNDING_TASKS = frozenset({"grounding", "phantom_grounding"})
 

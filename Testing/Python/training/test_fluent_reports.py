@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from radfound.eval.vqa_file import VQAItem
-from radfound.training.data.fluent_reports import slake_report, vqarad_reports
+from radfound.training.data.fluent_reports import presence_answers, slake_report
 from radfound.training.data.slake_reports import ImageReport
 
 
@@ -39,14 +39,27 @@ def test_the_box_beats_the_location_answer(tmp_path):
     assert impression == "Right pneumothorax. Cardiomegaly."
 
 
-def test_vqarad_presence_questions_become_statements():
+def test_vqarad_presence_answers_are_read_per_thing_asked_about():
     def item(q, a, t="CLOSED"):
         return VQAItem(dataset="vqa-rad", image=Path("synpic1.jpg"), question=q, answer=a, answer_type=t, lang="en",
                        meta={"image_organ": "CHEST"})
 
-    out = vqarad_reports([item("Is there a pleural effusion?", "No"), item("Is/Are there cardiomegaly?", "yes"),
-                          item("Is there a pleural effusion present?", "no"),
-                          item("What is abnormal in this image?", "enlarged heart", "OPEN")])
-    findings, impression = out[Path("synpic1.jpg")]
-    assert findings == "Radiological image of the chest. No pleural effusion. There is cardiomegaly."
-    assert impression == "Enlarged heart."
+    out = presence_answers([item("Is there a pleural effusion?", "No"), item("Is/Are there cardiomegaly?", "yes"),
+                            item("Is there a pleural effusion present?", "no"),
+                            item("What is abnormal in this image?", "enlarged heart", "OPEN")])
+    assert out == {Path("synpic1.jpg"): {"pleural effusion": [False, False], "cardiomegaly": [True]}}
+
+
+def test_vqarad_answers_become_chest_disease_facts_and_contradictions_are_dropped():
+    from radfound.training.pretrained.pool import vqarad_disease_facts
+
+    def item(q, a):
+        return VQAItem(dataset="vqa-rad", image=Path("synpic2.jpg"), question=q, answer=a, answer_type="CLOSED",
+                       lang="en", meta={"image_organ": "CHEST"})
+
+    facts = vqarad_disease_facts([item("Is there a pleural effusion on the right?", "No"),  # the left is not asked
+                                  item("Is there a pleural effusion?", "No"), item("Is there a mass in the right lung?",
+                                                                                 "Yes"),
+                                  item("Is there a pneumothorax?", "Yes"), item("Is there a pneumothorax?", "No"),
+                                  item("Is there free air?", "No")])
+    assert facts == {"synpic2.jpg": {"disease:pleural effusion": 0.0, "disease:mass": 1.0}}

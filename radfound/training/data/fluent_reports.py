@@ -8,8 +8,8 @@ Every sentence states a labelled fact and nothing else (docs/training.md, "Repor
   radiograph labelled normal). The side of a chest lesion is taken from its box (a frontal radiograph is
   displayed with the patient's right on the image's left), else from the "Where is the abnormality?" answer
   when it names one lung.
-- VQA-RAD (the training part): yes/no presence questions become statements ("Is there a pleural effusion?"
-  No -> "No pleural effusion."), and the answer to "What is abnormal?" becomes the impression.
+- VQA-RAD (the training part) gives no report text; its yes/no presence answers are read by
+  :func:`presence_answers` for the concept head instead.
 """
 
 from __future__ import annotations
@@ -133,43 +133,23 @@ _PRESENCE = re.compile(
     r"^(?:is|are|is/are) there (?:any |evidence of (?:an? )?|an? )?(?P<x>[^?]+?)\??$|"
     r"^(?:do you see|can you see|does the patient have|does this patient have) (?:any |an? )?(?P<y>[^?]+?)\??$",
     re.IGNORECASE)
-_WHAT_ABNORMAL = re.compile(r"^(what is abnormal|what is the abnormality|what abnormality is seen|"
-                            r"what is the primary abnormality)", re.IGNORECASE)
 _TRAILING = re.compile(r"\s+(?:present|seen|visible|noted|in (?:this|the above|the) (?:image|patient|film))\b.*$",
                        re.IGNORECASE)
-_REGION = {"CHEST": "chest", "HEAD": "head", "ABD": "abdomen"}
 
 
-def vqarad_reports(items: list[VQAItem]) -> dict[Path, tuple[str, str]]:
-    """(findings, impression) per VQA-RAD image with at least two labelled statements."""
-    by_image: dict[Path, list[VQAItem]] = defaultdict(list)
-    for it in items:
-        if it.dataset == "vqa-rad":
-            by_image[it.image].append(it)
-    out = {}
-    for image, qas in sorted(by_image.items()):
-        statements, impression, seen = [], "", set()
-        for qa in qas:
-            q, a = " ".join(qa.question.split()), qa.answer.strip()
-            m = _PRESENCE.match(q)
-            if m and qa.answer_type == "CLOSED" and a.lower() in ("yes", "no"):
-                thing = _TRAILING.sub("", (m.group("x") or m.group("y")).strip().rstrip(".")).strip()
-                if not thing or len(thing.split()) > 6 or " or " in thing or "abnormal" in thing.lower():
-                    continue
-                thing = canonical(thing) or thing
-                if thing.lower() in seen:
-                    continue
-                seen.add(thing.lower())
-                sentence = f"There is {thing}." if a.lower() == "yes" else f"No {thing}."
-                statements.append(sentence[0].upper() + sentence[1:])
-            elif _WHAT_ABNORMAL.match(q) and qa.answer_type == "OPEN" and a:
-                impression = a[0].upper() + a[1:].rstrip(".") + "."
-        if len(statements) + bool(impression) < 2:
+def presence_answers(items: list[VQAItem]) -> dict[Path, dict[str, list[bool]]]:
+    """image -> what its closed presence questions ask about ("Is there a pleural effusion?") -> the yes/no answers.
+
+    VQA-RAD's labels for radfound-base's concept head (radfound.training.pretrained.pool). As report text they
+    made drafts worse: written as sentences ("No free air. There is visualization.") they taught a second,
+    awkward report style under the same instruction (docs/radfound-base.md)."""
+    out: dict[Path, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for qa in items:
+        if qa.dataset != "vqa-rad" or qa.answer_type != "CLOSED" or qa.answer.strip().lower() not in ("yes", "no"):
             continue
-        region = _REGION.get(str(qas[0].meta.get("image_organ", "")).upper(), "body")
-        findings = " ".join([f"Radiological image of the {region}.", *statements])
-        if not impression:
-            positives = [s for s in statements if not s.startswith("No ")]
-            impression = positives[0] if positives else "No abnormality among the findings asked about."
-        out[image] = (findings, impression)
-    return out
+        m = _PRESENCE.match(" ".join(qa.question.split()))
+        if m:
+            thing = _TRAILING.sub("", (m.group("x") or m.group("y")).strip().rstrip(".")).strip()
+            if thing and len(thing.split()) <= 6 and " or " not in thing:
+                out[qa.image][thing.lower()].append(qa.answer.strip().lower() == "yes")
+    return {image: dict(things) for image, things in out.items()}

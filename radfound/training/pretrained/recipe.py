@@ -57,7 +57,7 @@ def train_base(cfg: dict, out: str | Path, *, export: bool = True, log=print, se
         cfg.get("augment"), gen, log=log)
     for inp in pool.inputs.values():
         inp.pixel_values = None  # the cache holds what training reads; the pixels are 2 GB
-    concepts = ConceptTargets(pool.facts, patches=pool.patches)
+    concepts = ConceptTargets(pool.facts, patches=pool.patches, weights=cfg.get("concept_weights"))
     head = ConceptHead(k, mcfg.text.hidden_size, len(concepts), mcfg.vision.hidden_size)
     batcher = PackedBatcher(tok, k, int(cfg.get("max_target_tokens", 160)))
     summary: dict = {"config": cfg.get("config_path"), "seed": seed, "pool": pool.counts(),
@@ -110,8 +110,9 @@ def export_base(cfg: dict, out: Path, model=None, tok=None, summary: dict | None
     mcfg = model.config
     generation = {"max_new_tokens": int(cfg.get("max_target_tokens", 128)) - 1}
     pre = {**cfg.get("preprocess", {}), "image_size": mcfg.vision.image_size}
+    measured = json.loads((out / "eval.json").read_text()) if (out / "eval.json").is_file() else None
     kit = write_kit(model, tok, out / "kit", meta=meta, generation_config=generation, preprocessor_config=pre,
-                    card=base_card(cfg, summary or {}))
+                    card=base_card(cfg, summary or {}, measured))
     built = build_model(meta["name"], kit=kit, store=out / "built", search=search, force=True, log=log)
     return {"kit": str(kit), "model_dir": str(built)}
 

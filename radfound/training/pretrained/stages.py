@@ -83,6 +83,17 @@ def learning_rate(base: float, step: int, steps: int, warmup: float = 0.05) -> f
     return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min((p - warmup) / (1 - warmup), 1.0))))
 
 
+def vision_groups(concepts) -> list[list[str]]:
+    """The vision stage draws each batch equally from phantoms, chest images with disease facts and the other real
+    images, so neither the many phantoms nor the many organ facts drown the few labelled chest diseases."""
+    keys = list(concepts.targets)
+    chest = {k for k in keys if any(concepts.names[i].startswith("disease:") and concepts.targets[k][1][i] > 0
+                                    for i in range(len(concepts.names)))}
+    groups = [[k for k in keys if k.startswith("phantom:")], [k for k in keys if k in chest],
+              [k for k in keys if not k.startswith("phantom:") and k not in chest]]
+    return [g for g in groups if g]
+
+
 # -- the forward passes ---------------------------------------------------------------------------------------
 def encode(model, cache, pool, keys, rng, *, augmented: bool, patches: dict | None = None, patch_keys=()):
     """Visual tokens (K, d) per study from the cached trunk; studies in ``patch_keys`` also fill ``patches``."""
@@ -169,9 +180,7 @@ def run_stage(stage: str, model, pool, cache, batcher, stage_cfg: dict, *, out: 
     if state["step"] >= steps:
         return _summary(state)
     if stage == "vision":
-        keys = list(concepts.targets)
-        groups = [[k for k in keys if k.startswith("phantom:")], [k for k in keys if not k.startswith("phantom:")]]
-        groups = [g for g in groups if g]
+        groups = vision_groups(concepts)
     else:
         mixture = stage_cfg["mixture"]
         by_study = rows_by_study(pool, mixture)
@@ -220,7 +229,8 @@ def run_stage(stage: str, model, pool, cache, batcher, stage_cfg: dict, *, out: 
             log(f"{stage} step {state['step']}/{steps} loss {sum(recent) / len(recent):.4f} lr {lr:.2e} "
                 f"{state['seconds'] / state['step']:.2f} s/step")
         if time.monotonic() - last_save > every or state["step"] == steps:
-            save_stage(path, model, head, opt, {**state, "rng": rng.getstate()})
+            save_stage(path, model, head, opt, {**state, "rng": rng.getstate(),
+                                                "concept_names": list(concepts.names) if concepts is not None else []})
             last_save = time.monotonic()
     return _summary(state)
 
