@@ -8,8 +8,9 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-#: What the runtime reads from Resources/: the model index, the shipped models, the model kits and the sample image.
-SHIPPED = ("models.json", "models", "kits", "Samples")
+#: What the runtime reads from Resources/: the shipped index, the install registry, the shipped models, the model kits
+#: and the sample image.
+SHIPPED = ("models.json", "registry.json", "models", "kits", "Samples")
 
 
 class BuildWithResources(build_py):

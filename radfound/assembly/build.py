@@ -32,6 +32,7 @@ import numpy as np
 from radfound.assembly.packages import Progress, locate
 from radfound.config import RESOURCES_DIR, models_store_dir
 from radfound.errors import ModelError, RadFoundError
+from radfound.registry.locks import StoreLock
 from radfound.registry.manifest import MANIFEST_NAME, read_manifest, verify_model_dir, write_manifest
 
 KITS_DIR = RESOURCES_DIR / "kits"
@@ -117,7 +118,7 @@ def build_model(name: str, *, kit: Path | None = None, store: Path | None = None
     if spec["base"] not in PINS:
         raise ModelError(f"the kit's base {spec['base']!r} is not a pinned package", kit / MANIFEST_NAME)
     store.mkdir(parents=True, exist_ok=True)
-    with _BuildLock(store / f".{name}.build-lock"):
+    with StoreLock(store / f".{name}.lock"):
         if target.exists() and not force:
             try:
                 built = read_manifest(target)
@@ -194,35 +195,3 @@ class _TextSizes:
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_heads
-
-
-class _BuildLock:
-    """An exclusive lock file in the store (O_EXCL): a second build of the same model waits for the first."""
-
-    def __init__(self, path: Path, timeout: float = 1800.0, stale: float = 3600.0):
-        self.path, self.timeout, self.stale = path, timeout, stale
-
-    def __enter__(self):
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                os.write(fd, str(os.getpid()).encode())
-                os.close(fd)
-                return self
-            except FileExistsError:
-                try:
-                    if time.time() - self.path.stat().st_mtime > self.stale:
-                        self.path.unlink()  # left by a build that was killed long ago
-                        continue
-                except FileNotFoundError:
-                    continue
-                if time.monotonic() > deadline:
-                    raise ModelError("another build of this model has held its lock for too long", self.path)
-                time.sleep(0.5)
-
-    def __exit__(self, *exc):
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass

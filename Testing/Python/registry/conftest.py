@@ -46,4 +46,5 @@ def user_store(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "SHIPPED_MODELS_DIR", shipped)
     monkeypatch.setattr(store, "INDEX_PATH", tmp_path / "Resources" / "models.json")
     monkeypatch.setattr(build, "KITS_DIR", tmp_path / "Resources" / "kits")  # no model kits either
+    monkeypatch.setenv("RADFOUND_REGISTRY", str(tmp_path / "Resources" / "registry.json"))  # nor installable ones
     return user

