@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from radfound.errors import RadFoundError
 from radfound.slicer.models import DEVICES, available_models
 from radfound.slicer.study_from_scene import detect_kind
@@ -53,7 +55,16 @@ class InputControls:
             self.model.addItem(name, path)
         if not models:
             self.model.addItem("(no model installed: see radfound models import)", "")
-        self.model.setCurrentIndex(max(self.model.findData(current), 0) if current else 0)
+        self.model.setCurrentIndex(max(self._find_model(current), 0) if current else 0)
+
+    def _find_model(self, value: str) -> int:
+        """The entry for ``value``, a folder or a name: a model just installed is listed by its folder now."""
+        index = self.model.findData(value)
+        if index >= 0:
+            return index
+        name = PurePath(value).name
+        return next((i for i in range(prop(self.model, "count"))
+                     if PurePath(self.model.itemData(i) or "").name == name), -1)
 
     def refresh_volumes(self) -> None:
         """List the scene's images again, keeping the current choice when it still exists."""

@@ -19,7 +19,7 @@ from radfound.registry.download import DownloadCancelled
 from radfound.registry.install import install_model
 from radfound.registry.manifest import verify_model_dir
 
-from model_server import ModelServer  # the test helper beside this file (pytest puts this folder on sys.path)
+from model_server import ModelServer  # Testing/Python/model_server.py (pytest puts Testing/Python on sys.path)
 
 FILES = {"config.json": b'{"model_type": "radfound"}', "onnx/weights.bin": os.urandom(3_000_000),
          "tokenizer.json": b"{}" * 1000}

@@ -44,11 +44,14 @@ def model_store(tmp_path, monkeypatch, tiny_model_dir):
     return store
 
 
-def wait_for(app, condition, what: str, limit_s: float = 300):
-    """Run the Qt event loop until ``condition()``; a guard against hanging, not a timing assertion."""
+def wait_for(app, condition, what: str, limit_s: float = 300, statuses: list[str] | None = None, label=None):
+    """Run the Qt event loop until ``condition()``; a guard against hanging, not a timing assertion. With
+    ``statuses`` every text ``label`` (a QLabel, which has no change signal) showed meanwhile is recorded."""
     deadline = time.monotonic() + limit_s
     while not condition():
         app.processEvents()
+        if statuses is not None and (not statuses or statuses[-1] != prop(label, "text")):
+            statuses.append(prop(label, "text"))
         time.sleep(0.005)
         if time.monotonic() > deadline:
             pytest.fail(f"{what} did not happen")
@@ -439,13 +442,77 @@ def test_radfound_base_is_installed_on_first_use_then_the_draft_runs(slicer_core
                         show_error=errors.append, confirm=lambda q: True)
     select(panel.inputs.model, "radfound-base (installed on first use)")
     select(panel.inputs.device, "CPU")
-    panel.status.textChanged.connect(lambda text: statuses.append(text))
     panel.generate_button.click()
     assert prop(panel.generate_button, "text") == "Cancel"
-    wait_for(app, lambda: panel.job is None and panel.text.toPlainText(), "the build and the draft")
+    wait_for(app, lambda: panel.job is None and panel.text.toPlainText(), "the build and the draft",
+             statuses=statuses, label=panel.status)
     assert errors == []
     assert any(s.startswith("Installing radfound-base: ") for s in statuses)  # progress reached the panel
     assert (model_store / "radfound-base" / "manifest.json").is_file()
     assert panel.text.toPlainText().startswith("FINDINGS:")
     assert "radfound-base" in prop(panel.provider_label, "text")
     assert prop(panel.inputs.model, "currentText") == "radfound-base (default)"
+
+
+@pytest.fixture()
+def remote_tiny(tmp_path, monkeypatch, tiny_model_dir, model_store):
+    """The tiny model served over real HTTP on 127.0.0.1 and listed in a registry as ``remote-tiny`` (download)."""
+    import hashlib
+    import shutil
+
+    from model_server import ModelServer  # Testing/Python/model_server.py
+
+    root = tmp_path / "served"
+    shutil.copytree(tiny_model_dir, root / "remote-tiny")
+    files = sorted(p for p in (root / "remote-tiny").rglob("*") if p.is_file())
+    with ModelServer(root) as server:
+        entries = [{"path": p.relative_to(root / "remote-tiny").as_posix(),
+                    "urls": [f"{server.url}/{p.relative_to(root).as_posix()}"],
+                    "sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "size": p.stat().st_size} for p in files]
+        registry = tmp_path / "registry.json"
+        registry.write_text(json.dumps({"models": [{"name": "remote-tiny", "family": "radfound", "version": "1",
+                                                    "licence": "Apache-2.0", "install": "download",
+                                                    "files": entries}]}))
+        monkeypatch.setenv("RADFOUND_REGISTRY", str(registry))
+        yield server
+
+
+def test_vqa_installs_a_missing_download_model_with_progress_then_answers(slicer_core, cxr_node, model_store,
+                                                                          remote_tiny):
+    app = application()
+    asked: list[str] = []
+    statuses: list[str] = []
+    errors: list[str] = []
+    panel = VQAPanel(load_ui(VQA_UI), slicer_core.scene, logic=RadFoundVQALogic(max_new_tokens=8),
+                     show_error=errors.append, confirm=lambda q: asked.append(q) or True)
+    select(panel.inputs.model, "remote-tiny (installed on first use)")
+    remote_tiny.drop_after["remote-tiny/onnx/decoder_model_merged.onnx"] = 200_000  # of 465 kB: past 64 kB chunks
+    remote_tiny.drops_left["remote-tiny/onnx/decoder_model_merged.onnx"] = 1
+    panel.question.setText("Is there a pleural effusion?")
+    panel.ask_button.click()
+    assert len(asked) == 1 and "downloaded on first use" in asked[0]
+    assert prop(panel.ask_button, "text") == "Cancel"  # the install runs in the background; the UI stays live
+    wait_for(app, lambda: panel.job is None and "Q: " in panel.history.toPlainText(), "the install and the answer",
+             statuses=statuses, label=panel.status)
+    assert errors == []
+    assert any(s.startswith("Installing remote-tiny: downloading ") and s.endswith("%") for s in statuses)
+    decoder_gets = [rng for path, rng in remote_tiny.log if path.endswith("decoder_model_merged.onnx")]
+    assert decoder_gets[0] is None and decoder_gets[-1].startswith("bytes=")  # the second request resumed
+    assert (model_store / "remote-tiny" / "manifest.json").is_file()
+    assert prop(panel.inputs.model, "currentText") == "remote-tiny"
+
+
+def test_a_model_missing_on_the_server_is_one_message_and_nothing_is_installed(slicer_core, cxr_node, model_store,
+                                                                               remote_tiny):
+    app = application()
+    errors: list[str] = []
+    panel = VQAPanel(load_ui(VQA_UI), slicer_core.scene, logic=RadFoundVQALogic(max_new_tokens=8),
+                     show_error=errors.append, confirm=lambda q: True)
+    select(panel.inputs.model, "remote-tiny (installed on first use)")
+    remote_tiny.status["remote-tiny/tokenizer.json"] = 404
+    panel.question.setText("Is there a pleural effusion?")
+    panel.ask_button.click()
+    wait_for(app, lambda: panel.job is None, "the failed install")
+    assert len(errors) == 1 and "tokenizer.json" in errors[0] and "404" in errors[0]
+    assert prop(panel.status, "text").startswith("Error: ") and "Q: " not in panel.history.toPlainText()
+    assert not (model_store / "remote-tiny").exists()
