@@ -9,6 +9,7 @@ picks another model or device.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 from radfound.config import PREFERRED_MODEL, RESOURCES_DIR
 from radfound.slicer.jobs import Job
@@ -68,14 +69,28 @@ def install_question(model: str) -> str:
             f"checked before it is used.{trust} Install it now?")
 
 
+@dataclass(frozen=True)
+class InstallProgress:
+    """One progress event of an install: the status line, and the fraction done of the current file (None: the
+    step has no size, e.g. writing a graph)."""
+
+    text: str
+    fraction: float | None = None
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def install_job(model: str) -> Job:
-    """A started Job installing ``model``; its text events are progress lines, its result the model folder."""
+    """A started Job installing ``model``; its text events are InstallProgress (and log lines), its result the
+    model folder."""
     from radfound.registry.install import install_model
 
     def work(report, cancel):
         def progress(what: str, done: int, total: int) -> None:
-            pct = f" {100 * done // total}%" if total and what.startswith(("checking ", "downloading ")) else ""
-            report(f"Installing {model}: {what}{pct}")
+            sized = bool(total) and what.startswith(("checking ", "downloading "))
+            pct = f" {100 * done // total}%" if sized else ""
+            report(InstallProgress(f"Installing {model}: {what}{pct}", done / total if sized else None))
 
         return install_model(model, unpinned=True, progress=progress, cancel=cancel, log=report)
 

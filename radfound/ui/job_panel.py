@@ -37,6 +37,8 @@ class JobPanel:
         self.run_button = child(widget, run_button)
         self.provider_label = child(widget, "providerLabel")
         self.status = child(widget, "statusLabel")
+        self.install_bar = child(widget, "installProgressBar")  # shown only while a model installs
+        self.install_bar.setVisible(False)
         child(widget, "preliminaryLabel").setText(PRELIMINARY_NOTICE)
         self.job = None
         self.building = False  # the running job installs a model (radfound.slicer.models.install_job)
@@ -67,6 +69,8 @@ class JobPanel:
             self.job = install_job(self.logic.model_name)
             self.run_button.setText("Cancel")
             self.status.setText(f"Installing {self.logic.model_name}...")
+            self.install_bar.setRange(0, 0)  # busy until the first sized step reports
+            self.install_bar.setVisible(True)
             self.timer.start()
             return
         try:
@@ -100,7 +104,13 @@ class JobPanel:
         """Progress of a model install into the status line; when it ends, list the models again and run."""
         for event in self.job.poll():
             if event.kind == "text":
-                self.status.setText(event.value)
+                self.status.setText(str(event.value))
+                fraction = getattr(event.value, "fraction", None)
+                if fraction is not None:
+                    self.install_bar.setRange(0, 100)
+                    self.install_bar.setValue(int(100 * fraction))
+                elif hasattr(event.value, "fraction"):
+                    self.install_bar.setRange(0, 0)
             elif event.kind == "done":
                 self.building = False
                 self._end(f"Installed {self.logic.model_name}.")
@@ -123,6 +133,7 @@ class JobPanel:
     def _end(self, status: str) -> None:
         self.timer.stop()
         self.job = None
+        self.install_bar.setVisible(False)
         self.run_button.setText(self.run_label)
         self.status.setText(status)
 

@@ -44,14 +44,15 @@ def model_store(tmp_path, monkeypatch, tiny_model_dir):
     return store
 
 
-def wait_for(app, condition, what: str, limit_s: float = 300, statuses: list[str] | None = None, label=None):
+def wait_for(app, condition, what: str, limit_s: float = 300, seen: list | None = None, watch=None):
     """Run the Qt event loop until ``condition()``; a guard against hanging, not a timing assertion. With
-    ``statuses`` every text ``label`` (a QLabel, which has no change signal) showed meanwhile is recorded."""
+    ``seen``, every new value of ``watch()`` meanwhile is recorded (a QLabel or QProgressBar has no change
+    signal to connect to)."""
     deadline = time.monotonic() + limit_s
     while not condition():
         app.processEvents()
-        if statuses is not None and (not statuses or statuses[-1] != prop(label, "text")):
-            statuses.append(prop(label, "text"))
+        if seen is not None and (not seen or seen[-1] != watch()):
+            seen.append(watch())
         time.sleep(0.005)
         if time.monotonic() > deadline:
             pytest.fail(f"{what} did not happen")
@@ -445,7 +446,7 @@ def test_radfound_base_is_installed_on_first_use_then_the_draft_runs(slicer_core
     panel.generate_button.click()
     assert prop(panel.generate_button, "text") == "Cancel"
     wait_for(app, lambda: panel.job is None and panel.text.toPlainText(), "the build and the draft",
-             statuses=statuses, label=panel.status)
+             seen=statuses, watch=lambda: prop(panel.status, "text"))
     assert errors == []
     assert any(s.startswith("Installing radfound-base: ") for s in statuses)  # progress reached the panel
     assert (model_store / "radfound-base" / "manifest.json").is_file()
@@ -481,7 +482,6 @@ def test_vqa_installs_a_missing_download_model_with_progress_then_answers(slicer
                                                                           remote_tiny):
     app = application()
     asked: list[str] = []
-    statuses: list[str] = []
     errors: list[str] = []
     panel = VQAPanel(load_ui(VQA_UI), slicer_core.scene, logic=RadFoundVQALogic(max_new_tokens=8),
                      show_error=errors.append, confirm=lambda q: asked.append(q) or True)
@@ -492,10 +492,16 @@ def test_vqa_installs_a_missing_download_model_with_progress_then_answers(slicer
     panel.ask_button.click()
     assert len(asked) == 1 and "downloaded on first use" in asked[0]
     assert prop(panel.ask_button, "text") == "Cancel"  # the install runs in the background; the UI stays live
+    seen: list[tuple[str, bool, int]] = []
     wait_for(app, lambda: panel.job is None and "Q: " in panel.history.toPlainText(), "the install and the answer",
-             statuses=statuses, label=panel.status)
+             seen=seen, watch=lambda: (prop(panel.status, "text"), not panel.install_bar.isHidden(),
+                                       prop(panel.install_bar, "value")))
     assert errors == []
-    assert any(s.startswith("Installing remote-tiny: downloading ") and s.endswith("%") for s in statuses)
+    downloading = [(visible, value) for text, visible, value in seen
+                   if text.startswith("Installing remote-tiny: downloading ") and text.endswith("%")]
+    assert downloading and all(visible for visible, _ in downloading)  # the bar shows while files arrive
+    assert len({value for _, value in downloading}) >= 2  # and moves
+    assert panel.install_bar.isHidden()  # gone once the model is installed
     decoder_gets = [rng for path, rng in remote_tiny.log if path.endswith("decoder_model_merged.onnx")]
     assert decoder_gets[0] is None and decoder_gets[-1].startswith("bytes=")  # the second request resumed
     assert (model_store / "remote-tiny" / "manifest.json").is_file()
@@ -504,15 +510,16 @@ def test_vqa_installs_a_missing_download_model_with_progress_then_answers(slicer
 
 def test_a_model_missing_on_the_server_is_one_message_and_nothing_is_installed(slicer_core, cxr_node, model_store,
                                                                                remote_tiny):
-    app = application()
+    app = application()  # the Report module this time: both panels install through the same JobPanel
     errors: list[str] = []
-    panel = VQAPanel(load_ui(VQA_UI), slicer_core.scene, logic=RadFoundVQALogic(max_new_tokens=8),
-                     show_error=errors.append, confirm=lambda q: True)
+    panel = ReportPanel(load_ui(REPORT_UI), slicer_core.scene, logic=RadFoundReportLogic(max_new_tokens=8),
+                        show_error=errors.append, confirm=lambda q: True)
     select(panel.inputs.model, "remote-tiny (installed on first use)")
     remote_tiny.status["remote-tiny/tokenizer.json"] = 404
-    panel.question.setText("Is there a pleural effusion?")
-    panel.ask_button.click()
+    panel.generate_button.click()
+    assert not panel.install_bar.isHidden()
     wait_for(app, lambda: panel.job is None, "the failed install")
     assert len(errors) == 1 and "tokenizer.json" in errors[0] and "404" in errors[0]
-    assert prop(panel.status, "text").startswith("Error: ") and "Q: " not in panel.history.toPlainText()
+    assert prop(panel.status, "text").startswith("Error: ") and not panel.text.toPlainText()
+    assert panel.install_bar.isHidden()
     assert not (model_store / "remote-tiny").exists()
