@@ -99,6 +99,16 @@ def sr_output_dir() -> Path:
     return Path(user_data_dir("RadFound", appauthor=False)) / "sr"
 
 
+def similar_index_dir() -> Path:
+    """Where the similar-case indexes live, one folder per model (``RADFOUND_SIMILAR_DIR`` overrides it)."""
+    env = os.environ.get("RADFOUND_SIMILAR_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("RadFound", appauthor=False)) / "similar"
+
+
 def ort_threads() -> int:
     """Intra-op threads for each ONNX Runtime session (0 = ORT's default)."""
     raw = os.environ.get("RADFOUND_THREADS", "").strip() or "0"

@@ -33,6 +33,8 @@ def register(sub) -> None:
     p.add_argument("--stop-after-pacs-failures", type=int, default=5, metavar="N",
                    help="stop (leaving the rest pending) after N studies in a row fail on the PACS; 0: never")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--index", action="store_true",
+                   help="also add every drafted study to your similar-case index (radfound similar)")
     add_model_args(p)
     p.set_defaults(func=run)
 
@@ -61,7 +63,8 @@ def run(args) -> int:
     else:
         source = ServerSource(client, since=args.since, until=args.until, modality=args.modality,
                               accession=args.accession)
-    drafter = EngineDrafter(args.model, device=args.device, precision=args.precision, **generation_kwargs(args))
+    drafter = EngineDrafter(args.model, device=args.device, precision=args.precision, index=args.index,
+                            **generation_kwargs(args))
     summary = run_batch(source, args.out, drafter, store=client if args.store else None, workers=args.workers,
                         progress=not args.no_progress, stop_after_pacs_failures=args.stop_after_pacs_failures or None)
     print(summary)

@@ -4,6 +4,7 @@
     radfound eval report [--model DIR] [--set mammo|ct|slake] [--n N]
     radfound eval grounding [--model DIR] [--limit N]
     radfound eval findings [--model DIR] [--split validate|train] [--json]
+    radfound eval retrieval [--model DIR] [--split validate|train] [-k 5] [--json]
     radfound eval ensemble PREDICTIONS PREDICTIONS... [--json]
     radfound eval feedback [--log PATH]
 """
@@ -74,6 +75,14 @@ def register(subparsers) -> None:
     c.add_argument("--examples", type=int, default=5, help="drafts to show")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=run_findings)
+
+    q = sub.add_parser("retrieval", help="similar cases: recall@k of same-region / modality / disease SLAKE images")
+    q.add_argument("--model", type=Path, default=None, help="model folder or name (default: the default model)")
+    q.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    q.add_argument("--split", default="validate", choices=("validate", "train"), help="SLAKE split (default validate)")
+    q.add_argument("-k", type=int, default=5, help="neighbours looked at (default 5)")
+    q.add_argument("--json", action="store_true", help="print one JSON object")
+    q.set_defaults(func=run_retrieval)
 
     e = sub.add_parser("ensemble", help="closed-question accuracy of several models' soft vote, from the "
                                         "predictions files 'eval vqa --predictions' wrote for one question file")
@@ -319,6 +328,35 @@ def run_findings(args) -> int:
     print("  [95% intervals, images resampled]")
     for ex in result["examples"]:
         print(f"  {ex['image']}: labels {ex['labels'] or 'normal'} -> {ex['draft']!r} / {ex['disease_answer']!r}")
+    return 0
+
+
+def run_retrieval(args) -> int:
+    from radfound.engine import load_model
+    from radfound.errors import ConfigError
+    from radfound.eval.retrieval_eval import KINDS, evaluate_retrieval
+    from radfound.registry.store import resolve_model
+    from radfound.similar.embedding import pooled_embedding
+    from radfound.study.reader import read_study
+    from radfound.training.data.vqa import slake
+
+    if args.k < 1:
+        raise ConfigError(f"-k must be at least 1, not {args.k}")
+    model = load_model(resolve_model(str(args.model) if args.model else None), device=args.device)
+    result = {"set": f"slake {args.split} (English labels), leave-one-out", "model_name": model.name,
+              "model_version": model.version,
+              **evaluate_retrieval(slake(args.split, lang="en"),
+                                   lambda image: pooled_embedding(model.encode(read_study(image)).image_features),
+                                   k=args.k, progress=_progress("images"))}
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{result['set']}: {result['images']} images, {model.name} {model.version}, recall@{args.k}")
+    for kind in KINDS:
+        for how in ("search", "centred"):
+            m = result[kind][how]
+            ci = f" [{m['ci95'][0]:.2f}-{m['ci95'][1]:.2f}]" if m.get("ci95") else ""
+            print(f"  same {kind:<9} {how:<10} {_fmt(m['recall'])}{ci}  chance {_fmt(m['chance'])}  (n={m['n']})")
     return 0
 
 

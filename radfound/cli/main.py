@@ -18,7 +18,7 @@ from radfound import __version__
 from radfound.errors import RadFoundError
 
 #: Subcommand modules, in the order ``radfound --help`` lists them.
-COMMANDS = ("inspect", "report", "ask", "batch", "eval", "train", "export", "bench", "models")
+COMMANDS = ("inspect", "report", "ask", "similar", "batch", "eval", "train", "export", "bench", "models")
 
 
 def build_parser() -> argparse.ArgumentParser:

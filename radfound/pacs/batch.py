@@ -151,12 +151,18 @@ class ServerSource:
 class EngineDrafter:
     """``drafter(study) -> Draft`` with the RadFound engine; records encode and generate time separately."""
 
-    def __init__(self, model_dir: str | Path | None = None, device: str = "auto", precision: str = "auto", **gen):
+    def __init__(self, model_dir: str | Path | None = None, device: str = "auto", precision: str = "auto", *,
+                 index: bool = False, index_root: str | Path | None = None, **gen):
         from radfound.engine import load_model
 
         self.model = load_model(model_dir, device=device, precision=precision)
         self.gen = gen
         self._lock = threading.Lock()  # one study at a time through the model
+        self.index = None  # with index=True every drafted study joins the similar-case index (radfound.similar)
+        if index:
+            from radfound.similar.index import CaseIndex
+
+            self.index = CaseIndex.for_model(self.model, Path(index_root) if index_root else None)
 
     def __call__(self, study: Study) -> Draft:
         from radfound.tasks.report import draft_report
@@ -167,6 +173,11 @@ class EngineDrafter:
             t1 = time.perf_counter()
             draft = draft_report(self.model, encoded, **self.gen)
             t2 = time.perf_counter()
+            if self.index is not None:  # keyed by study: a re-run replaces the case, so it is indexed once
+                from radfound.similar.cases import index_study
+
+                index_study(self.model, study, encoded=encoded, index=self.index,
+                            report=f"FINDINGS: {draft.findings}\nIMPRESSION: {draft.impression}")
         draft.timings.encode_ms = (t1 - t0) * 1000
         draft.timings.total_ms = (t2 - t0) * 1000
         return draft
