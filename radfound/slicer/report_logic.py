@@ -26,7 +26,8 @@ class RadFoundReportLogic:
         self.generation = generation  # defaults for every call (e.g. max_new_tokens); a call's arguments win
         #: The warnings of the study last drafted (the reader's, and the model's once it has encoded it).
         self.warnings: list[str] = []
-        self._drafted: tuple[Draft, Study] | None = None  # the last draft and the study it was drafted from
+        #: the last draft, the study it was drafted from, its encoding and the model that made it
+        self._drafted: tuple[Draft, Study, object, object] | None = None
 
     @property
     def model(self):
@@ -52,8 +53,10 @@ class RadFoundReportLogic:
         self.warnings = study.warnings  # the same list: the model adds to it while encoding
 
         def work(stream, cancel):
-            draft = draft_report(self.model, study, on_text=stream, cancel=cancel, **{**self.generation, **gen})
-            self._drafted = (draft, study)
+            model = self.model
+            encoded = model.encode(study)  # kept: Save adds this encoding to the similar-case index
+            draft = draft_report(model, encoded, on_text=stream, cancel=cancel, **{**self.generation, **gen})
+            self._drafted = (draft, study, encoded, model)
             return draft
 
         job = Job(work, name="radfound-draft").start()
@@ -63,14 +66,16 @@ class RadFoundReportLogic:
 
     def save(self, draft: Draft, volumeNode, edited_text: str | None = None, *, rating: int | None = None,
              view_set: dict | None = None, kind: str = "", log: bool = True, sr: bool = False,
-             sr_folder: str | None = None) -> dict:
+             sr_folder: str | None = None, similar: bool = False) -> dict:
         """Put the draft in the scene (text, findings table, markups), log generated vs edited text, and
         (``sr``, as the panel's Save does; off for scripts, whose outputs go where they say) write the saved
         text as a DICOM SR beside the source images.
 
         The SR keys of the result: ``sr`` (its path, or None), ``sr_in_database`` (indexed into Slicer's
         DICOM database) and ``sr_note`` (why there is none: the image did not come from DICOM...). The scene
-        save does not depend on the SR."""
+        save does not depend on the SR. With ``similar`` (the panel's Save) the study and the saved text join the
+        drafting model's similar-case index (radfound.similar): ``similar`` in the result is the case's key, or
+        None with ``similar_note`` saying why."""
         # Box view indices follow the Study's view order: the canonical mammogram order, missing views skipped.
         view_nodes = [view_set[c] for c in MAMMO_VIEWS if view_set.get(c) is not None] if view_set else None
         # The study as drafted keeps what the model added while encoding (a modality it was not trained on).
@@ -89,4 +94,20 @@ class RadFoundReportLogic:
             return dicom_sr.save_draft_sr(draft, source, edited_text, sr_folder)
 
         saved.update(dicom_sr.sr_result(write if sr else None))
+        if similar:
+            saved.update(self._index(draft, edited_text if edited_text is not None else draft.text))
         return saved
+
+    def _index(self, draft: Draft, text: str) -> dict:
+        """Add the drafted study with the saved text to the similar-case index; never fails the save."""
+        drafted = self._drafted
+        if drafted is None or drafted[0] is not draft:
+            return {"similar": None, "similar_note": "not the last draft of this module"}
+        from radfound.similar.cases import index_study
+
+        _, study, encoded, model = drafted
+        try:
+            case = index_study(model, study, encoded=encoded, report=text, edited=True)
+        except Exception as exc:  # noqa: BLE001 - the draft is saved; say why the index was not updated
+            return {"similar": None, "similar_note": f"similar-case index not updated: {exc}"}
+        return {"similar": case.key, "similar_note": None}

@@ -15,6 +15,7 @@ from radfound.slicer.models import install_job, install_question, needs_install
 from radfound.ui.inputs import InputControls
 from radfound.ui.messages import user_message
 from radfound.ui.qt import QtCore, child
+from radfound.ui.similar_box import SimilarCasesBox
 
 POLL_MS = 30
 
@@ -45,6 +46,7 @@ class JobPanel:
         self.timer = QtCore.QTimer()
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self._drain)
+        self.similar = SimilarCasesBox(widget, self.inputs, self.current_study, self.show_error, self.status)
 
     @property
     def running(self) -> bool:
@@ -138,6 +140,17 @@ class JobPanel:
         self.status.setText(status)
 
     # ---- what a subclass says ------------------------------------------------------------------
+    def current_study(self):
+        """The Study of the chosen image as this panel reads it (main thread); the similar-case search uses it."""
+        from radfound.slicer.mammo_views import assemble_view_set
+        from radfound.slicer.study_from_scene import study_from_view_set, study_from_volume_node
+
+        node, kind = self.inputs.node(), self.inputs.kind()
+        views = assemble_view_set(node) if kind == "mammo" else None
+        if views and node in views.values():
+            return study_from_view_set(views)
+        return study_from_volume_node(node, kind=kind)
+
     def ready(self) -> bool:
         """True when the inputs allow a run; otherwise show why and return False."""
         raise NotImplementedError

@@ -29,4 +29,9 @@ def saved_message(saved: dict, what: str) -> str:
         sr = f"{sr}: {saved['sr']}"
     else:
         sr = f"no DICOM SR ({saved.get('sr_note') or 'not requested'})"
-    return f"Saved '{saved['text'].GetName()}'{what} in the study's RadFound folder; {sr}."
+    similar = ""
+    if saved.get("similar"):
+        similar = " Added to your similar cases."
+    elif saved.get("similar_note"):
+        similar = f" Not added to your similar cases ({saved['similar_note']})."
+    return f"Saved '{saved['text'].GetName()}'{what} in the study's RadFound folder; {sr}.{similar}"

@@ -100,6 +100,10 @@ class ReportPanel(JobPanel):
         """IDs of the images the other view combos show."""
         return {node_id for other, node_id in self._shown_views.items() if other != code and node_id}
 
+    def current_study(self):
+        """The chosen image, or the mammogram view set as the per-view combos show it (the user's overrides)."""
+        return self.logic.study(self.inputs.node(), self.inputs.kind(), self.view_set())
+
     def view_set(self) -> dict | None:
         """{view code: node} as shown in the per-view combos (the user's overrides included)."""
         if self.inputs.kind() != "mammo":
@@ -196,7 +200,8 @@ class ReportPanel(JobPanel):
         rating = self.rating.itemData(prop(self.rating, "currentIndex")) or None
         try:
             saved = self.logic.save(self.draft, self.draft_node, edited_text=self.text.toPlainText(),
-                                    rating=rating, view_set=self.draft_views, kind=self.draft_kind or "", sr=True)
+                                    rating=rating, view_set=self.draft_views, kind=self.draft_kind or "", sr=True,
+                                    similar=True)
         except Exception as exc:  # noqa: BLE001 - a message; a bug's traceback is logged
             self._fail(exc)
             return None

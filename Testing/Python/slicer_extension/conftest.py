@@ -27,3 +27,11 @@ def sr_folder(tmp_path, monkeypatch):
     path = tmp_path / "sr"
     monkeypatch.setenv("RADFOUND_SR_DIR", str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def similar_folder(tmp_path, monkeypatch):
+    """Keep the similar-case index that saving a draft adds to inside the test's temporary folder."""
+    path = tmp_path / "similar"
+    monkeypatch.setenv("RADFOUND_SIMILAR_DIR", str(path))
+    return path

@@ -488,6 +488,7 @@ def test_vqa_installs_a_missing_download_model_with_progress_then_answers(slicer
     select(panel.inputs.model, "remote-tiny (installed on first use)")
     remote_tiny.drop_after["remote-tiny/onnx/decoder_model_merged.onnx"] = 200_000  # of 465 kB: past 64 kB chunks
     remote_tiny.drops_left["remote-tiny/onnx/decoder_model_merged.onnx"] = 1
+    remote_tiny.rate["remote-tiny/onnx/decoder_model_merged.onnx"] = 300_000  # bytes/s: the bar has time to move
     panel.question.setText("Is there a pleural effusion?")
     panel.ask_button.click()
     assert len(asked) == 1 and "downloaded on first use" in asked[0]
