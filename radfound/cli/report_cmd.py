@@ -19,13 +19,29 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object (report, model, provider, timings)")
     p.add_argument("--stream", action="store_true", help="print the text as it is generated")
     p.add_argument("--sr", metavar="OUT.dcm", help="also write the draft as a DICOM Structured Report")
+    p.add_argument("--prior", action="append", metavar="PATH",
+                   help="the patient's prior study of the same kind (repeat for several files): the draft gets a "
+                        "Comparison section, each finding new / unchanged / resolved / larger / smaller")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from radfound.outputs.text import draft_json, draft_text
 
+    from radfound.errors import ConfigError
+
+    if args.prior and args.sr:
+        raise ConfigError("--sr cannot carry a comparison with the prior yet: draft with --prior, or write the SR "
+                          "without it")
     study = read(args)
+    prior = None
+    if args.prior:
+        from radfound.study.reader import read_study
+
+        prior = read_study(args.prior if len(args.prior) > 1 else args.prior[0], kind=args.kind)
+        if prior.kind != study.kind:
+            raise ConfigError(f"the prior is a {prior.kind} study and the current one a {study.kind} study: "
+                              "compare studies of the same kind (--kind says what images are when the files cannot)")
     headers = None
     if args.sr:  # refuse before the model runs: a draft that cannot be written is work lost
         from radfound.outputs.atomic import check_writable_file
@@ -40,6 +56,14 @@ def run(args) -> int:
     seen = len(study.warnings)
     draft = draft_report(model, study, on_text=on_text, **generation_kwargs(args))
     warn_after_run(args, study, seen, draft, "draft")
+    if prior is not None:
+        from radfound.tasks.compare import compare_drafts, comparison_text
+
+        changes = compare_drafts(draft, draft_report(model, prior, **generation_kwargs(args)), study.kind)
+        draft.comparison = comparison_text(_prior_name(prior, args.prior), changes)
+        draft.changes = [c.to_json() for c in changes]
+        if on_text:
+            print(f"\n\nCOMPARISON:\n{draft.comparison}", end="")
     sr_uid = None
     if args.sr:
         from radfound.outputs.sr import write_sr
@@ -65,3 +89,11 @@ def _sop_uid(path) -> str | None:
     import pydicom
 
     return str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+
+
+def _prior_name(prior, paths: list[str]) -> str:
+    """How the Comparison line names the prior: its kind and file (RadFound reads no dates, as no patient data)."""
+    from pathlib import Path
+
+    what = {"cxr": "chest radiograph", "mammo": "mammogram", "ct": "CT"}.get(prior.kind, "study")
+    return f"{what} {Path(paths[0]).name}"

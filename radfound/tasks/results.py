@@ -79,10 +79,15 @@ class Draft:
     notice: str = PRELIMINARY_NOTICE
     #: Generation stopped at the token limit, not at the end of the report: the text may be cut off.
     truncated: bool = False
+    #: Compare with prior (radfound.tasks.compare): the Comparison section ("" when no comparison was asked for)
+    #: and the per-finding changes.
+    comparison: str = ""
+    changes: list[dict] = field(default_factory=list)
 
     @property
     def text(self) -> str:
-        return f"FINDINGS:\n{self.findings}\n\nIMPRESSION:\n{self.impression}"
+        head = f"COMPARISON:\n{self.comparison}\n\n" if self.comparison else ""
+        return f"{head}FINDINGS:\n{self.findings}\n\nIMPRESSION:\n{self.impression}"
 
     def to_json(self) -> dict:
         d = asdict(self)

@@ -34,8 +34,12 @@ def _breast_mask(rows: int, cols: int, chest_left: bool) -> tuple[np.ndarray, np
     return mask, depth + 0 * off, off + 0 * depth
 
 
-def make_mammo_set(seed: int) -> Phantom:
-    """One synthetic 4-view screening set with 0-2 findings per breast; deterministic for ``seed``."""
+def make_mammo_set(seed: int, lesion_scale: float = 1.0) -> Phantom:
+    """One synthetic 4-view screening set with 0-2 findings per breast; deterministic for ``seed``.
+
+    ``lesion_scale`` multiplies the findings' contrast and nothing else (the random draws are the same), so
+    ``lesion_scale=0`` is the same breasts before the findings appeared: a prior with a change we control. At 0
+    the set has no findings and a normal report."""
     rng = np.random.default_rng(seed)
     findings: list[PhantomFinding] = []
     plan: dict[str, list[tuple[str, str, float, float, float]]] = {}
@@ -77,13 +81,13 @@ def make_mammo_set(seed: int) -> Phantom:
             if ftype == "mass":
                 dist = np.hypot(rr - rc, cg - cc) / rad
                 edge = 1 + 0.15 * smooth_noise(rng, (ROWS, COLS), 3.0)
-                img += 0.3 * np.clip((edge - dist) / 0.25, 0, 1)
+                img += 0.3 * lesion_scale * np.clip((edge - dist) / 0.25, 0, 1)
                 box = (cc - rad, rc - rad, cc + rad, rc + rad)
             else:
                 pts = rng.normal(0, rad / 2, size=(int(rng.integers(6, 13)), 2))
                 for dy, dx in pts:
                     y, x = int(round(rc + dy)), int(round(cc + dx))
-                    img[max(y, 0):y + 2, max(x, 0):x + 2] += 0.6
+                    img[max(y, 0):y + 2, max(x, 0):x + 2] += 0.6 * lesion_scale
                 box = (cc + pts[:, 1].min() - 1, rc + pts[:, 0].min() - 1, cc + pts[:, 1].max() + 2, rc + pts[:, 0].max() + 2)
             x0, y0, x1, y1 = box
             boxes.setdefault((side, ftype), []).append(
@@ -100,7 +104,7 @@ def make_mammo_set(seed: int) -> Phantom:
             )
         )
 
-    for side in ("right", "left"):
+    for side in ("right", "left") if lesion_scale > 0 else ():
         for ftype, quad, d, spread, size in plan[side]:
             findings.append(
                 PhantomFinding(ftype, side, quad, round(size, 1), tuple(b for b in boxes[(side, ftype)]))
