@@ -30,9 +30,6 @@ def run(args) -> int:
 
     from radfound.errors import ConfigError
 
-    if args.prior and args.sr:
-        raise ConfigError("--sr cannot carry a comparison with the prior yet: draft with --prior, or write the SR "
-                          "without it")
     study = read(args)
     prior = None
     if args.prior:
@@ -42,13 +39,15 @@ def run(args) -> int:
         if prior.kind != study.kind:
             raise ConfigError(f"the prior is a {prior.kind} study and the current one a {study.kind} study: "
                               "compare studies of the same kind (--kind says what images are when the files cannot)")
-    headers = None
+    headers, prior_headers = None, ()
     if args.sr:  # refuse before the model runs: a draft that cannot be written is work lost
         from radfound.outputs.atomic import check_writable_file
         from radfound.outputs.sr import read_source_headers
 
         check_writable_file(args.sr)
         headers = read_source_headers(study)
+        if prior is not None:
+            prior_headers = read_source_headers(prior)  # the SR's evidence names the prior's images too
     from radfound.tasks.report import draft_report
 
     model = load(args)
@@ -68,7 +67,7 @@ def run(args) -> int:
     if args.sr:
         from radfound.outputs.sr import write_sr
 
-        path = write_sr(draft, study, args.sr, headers=headers)
+        path = write_sr(draft, study, args.sr, headers=headers, prior_headers=prior_headers)
         sr_uid = _sop_uid(path)
     if args.json:
         record = draft_json(draft, study, sr_uid=sr_uid)

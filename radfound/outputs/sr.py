@@ -67,6 +67,9 @@ FINDING = hd.sr.CodedConcept("121071", "DCM", "Finding")
 IMPRESSIONS_SECTION = hd.sr.CodedConcept("121072", "DCM", "Impressions")
 IMPRESSION = hd.sr.CodedConcept("121073", "DCM", "Impression")
 COMMENT = hd.sr.CodedConcept("121106", "DCM", "Comment")
+#: Compare with prior (radfound.tasks.compare): LOINC's comparison section heading, one Previous Finding item per line
+COMPARISON_SECTION = hd.sr.CodedConcept("18834-2", "LN", "Radiology Comparison study (narrative)")
+PREVIOUS_FINDING = hd.sr.CodedConcept("121069", "DCM", "Previous Finding")
 ENGLISH = hd.sr.CodedConcept("en-US", "RFC5646", "English (United States)")
 CHINESE = hd.sr.CodedConcept("zh-CN", "RFC5646", "Chinese (China)")
 
@@ -99,6 +102,8 @@ def draft_digest(draft: Draft, notes: Sequence[str] = ()) -> str:
                "boxes": [[b.label, b.x0, b.y0, b.x1, b.y1, b.view_index] for b in draft.boxes]}
     if notes:
         content["notes"] = list(notes)
+    if draft.comparison:  # only then: the digests (and UIDs) of SRs without a comparison stay as they were
+        content["comparison"] = draft.comparison
     return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
@@ -227,6 +232,8 @@ def _content(draft: Draft, device_uid: str, study: Study, notes: Sequence[str] =
     items = list(hd.sr.LanguageOfContentItemAndDescendants(ENGLISH))
     items += list(observation)
     notice = draft.notice or PRELIMINARY_NOTICE
+    if draft.comparison:  # one paragraph per line: the prior named, then each finding's change
+        items.append(_section(COMPARISON_SECTION, PREVIOUS_FINDING, draft.comparison.replace("\n", "\n\n"), notice))
     comments = [f"Input: {w}" for w in study.warnings] + ([TRUNCATED_NOTE] if draft.truncated else []) + list(notes)
     findings = _section(FINDINGS_SECTION, FINDING, draft.findings, notice, comments)
     findings.ContentSequence.extend(_box_findings(draft, study))
@@ -238,7 +245,7 @@ def _content(draft: Draft, device_uid: str, study: Study, notes: Sequence[str] =
 
 def _character_set(draft: Draft, study: Study, source: Dataset, notes: Sequence[str] = ()):
     """The source's character set, or UTF-8 (ISO_IR 192) when any text the SR carries is not plain ASCII."""
-    texts = [draft.findings, draft.impression, draft.model, draft.model_version, draft.notice,
+    texts = [draft.findings, draft.impression, draft.comparison, draft.model, draft.model_version, draft.notice,
              *(b.label for b in draft.boxes), *study.warnings, *notes]
     if all(t.isascii() for t in texts):
         return source.get("SpecificCharacterSet")
@@ -252,17 +259,21 @@ def build_sr(
     headers: Sequence[Dataset] | None = None,
     content_datetime: datetime.datetime | None = None,
     notes: Sequence[str] = (),
+    prior_headers: Sequence[Dataset] = (),
 ) -> hd.sr.ComprehensiveSR:
     """Build the Comprehensive SR of ``draft`` for ``study`` (a pydicom Dataset; nothing written).
 
     ``headers`` are the source images' headers (read from ``study.sources`` when
     not given); ``notes`` are further Comments for the Findings section (e.g. that a
-    user edited the text). Raises UnsupportedInputError for a study without DICOM sources.
+    user edited the text). ``prior_headers``: the prior study's images a comparison was made with; they join the
+    evidence, where highdicom lists another study's images as Pertinent Other Evidence. Raises
+    UnsupportedInputError for a study without DICOM sources.
     """
     evidence = [_with_context_defaults(ds) for ds in (headers if headers is not None else read_source_headers(study))]
     if not evidence:
         raise UnsupportedInputError("a DICOM SR needs at least one DICOM source image")
     study_uid = str(evidence[0].StudyInstanceUID)
+    evidence += [_with_context_defaults(ds) for ds in prior_headers if str(ds.StudyInstanceUID) != study_uid]
     uids = sr_uids(study_uid, draft.model, draft.model_version, draft_digest(draft, notes))
     sr = hd.sr.ComprehensiveSR(
         evidence=evidence,
@@ -297,9 +308,11 @@ def write_sr(
     headers: Sequence[Dataset] | None = None,
     content_datetime: datetime.datetime | None = None,
     notes: Sequence[str] = (),
+    prior_headers: Sequence[Dataset] = (),
 ) -> Path:
     """Build the SR of ``draft`` and write it to ``path`` as a DICOM Part 10 file (temp file + rename)."""
-    sr = build_sr(draft, study, headers=headers, content_datetime=content_datetime, notes=notes)
+    sr = build_sr(draft, study, headers=headers, content_datetime=content_datetime, notes=notes,
+                  prior_headers=prior_headers)
     with atomic_path(path) as tmp:
         try:
             sr.save_as(tmp, enforce_file_format=True)

@@ -78,8 +78,33 @@ def test_the_cli_compares_a_real_radiograph_with_itself_as_unchanged(shared_data
     assert result["changes"] and {c["status"] for c in result["changes"]} == {"unchanged"}
     text = run(image, "--prior", image)
     assert "PRELIMINARY" in text.stdout and "\nCOMPARISON:\n" in text.stdout
-    for args, says in (((image, "--prior", image, "--sr", str(tmp_path / "x.dcm")), "--sr cannot carry"),
-                       ((str(pydicom_data("RG1_UNCI.dcm")), "--prior", image), "compare studies of the same kind")):
+    for args, says in (((str(pydicom_data("RG1_UNCI.dcm")), "--prior", image), "compare studies of the same kind"),
+                       ((image, "--prior", image, "--sr", str(tmp_path / "x.dcm")), "needs DICOM source images")):
         r = run(*args)
         assert r.returncode != 0 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (tmp_path / "x.dcm").exists()
+
+
+def test_the_sr_of_a_comparison_carries_it_and_references_both_studies(tmp_path):
+    import pydicom
+
+    from outputs.validators import unexpected_warnings, validate_sr
+    from pacs.pacs_helpers import chest_studies
+
+    ((current,),), ((prior,),) = chest_studies(tmp_path / "cur", 1), chest_studies(tmp_path / "pri", 1, start=1)
+    sr_path = tmp_path / "draft.sr.dcm"
+    r = subprocess.run([sys.executable, "-m", "radfound.cli.main", "report", str(current), "--prior", str(prior),
+                        "--sr", str(sr_path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert unexpected_warnings(validate_sr(sr_path)) == []  # dciodvfy and dsrdump
+    sr = pydicom.dcmread(sr_path)
+    current_uid = pydicom.dcmread(current, stop_before_pixels=True).StudyInstanceUID
+    prior_uid = pydicom.dcmread(prior, stop_before_pixels=True).StudyInstanceUID
+    assert sr.StudyInstanceUID == current_uid != prior_uid
+    assert [e.StudyInstanceUID for e in sr.CurrentRequestedProcedureEvidenceSequence] == [current_uid]
+    assert [e.StudyInstanceUID for e in sr.PertinentOtherEvidenceSequence] == [prior_uid]
+    sections = {item.ConceptNameCodeSequence[0].CodeValue: item for item in sr.ContentSequence
+                if item.ValueType == "CONTAINER"}
+    comparison = [t.TextValue for t in sections["18834-2"].ContentSequence if t.ValueType == "TEXT"]
+    assert comparison[0].startswith("PRELIMINARY") and comparison[1] == "Prior: chest radiograph " + prior.name + "."
+    assert all(line.endswith(": unchanged.") for line in comparison[2:])  # the same image, a new study
