@@ -32,17 +32,23 @@ SEVERAL_MODELS_NOTE = "The answers came from several models ({}); each answer na
 CONVERSATION_IMPRESSION = "No impression: this report holds questions and the model's answers only."
 
 
-def save_draft_sr(draft: Draft, study: Study, edited_text: str | None = None, folder: str | Path | None = None) -> Path:
-    """Write the SR of the draft as saved (edited text split into Findings and Impression); return its path."""
+def save_draft_sr(draft: Draft, study: Study, edited_text: str | None = None, folder: str | Path | None = None, *,
+                  prior: Study | None = None) -> Path:
+    """Write the SR of the draft as saved (edited text split into Comparison, Findings and Impression); return its
+    path. ``prior``: the study a comparison was made with, whose images the SR references too."""
+    from radfound.tasks.compare import split_comparison
+
     edited = edited_text is not None and edited_text.strip() != draft.text.strip()
     if edited:
         if not edited_text.strip():
             raise UnsupportedInputError("the text is empty: there is no report to store as a DICOM SR")
-        findings, impression = parse_report(edited_text)
+        comparison, rest = split_comparison(edited_text) if draft.comparison else ("", edited_text)
+        findings, impression = parse_report(rest)
         # The user's text, not the model's: an absent section is theirs, and a cut-off no longer applies.
         draft = dataclasses.replace(draft, findings=findings or NO_SECTION.format("findings"),
-                                    impression=impression or NO_SECTION.format("impression"), truncated=False)
-    return _write(draft, study, folder, EDITED_NOTE if edited else UNEDITED_NOTE)
+                                    impression=impression or NO_SECTION.format("impression"), truncated=False,
+                                    comparison=comparison)
+    return _write(draft, study, folder, EDITED_NOTE if edited else UNEDITED_NOTE, prior=prior)
 
 
 def save_conversation_sr(answers: list[Answer], study: Study, folder: str | Path | None = None) -> Path:
@@ -59,11 +65,12 @@ def save_conversation_sr(answers: list[Answer], study: Study, folder: str | Path
     return _write(draft, study, folder, *notes)
 
 
-def _write(draft: Draft, study: Study, folder: str | Path | None, *notes: str) -> Path:
+def _write(draft: Draft, study: Study, folder: str | Path | None, *notes: str, prior: Study | None = None) -> Path:
     headers = read_source_headers(study)  # refuses non-DICOM studies before anything is written
+    prior_headers = read_source_headers(prior) if prior is not None else ()
     study_uid = str(headers[0].StudyInstanceUID)
     path = Path(folder or sr_output_dir()) / study_uid / f"RadFound-{draft_digest(draft, list(notes))[:16]}.sr.dcm"
-    write_sr(draft, study, path, headers=headers, notes=list(notes))
+    write_sr(draft, study, path, headers=headers, notes=list(notes), prior_headers=prior_headers)
     return path
 
 

@@ -26,8 +26,8 @@ class RadFoundReportLogic:
         self.generation = generation  # defaults for every call (e.g. max_new_tokens); a call's arguments win
         #: The warnings of the study last drafted (the reader's, and the model's once it has encoded it).
         self.warnings: list[str] = []
-        #: the last draft, the study it was drafted from, its encoding and the model that made it
-        self._drafted: tuple[Draft, Study, object, object] | None = None
+        #: the last draft, the study it was drafted from, its encoding, the model that made it, the prior study
+        self._drafted: tuple | None = None
 
     @property
     def model(self):
@@ -44,19 +44,34 @@ class RadFoundReportLogic:
         drafted = self._drafted
         return drafted[1] if drafted is not None and drafted[0] is draft else None
 
+    def drafted_prior(self, draft: Draft) -> Study | None:
+        """The prior study ``draft`` was compared with, if it is the last draft and had one."""
+        drafted = self._drafted
+        return drafted[4] if drafted is not None and drafted[0] is draft else None
+
     def draft(self, volumeNode=None, kind: str | None = None, view_set: dict | None = None, *,
-              on_text=None, blocking: bool = True, **gen) -> Draft | Job:
-        """Draft a report. Blocking: returns the Draft. Non-blocking: returns a started Job (events via poll)."""
+              on_text=None, blocking: bool = True, compare: bool = False, prior_node=None, **gen) -> Draft | Job:
+        """Draft a report. Blocking: returns the Draft. Non-blocking: returns a started Job (events via poll).
+        ``compare``: add a Comparison with ``prior_node`` (the patient's prior image; None: "No prior available",
+        radfound.tasks.compare); the prior is drafted by the same model after the current draft has streamed."""
         from radfound.tasks.report import draft_report
 
         study = self.study(volumeNode, kind, view_set)
+        prior = self.study(prior_node, study.kind) if compare and prior_node is not None else None
         self.warnings = study.warnings  # the same list: the model adds to it while encoding
 
         def work(stream, cancel):
             model = self.model
             encoded = model.encode(study)  # kept: Save adds this encoding to the similar-case index
             draft = draft_report(model, encoded, on_text=stream, cancel=cancel, **{**self.generation, **gen})
-            self._drafted = (draft, study, encoded, model)
+            if compare:
+                from radfound.tasks.compare import compare_drafts, comparison_text
+
+                changes = [] if prior is None else compare_drafts(
+                    draft, draft_report(model, prior, cancel=cancel, **{**self.generation, **gen}), study.kind)
+                draft.comparison = comparison_text(None if prior is None else prior_node.GetName(), changes)
+                draft.changes = [c.to_json() for c in changes]
+            self._drafted = (draft, study, encoded, model, prior)
             return draft
 
         job = Job(work, name="radfound-draft").start()
@@ -91,7 +106,7 @@ class RadFoundReportLogic:
 
         def write():
             source = study if study is not None else self.study(volumeNode, kind or None, view_set)
-            return dicom_sr.save_draft_sr(draft, source, edited_text, sr_folder)
+            return dicom_sr.save_draft_sr(draft, source, edited_text, sr_folder, prior=self.drafted_prior(draft))
 
         saved.update(dicom_sr.sr_result(write if sr else None))
         if similar:
@@ -105,7 +120,7 @@ class RadFoundReportLogic:
             return {"similar": None, "similar_note": "not the last draft of this module"}
         from radfound.similar.cases import index_study
 
-        _, study, encoded, model = drafted
+        _, study, encoded, model, _prior = drafted
         try:
             case = index_study(model, study, encoded=encoded, report=text, edited=True)
         except Exception as exc:  # noqa: BLE001 - the draft is saved; say why the index was not updated

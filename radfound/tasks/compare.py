@@ -89,3 +89,14 @@ def comparison_text(prior_name: str | None, changes: list[Change]) -> str:
     lines = [f"Prior: {prior_name}."]
     lines += [c.line() for c in changes] or ["No finding in either study."]
     return "\n".join(lines)
+
+
+_COMPARISON = re.compile(r"^\s*COMPARISON:\s*\n(.*?)(?=^\s*(?:FINDINGS|IMPRESSION):)", re.S | re.M)
+
+
+def split_comparison(text: str) -> tuple[str, str]:
+    """(the Comparison section, the rest) of a report as a radiologist left it ("" when it has none)."""
+    m = _COMPARISON.search(text)
+    if m is None:
+        return "", text
+    return m.group(1).strip(), text[:m.start()] + text[m.end():]

@@ -15,6 +15,7 @@ from radfound.ui.job_panel import JobPanel
 from radfound.ui.messages import saved_message
 from radfound.ui.qt import QtGui, child, prop
 
+NO_PRIOR_ITEM = "(no prior: the draft says so)"
 _VIEW_COMBOS = dict(zip(MAMMO_VIEWS, ("lccComboBox", "lmloComboBox", "rccComboBox", "rmloComboBox")))
 
 
@@ -33,6 +34,9 @@ class ReportPanel(JobPanel):
         self.rating = child(widget, "ratingComboBox")
         self.mammo_box = child(widget, "mammoGroupBox")
         self.view_combos = {code: child(widget, name) for code, name in _VIEW_COMBOS.items()}
+        self.compare = child(widget, "compareCheckBox")
+        self.prior_combo = child(widget, "priorComboBox")
+        self.compare.toggled.connect(lambda *_: self.refresh_prior())
         self.rating.addItem("(no rating)", 0)
         for score in range(1, 6):
             self.rating.addItem(str(score), score)
@@ -48,7 +52,9 @@ class ReportPanel(JobPanel):
         for code, combo in self.view_combos.items():
             combo.currentIndexChanged.connect(lambda index, *_, code=code: self._view_chosen(code))
         self.inputs.listeners.append(self.refresh_views)
+        self.inputs.listeners.append(self.refresh_prior)
         self.refresh_views()
+        self.refresh_prior()
 
     # ---- inputs -------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -100,6 +106,27 @@ class ReportPanel(JobPanel):
         """IDs of the images the other view combos show."""
         return {node_id for other, node_id in self._shown_views.items() if other != code and node_id}
 
+    def refresh_prior(self) -> None:
+        """With *Compare with prior* ticked: every other loaded image, the patient's latest prior study chosen."""
+        from radfound.slicer.priors import find_prior
+
+        self.prior_combo.clear()
+        self.prior_combo.setEnabled(self.compare.isChecked())
+        self.prior_combo.addItem(NO_PRIOR_ITEM, "")
+        if not self.compare.isChecked():
+            return
+        node = self.inputs.node()
+        others = [n for n in volume_nodes(self.scene) if n is not node]
+        for other in others:
+            self.prior_combo.addItem(other.GetName(), other.GetID())
+        found = find_prior(node, others) if node is not None else None
+        if found is not None:
+            self.prior_combo.setCurrentIndex(self.prior_combo.findData(found.GetID()))
+
+    def prior_node(self):
+        node_id = self.prior_combo.itemData(prop(self.prior_combo, "currentIndex"))
+        return self.scene.GetNodeByID(node_id) if node_id else None
+
     def current_study(self):
         """The chosen image, or the mammogram view set as the per-view combos show it (the user's overrides)."""
         return self.logic.study(self.inputs.node(), self.inputs.kind(), self.view_set())
@@ -131,7 +158,10 @@ class ReportPanel(JobPanel):
     def start_job(self):
         node, views = self.inputs.node(), self.view_set()
         kind = self.inputs.kind()
-        job = self.logic.draft(node, kind=kind, view_set=views, blocking=False)
+        prior = self.prior_node() if self.compare.isChecked() else None
+        job = self.logic.draft(node, kind=kind, view_set=views, blocking=False, compare=self.compare.isChecked(),
+                               prior_node=prior)
+        self.draft_prior = prior
         # Kept until the new draft's first words arrive: a run that fails before (a model that does not
         # load) gives the previous draft back instead of an empty box.
         self._previous = (self.draft, self.text.toPlainText(), self.draft_node, self.draft_views, self.draft_kind,
@@ -154,6 +184,10 @@ class ReportPanel(JobPanel):
         self._previous = None
         self.draft = draft
         self.text.setPlainText(draft.text)
+        if draft.comparison and getattr(self, "draft_prior", None) is not None:
+            from radfound.slicer.priors import show_side_by_side
+
+            show_side_by_side(self.draft_node, self.draft_prior)  # in the Slicer application only
         t = draft.timings
         cut = " It stopped at the token limit and may be cut off." if draft.truncated else ""
         notes = "".join(f" Note: {w}." for w in self.logic.warnings)

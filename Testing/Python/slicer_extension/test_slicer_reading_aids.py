@@ -1,4 +1,4 @@
-"""The *Similar cases* section of both panels on a real scene: Save adds the study, Find lists the others."""
+"""The reading aids of the panels on a real scene: similar cases (Save adds, Find lists) and compare with prior."""
 
 from __future__ import annotations
 
@@ -94,3 +94,60 @@ def test_find_without_an_image_is_one_message(slicer_core, similar_folder):
     vqa.similar.group.setChecked(True)
     vqa.similar.button.click()
     assert errors == ["Load an image first (File > Add Data or the DICOM module)."] and vqa.similar.job is None
+
+
+def two_studies_of_one_patient(tmp_path):
+    """The same real CR radiograph as two studies of one patient, 2024-03-01 (prior) and 2024-06-01 (current)."""
+    import datetime
+
+    import pydicom
+
+    from radfound.pacs.sample_studies import clone_study
+    from pacs.pacs_helpers import chest_cr
+
+    out = []
+    for index, day in ((1, datetime.date(2024, 3, 1)), (2, datetime.date(2024, 6, 1))):
+        (path,) = clone_study([chest_cr()], tmp_path / "dicom", index, study_date=day)
+        ds = pydicom.dcmread(path)
+        ds.PatientID = "RFPAT-SAME"
+        ds.save_as(path, enforce_file_format=True)
+        out.append(path)
+    return out
+
+
+def test_compare_with_prior_finds_the_earlier_study_and_the_sr_references_both(slicer_core, tmp_path, sr_folder,
+                                                                                 monkeypatch):
+    import pydicom
+
+    from outputs.validators import unexpected_warnings, validate_sr
+
+    monkeypatch.setenv("RADFOUND_MODELS", str(tmp_path / "store"))
+    prior_file, current_file = two_studies_of_one_patient(tmp_path)
+    prior = slicer_core.load_volume(prior_file, name="chest 2024-03")
+    current = slicer_core.load_volume(current_file, name="chest 2024-06")
+    app = application()
+    errors: list[str] = []
+    panel = ReportPanel(load_ui(REPORT_UI), slicer_core.scene, logic=RadFoundReportLogic(max_new_tokens=24),
+                        show_error=errors.append)
+    panel.inputs.volume.setCurrentIndex(panel.inputs.volume.findData(current.GetID()))
+    assert not panel.prior_combo.isEnabled()
+    panel.compare.setChecked(True)
+    assert prop(panel.prior_combo, "currentText") == "chest 2024-03"  # same patient, earlier date
+    panel.generate_button.click()
+    wait_for(app, lambda: panel.job is None, "the draft and its comparison")
+    text = panel.text.toPlainText()
+    assert errors == [] and text.startswith("COMPARISON:\nPrior: chest 2024-03.\n")
+    assert "unchanged." in text and "new." not in text  # the same image a few months later
+    panel.save_button.click()
+    (sr_path,) = sr_folder.glob("*/*.sr.dcm")
+    assert unexpected_warnings(validate_sr(sr_path)) == []
+    sr = pydicom.dcmread(sr_path)
+    prior_uid = pydicom.dcmread(prior_file, stop_before_pixels=True).StudyInstanceUID
+    assert sr.StudyInstanceUID != prior_uid
+    assert [e.StudyInstanceUID for e in sr.PertinentOtherEvidenceSequence] == [prior_uid]
+
+    panel.inputs.volume.setCurrentIndex(panel.inputs.volume.findData(prior.GetID()))  # the earlier one has none
+    assert prop(panel.prior_combo, "currentIndex") == 0
+    panel.generate_button.click()
+    wait_for(app, lambda: panel.job is None, "the draft without a prior")
+    assert panel.text.toPlainText().startswith("COMPARISON:\nNo prior available.\n")
