@@ -33,6 +33,9 @@ def register(sub) -> None:
     p.add_argument("--stop-after-pacs-failures", type=int, default=5, metavar="N",
                    help="stop (leaving the rest pending) after N studies in a row fail on the PACS; 0: never")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--compare-prior", action="store_true",
+                   help="each draft gets a Comparison with the same patient's latest earlier study of the same "
+                        "modality (found with QIDO-RS on the server, or in the input folder)")
     p.add_argument("--index", action="store_true",
                    help="also add every drafted study to your similar-case index (radfound similar)")
     add_model_args(p)
@@ -66,7 +69,8 @@ def run(args) -> int:
     drafter = EngineDrafter(args.model, device=args.device, precision=args.precision, index=args.index,
                             **generation_kwargs(args))
     summary = run_batch(source, args.out, drafter, store=client if args.store else None, workers=args.workers,
-                        progress=not args.no_progress, stop_after_pacs_failures=args.stop_after_pacs_failures or None)
+                        progress=not args.no_progress, stop_after_pacs_failures=args.stop_after_pacs_failures or None,
+                        compare_prior=args.compare_prior)
     print(summary)
     if not summary.total and not summary.not_attempted:
         print(f"no studies matched the query on {source.describe()}")

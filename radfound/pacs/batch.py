@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from radfound.errors import ConfigError, OutputError, PacsUnavailable, RadFoundError, StudyReadError
 from radfound.outputs.atomic import remove_stale_parts
-from radfound.outputs.sr import write_sr
+from radfound.outputs.sr import read_source_headers, write_sr
 from radfound.outputs.text import write_json, write_text
 from radfound.pacs.dicomweb import DicomWebClient
 from radfound.pacs.journal import Journal
@@ -78,6 +78,7 @@ class FolderSource:
         self.exclude = [Path(p).resolve() for p in exclude]
         self._studies: dict[str, list[Path]] | None = None
         self.skipped: list[tuple[Path, str]] = []  # files under root that are not DICOM images, and why
+        self._context: dict[str, tuple[str, str, str]] = {}  # study -> (PatientID, StudyDate, Modality): priors only
 
     def _scan(self) -> dict[str, list[Path]]:
         studies: dict[str, list[Path]] = {}
@@ -95,6 +96,9 @@ class FolderSource:
                 self.skipped.append((path, "DICOM but not an image (e.g. SR, DICOMDIR)"))
                 continue
             studies.setdefault(str(ds.StudyInstanceUID), []).append(path)
+            self._context.setdefault(str(ds.StudyInstanceUID), (str(ds.get("PatientID", "")),
+                                                                 str(ds.get("StudyDate", "")),
+                                                                 str(ds.get("Modality", "")).upper()))
         return studies
 
     def study_keys(self) -> list[str]:
@@ -113,6 +117,15 @@ class FolderSource:
 
     def fetch(self, key: str, workdir: Path) -> list[Path]:
         return list((self._studies or {})[key])
+
+    def prior_of(self, key: str) -> tuple[str, str] | None:
+        """(study UID, StudyDate) of the same patient's latest earlier study of the same modality here, or None."""
+        patient, date, modality = self._context.get(key, ("", "", ""))
+        if not patient or not date:
+            return None
+        earlier = [(d, k) for k, (p, d, m) in self._context.items()
+                   if k != key and p == patient and m == modality and d and d < date]
+        return max(earlier)[::-1] if earlier else None
 
     def describe(self) -> str:
         return str(self.root)
@@ -143,6 +156,12 @@ class ServerSource:
         shutil.rmtree(workdir, ignore_errors=True)
         return self.client.retrieve_study(key, workdir, images_only=True)
 
+    def prior_of(self, key: str) -> tuple[str, str] | None:
+        """(study UID, StudyDate) of the same patient's latest earlier study sharing a modality on the server
+        (QIDO-RS), or None."""
+        priors = self.client.prior_studies(key)
+        return (priors[0].study_uid, priors[0].study_date) if priors else None
+
     def describe(self) -> str:
         return self.client.settings.url
 
@@ -164,7 +183,9 @@ class EngineDrafter:
 
             self.index = CaseIndex.for_model(self.model, Path(index_root) if index_root else None)
 
-    def __call__(self, study: Study) -> Draft:
+    def __call__(self, study: Study, prior: Study | None = None, *, compare: bool = False,
+                 prior_name: str = "prior study") -> Draft:
+        """The draft of ``study``; with ``compare`` a Comparison with ``prior`` (None: no prior available)."""
         from radfound.tasks.report import draft_report
 
         with self._lock:
@@ -173,6 +194,14 @@ class EngineDrafter:
             t1 = time.perf_counter()
             draft = draft_report(self.model, encoded, **self.gen)
             t2 = time.perf_counter()
+            if compare:
+                from radfound.tasks.compare import compare_drafts, comparison_text
+
+                changes = [] if prior is None else compare_drafts(draft, draft_report(self.model, prior, **self.gen),
+                                                                  study.kind)
+                draft.comparison = comparison_text(None if prior is None else prior_name, changes)
+                draft.changes = [c.to_json() for c in changes]
+                t2 = time.perf_counter()
             if self.index is not None:  # keyed by study: a re-run replaces the case, so it is indexed once
                 from radfound.similar.cases import index_study
 
@@ -229,6 +258,7 @@ def run_batch(
     progress: bool = True,
     model_dir: str | Path | None = None,
     stop_after_pacs_failures: int | None = 5,
+    compare_prior: bool = False,
 ) -> BatchSummary:
     """Draft every study of ``source`` into ``out_dir``; ``store`` STOW-RSes each SR to that server.
 
@@ -237,7 +267,9 @@ def run_batch(
     studies already done and resumes the rest. After ``stop_after_pacs_failures``
     studies in a row fail with PacsUnavailable (each after its own retries) the PACS is
     taken to be down: the batch stops and leaves the remaining studies pending
-    instead of waiting out every study's backoff (None: never stop).
+    instead of waiting out every study's backoff (None: never stop). ``compare_prior``: each draft gets a
+    Comparison with the same patient's latest earlier study of the same modality in ``source`` (found by
+    ``source.prior_of``: QIDO-RS on a server), retrieved beside the study and deleted with it.
     """
     out = Path(out_dir)
     if workers < 1:
@@ -268,7 +300,7 @@ def run_batch(
                     summary.not_attempted += 1
                 return
             try:
-                stages = _process(key, source, out, journal, drafter, reader, store)
+                stages = _process(key, source, out, journal, drafter, reader, store, compare_prior)
             except Exception as exc:  # recorded with its reason; the batch goes on
                 reason = str(exc) if isinstance(exc, RadFoundError) else f"{type(exc).__name__}: {exc}"
                 journal.fail(key, reason)
@@ -345,7 +377,7 @@ def _sweep_killed_run(out: Path, keys: list[str]) -> None:
 
 
 def _process(key: str, source, out: Path, journal: Journal, drafter: Drafter, reader: Reader,
-             store: DicomWebClient | None) -> dict[str, float]:
+             store: DicomWebClient | None, compare_prior: bool = False) -> dict[str, float]:
     """One study through every step; returns seconds per stage. Raises on failure (caller records it)."""
     previous = journal.claim(key)
     if previous is None:
@@ -355,7 +387,7 @@ def _process(key: str, source, out: Path, journal: Journal, drafter: Drafter, re
     if previous != "written" or not paths["sr"].exists():
         workdir = out / RETRIEVED_DIR / key
         try:
-            _draft_and_write(key, source, workdir, paths, journal, drafter, reader, timings)
+            _draft_and_write(key, source, workdir, paths, journal, drafter, reader, timings, compare_prior)
         finally:  # retrieved images hold patient data: never leave them behind, success or not
             shutil.rmtree(workdir, ignore_errors=True)
     if store is not None:
@@ -367,16 +399,24 @@ def _process(key: str, source, out: Path, journal: Journal, drafter: Drafter, re
 
 
 def _draft_and_write(key: str, source, workdir: Path, paths: dict[str, Path], journal: Journal, drafter: Drafter,
-                     reader: Reader, timings: dict[str, float]) -> None:
+                     reader: Reader, timings: dict[str, float], compare_prior: bool = False) -> None:
     """Fetch, read, draft and write the three outputs of one study, then mark it written."""
     t = time.perf_counter()
     files = source.fetch(key, workdir)
+    found = source.prior_of(key) if compare_prior else None
+    prior_files = source.fetch(found[0], workdir / "prior") if found else []
     timings["retrieve"] = time.perf_counter() - t
     t = time.perf_counter()
     study = reader(files)
+    prior = reader(prior_files) if prior_files else None
     timings["decode"] = time.perf_counter() - t
     t = time.perf_counter()
-    draft = drafter(study)
+    if compare_prior:
+        date = found[1] if found else ""
+        name = f"study of {date[:4]}-{date[4:6]}-{date[6:]}" if len(date) == 8 else "prior study"
+        draft = drafter(study, prior, compare=True, prior_name=name)
+    else:
+        draft = drafter(study)
     draft_s = time.perf_counter() - t
     model_s = draft.timings.total_ms / 1000  # EngineDrafter: encode + generate, measured inside its lock
     if not 0 < model_s <= draft_s:
@@ -386,7 +426,7 @@ def _draft_and_write(key: str, source, workdir: Path, paths: dict[str, Path], jo
     timings["wait_model"] = draft_s - model_s
     t = time.perf_counter()
     try:
-        sr = write_sr(draft, study, paths["sr"])
+        sr = write_sr(draft, study, paths["sr"], prior_headers=read_source_headers(prior) if prior else ())
         sr_uid = str(pydicom.dcmread(sr, stop_before_pixels=True).SOPInstanceUID)
         write_text(draft, paths["txt"], study)
         write_json(draft, paths["json"], study, sr_uid=sr_uid)

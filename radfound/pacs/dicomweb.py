@@ -40,6 +40,7 @@ QIDO_PAGE = 1000  # results asked for per QIDO-RS request
 
 # DICOM JSON tags used from QIDO answers
 _STUDY_UID, _ACCESSION, _MODALITIES, _STUDY_DATE = "0020000D", "00080050", "00080061", "00080020"
+_PATIENT_ID = "00100020"  # read only to match a study's priors (prior_studies), never kept
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,30 @@ class DicomWebClient:
             hits.append(hit)
         log.info("QIDO-RS: %d studies match %s", len(hits), sorted(filters) + (["modality"] if modality else []))
         return hits
+
+    def prior_studies(self, study_uid: str) -> list[StudyHit]:
+        """The same patient's studies dated before ``study_uid``'s that share one of its modalities, latest first.
+        The PatientID is asked for only to match studies and is never returned (StudyHit has no patient field)."""
+        fields = ["StudyInstanceUID", "PatientID", "StudyDate", "ModalitiesInStudy"]
+        this = list(self._paged("QIDO-RS study search", self._client.search_for_studies,
+                                search_filters={"StudyInstanceUID": study_uid}, fields=fields))
+        if not this:
+            return []
+        patient = (_value(this[0], _PATIENT_ID) or [""])[0]
+        date = str((_value(this[0], _STUDY_DATE) or [""])[0])
+        modalities = {str(m).upper() for m in _value(this[0], _MODALITIES)} - {"SR", "KO", "PR"}
+        if not patient or not date:
+            return []
+        hits = []
+        for item in self._paged("QIDO-RS study search", self._client.search_for_studies,
+                                search_filters={"PatientID": str(patient)}, fields=fields):
+            uid = str((_value(item, _STUDY_UID) or [""])[0])
+            when = str((_value(item, _STUDY_DATE) or [""])[0])
+            mods = tuple(str(m) for m in _value(item, _MODALITIES))
+            if (uid and uid != study_uid and when and when < date and str((_value(item, _PATIENT_ID) or [""])[0])
+                    == str(patient) and modalities & {m.upper() for m in mods}):
+                hits.append(StudyHit(study_uid=uid, modalities=mods, study_date=when))
+        return sorted(hits, key=lambda h: h.study_date, reverse=True)
 
     def search_instances(self, study_uid: str, *, modality: str | None = None) -> list[dict]:
         """Instance-level QIDO-RS inside one study (DICOM JSON), e.g. modality='SR' to find drafts."""
