@@ -260,13 +260,15 @@ def build_sr(
     content_datetime: datetime.datetime | None = None,
     notes: Sequence[str] = (),
     prior_headers: Sequence[Dataset] = (),
+    prior_reports: Sequence[Dataset] = (),
 ) -> hd.sr.ComprehensiveSR:
     """Build the Comprehensive SR of ``draft`` for ``study`` (a pydicom Dataset; nothing written).
 
     ``headers`` are the source images' headers (read from ``study.sources`` when
     not given); ``notes`` are further Comments for the Findings section (e.g. that a
     user edited the text). ``prior_headers``: the prior study's images a comparison was made with; they join the
-    evidence, where highdicom lists another study's images as Pertinent Other Evidence. Raises
+    evidence, where highdicom lists another study's images as Pertinent Other Evidence; ``prior_reports``: the
+    prior study's SRs (headers), referenced as Predecessor Documents. Raises
     UnsupportedInputError for a study without DICOM sources.
     """
     evidence = [_with_context_defaults(ds) for ds in (headers if headers is not None else read_source_headers(study))]
@@ -288,6 +290,7 @@ def build_sr(
         is_verified=False,
         series_description=SERIES_DESCRIPTION,
         specific_character_set=_character_set(draft, study, evidence[0], notes),
+        previous_versions=list(prior_reports) or None,
     )
     for attr in _NOT_IN_SR_IOD:  # copied by highdicom from newer General Study tables; dciodvfy flags them
         if attr in sr:
@@ -309,10 +312,11 @@ def write_sr(
     content_datetime: datetime.datetime | None = None,
     notes: Sequence[str] = (),
     prior_headers: Sequence[Dataset] = (),
+    prior_reports: Sequence[Dataset] = (),
 ) -> Path:
     """Build the SR of ``draft`` and write it to ``path`` as a DICOM Part 10 file (temp file + rename)."""
     sr = build_sr(draft, study, headers=headers, content_datetime=content_datetime, notes=notes,
-                  prior_headers=prior_headers)
+                  prior_headers=prior_headers, prior_reports=prior_reports)
     with atomic_path(path) as tmp:
         try:
             sr.save_as(tmp, enforce_file_format=True)

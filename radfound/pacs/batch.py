@@ -79,6 +79,7 @@ class FolderSource:
         self._studies: dict[str, list[Path]] | None = None
         self.skipped: list[tuple[Path, str]] = []  # files under root that are not DICOM images, and why
         self._context: dict[str, tuple[str, str, str]] = {}  # study -> (PatientID, StudyDate, Modality): priors only
+        self._reports: dict[str, list[pydicom.Dataset]] = {}  # study -> its SR headers (a prior's reports)
 
     def _scan(self) -> dict[str, list[Path]]:
         studies: dict[str, list[Path]] = {}
@@ -92,6 +93,8 @@ class FolderSource:
             if ds is None:
                 self.skipped.append((path, why))
                 continue
+            if str(ds.get("Modality", "")) == "SR" and "StudyInstanceUID" in ds:  # a report: a prior's predecessor
+                self._reports.setdefault(str(ds.StudyInstanceUID), []).append(ds)
             if "Rows" not in ds or "StudyInstanceUID" not in ds:  # not an image (SR, KO, PR, DICOMDIR)
                 self.skipped.append((path, "DICOM but not an image (e.g. SR, DICOMDIR)"))
                 continue
@@ -127,6 +130,10 @@ class FolderSource:
                    if k != key and p == patient and m == modality and d and d < date]
         return max(earlier)[::-1] if earlier else None
 
+    def prior_reports(self, key: str) -> list[pydicom.Dataset]:
+        """The SRs of study ``key`` in this folder (headers)."""
+        return list(self._reports.get(key, []))
+
     def describe(self) -> str:
         return str(self.root)
 
@@ -161,6 +168,15 @@ class ServerSource:
         (QIDO-RS), or None."""
         priors = self.client.prior_studies(key)
         return (priors[0].study_uid, priors[0].study_date) if priors else None
+
+    def prior_reports(self, key: str) -> list[pydicom.Dataset]:
+        """The SRs of study ``key`` on the server (QIDO-RS instance attributes: enough to reference them)."""
+        found = []
+        for item in self.client.search_instances(key, modality="SR"):
+            ds = pydicom.Dataset.from_json(item)
+            if all(a in ds for a in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")):
+                found.append(ds)
+        return found
 
     def describe(self) -> str:
         return self.client.settings.url
@@ -405,6 +421,7 @@ def _draft_and_write(key: str, source, workdir: Path, paths: dict[str, Path], jo
     files = source.fetch(key, workdir)
     found = source.prior_of(key) if compare_prior else None
     prior_files = source.fetch(found[0], workdir / "prior") if found else []
+    prior_reports = source.prior_reports(found[0]) if found else []  # referenced as Predecessor Documents
     timings["retrieve"] = time.perf_counter() - t
     t = time.perf_counter()
     study = reader(files)
@@ -426,7 +443,8 @@ def _draft_and_write(key: str, source, workdir: Path, paths: dict[str, Path], jo
     timings["wait_model"] = draft_s - model_s
     t = time.perf_counter()
     try:
-        sr = write_sr(draft, study, paths["sr"], prior_headers=read_source_headers(prior) if prior else ())
+        sr = write_sr(draft, study, paths["sr"], prior_headers=read_source_headers(prior) if prior else (),
+                      prior_reports=prior_reports)
         sr_uid = str(pydicom.dcmread(sr, stop_before_pixels=True).SOPInstanceUID)
         write_text(draft, paths["txt"], study)
         write_json(draft, paths["json"], study, sr_uid=sr_uid)

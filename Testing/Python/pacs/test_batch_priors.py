@@ -61,6 +61,12 @@ def test_priors_found_with_qido_on_a_real_pacs(orthanc, pacs, small, tmp_path):
     again = run_batch(ServerSource(pacs), tmp_path / "out2", small, workers=1, progress=False, compare_prior=True)
     assert again.succeeded == 3
     check_outputs(tmp_path / "out2", made)
+    first_sr = pydicom.dcmread(output_paths(out, made[("A", 3)][1])["sr"])  # the earlier study's stored draft
+    later = pydicom.dcmread(output_paths(tmp_path / "out2", made[("A", 6)][1])["sr"])
+    (study_ref,) = later.PredecessorDocumentsSequence
+    assert study_ref.StudyInstanceUID == made[("A", 3)][1]
+    refs = [i.ReferencedSOPInstanceUID for se in study_ref.ReferencedSeriesSequence for i in se.ReferencedSOPSequence]
+    assert refs == [first_sr.SOPInstanceUID]
 
 
 def test_priors_found_in_a_folder(small, tmp_path):
@@ -69,3 +75,4 @@ def test_priors_found_in_a_folder(small, tmp_path):
     summary = run_batch(FolderSource(tmp_path / "src"), out, small, workers=1, progress=False, compare_prior=True)
     assert (summary.succeeded, summary.failed) == (3, 0), summary.failures
     check_outputs(out, made)
+    assert "PredecessorDocumentsSequence" not in pydicom.dcmread(output_paths(out, made[("A", 6)][1])["sr"])
