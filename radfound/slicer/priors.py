@@ -48,6 +48,46 @@ def find_prior(node, candidates):
     return best
 
 
+def database_prior(db, node):
+    """(series UID, StudyDate) of the patient's latest earlier image series of the same modality in Slicer's
+    DICOM database ``db`` (a ctkDICOMDatabase: patients, studiesForPatient, seriesForStudy, fieldFor*), not
+    necessarily loaded; None when there is none or ``node`` did not come from DICOM."""
+    current = _header(node)
+    if db is None or current is None or not str(current.get("PatientID", "")):
+        return None
+    date, modality = str(current.get("StudyDate", "")), str(current.get("Modality", ""))
+    best = None
+    for patient in db.patients():
+        if str(db.fieldForPatient("PatientID", patient)) != str(current.PatientID):
+            continue
+        for study in db.studiesForPatient(patient):
+            when = str(db.fieldForStudy("StudyDate", study))
+            if study == str(current.get("StudyInstanceUID")) or not when or not when < date:
+                continue
+            for series in db.seriesForStudy(study):
+                if str(db.fieldForSeries("Modality", series)) == modality and (best is None or when > best[1]):
+                    best = (str(series), when)
+    return best
+
+
+def app_database():
+    """The Slicer application's DICOM database (None outside the application)."""
+    try:
+        import slicer
+    except ImportError:
+        return None
+    return getattr(slicer, "dicomDatabase", None)
+
+
+def load_series(series_uid: str):
+    """Load a series of Slicer's DICOM database into the scene (the application's DICOM plugins); its volume."""
+    import slicer
+    from DICOMLib import DICOMUtils
+
+    node_ids = DICOMUtils.loadSeriesByUID([series_uid])
+    return slicer.mrmlScene.GetNodeByID(node_ids[0]) if node_ids else None
+
+
 def show_side_by_side(current, prior, app=None) -> bool:
     """Slicer's side-by-side layout with the current image on the left and the prior on the right, their views
     linked (pan and zoom together). ``app``: slicer.app (None: take it from slicer; False where there is no

@@ -25,7 +25,13 @@ class ReportPanel(JobPanel):
     run_label = "Generate draft"
 
     def __init__(self, widget, scene, logic: RadFoundReportLogic | None = None, show_error=None, before_run=None,
-                 confirm=None):
+                 confirm=None, database=None, load_series=None):
+        """``database`` / ``load_series``: Slicer's DICOM database and how to load one of its series (default:
+        the application's; radfound.slicer.priors), where Compare with prior looks for a prior not loaded yet."""
+        from radfound.slicer import priors
+
+        self.database = database if database is not None else priors.app_database()
+        self.load_series = load_series or priors.load_series
         super().__init__(widget, scene, logic or RadFoundReportLogic(), "generateButton", show_error, before_run,
                          confirm)
         self.generate_button = self.run_button
@@ -122,9 +128,23 @@ class ReportPanel(JobPanel):
         found = find_prior(node, others) if node is not None else None
         if found is not None:
             self.prior_combo.setCurrentIndex(self.prior_combo.findData(found.GetID()))
+            return
+        from radfound.slicer.priors import database_prior
+
+        stored = database_prior(self.database, node) if node is not None else None
+        if stored is not None:  # not loaded yet: offered, and loaded when the draft is generated
+            series, date = stored
+            self.prior_combo.addItem(f"study of {date[:4]}-{date[4:6]}-{date[6:]} (DICOM database, not loaded)",
+                                     f"db:{series}")
+            self.prior_combo.setCurrentIndex(prop(self.prior_combo, "count") - 1)
 
     def prior_node(self):
+        """The chosen prior image; one chosen from the DICOM database is loaded now (main thread)."""
         node_id = self.prior_combo.itemData(prop(self.prior_combo, "currentIndex"))
+        if node_id and node_id.startswith("db:"):
+            loaded = self.load_series(node_id[3:])
+            self.refresh_prior()  # it is a loaded image now: listed, and chosen as the patient's prior
+            return loaded
         return self.scene.GetNodeByID(node_id) if node_id else None
 
     def current_study(self):

@@ -151,3 +151,98 @@ def test_compare_with_prior_finds_the_earlier_study_and_the_sr_references_both(s
     panel.generate_button.click()
     wait_for(app, lambda: panel.job is None, "the draft without a prior")
     assert panel.text.toPlainText().startswith("COMPARISON:\nNo prior available.\n")
+
+
+class FileDatabase:
+    """Slicer's ctkDICOMDatabase cannot run outside the application: the calls RadFound makes, answered from
+    real DICOM files (one patient UID per PatientID, as the database keeps them)."""
+
+    def __init__(self, files):
+        import pydicom
+
+        self.headers = [(f, pydicom.dcmread(f, stop_before_pixels=True)) for f in files]
+
+    def patients(self):
+        return sorted({str(h.PatientID) for _, h in self.headers})
+
+    def fieldForPatient(self, field, patient):  # noqa: N802 - ctkDICOMDatabase's names
+        return patient if field == "PatientID" else ""
+
+    def studiesForPatient(self, patient):  # noqa: N802
+        return sorted({str(h.StudyInstanceUID) for _, h in self.headers if str(h.PatientID) == patient})
+
+    def fieldForStudy(self, field, study):  # noqa: N802
+        return next(str(h.get(field, "")) for _, h in self.headers if str(h.StudyInstanceUID) == study)
+
+    def seriesForStudy(self, study):  # noqa: N802
+        return sorted({str(h.SeriesInstanceUID) for _, h in self.headers if str(h.StudyInstanceUID) == study})
+
+    def fieldForSeries(self, field, series):  # noqa: N802
+        return next(str(h.get(field, "")) for _, h in self.headers if str(h.SeriesInstanceUID) == series)
+
+
+def test_a_prior_only_in_the_dicom_database_is_offered_then_loaded_for_the_comparison(slicer_core, tmp_path,
+                                                                                      monkeypatch):
+    monkeypatch.setenv("RADFOUND_MODELS", str(tmp_path / "store"))
+    prior_file, current_file = two_studies_of_one_patient(tmp_path)
+    current = slicer_core.load_volume(current_file, name="chest 2024-06")
+    loaded: list[str] = []
+
+    def load_series(series_uid):
+        loaded.append(series_uid)
+        return slicer_core.load_volume(prior_file, name="chest 2024-03 (loaded)")
+
+    app = application()
+    errors: list[str] = []
+    panel = ReportPanel(load_ui(REPORT_UI), slicer_core.scene, logic=RadFoundReportLogic(max_new_tokens=24),
+                        show_error=errors.append, database=FileDatabase([prior_file, current_file]),
+                        load_series=load_series)
+    panel.inputs.volume.setCurrentIndex(panel.inputs.volume.findData(current.GetID()))
+    panel.compare.setChecked(True)
+    assert prop(panel.prior_combo, "currentText") == "study of 2024-03-01 (DICOM database, not loaded)"
+    assert loaded == []  # nothing loads until the draft is asked for
+    panel.generate_button.click()
+    import pydicom
+
+    assert loaded == [str(pydicom.dcmread(prior_file, stop_before_pixels=True).SeriesInstanceUID)]
+    assert prop(panel.prior_combo, "currentText") == "chest 2024-03 (loaded)"  # now a loaded image, still chosen
+    wait_for(app, lambda: panel.job is None, "the draft and its comparison")
+    assert errors == [] and panel.text.toPlainText().startswith("COMPARISON:\nPrior: chest 2024-03 (loaded).\n")
+
+
+def test_side_by_side_puts_current_left_and_prior_right_with_linked_views(slicer_core, pydicom_data):
+    """The layout manager exists only in the Slicer application: a stand-in holding real slice composite nodes."""
+    from radfound.slicer.priors import show_side_by_side
+
+    current = slicer_core.load_volume(pydicom_data("RG1_UNCI.dcm"), name="current")
+    prior = slicer_core.load_volume(pydicom_data("RG1_UNCR.dcm"), name="prior")
+
+    class Logic:
+        def __init__(self):
+            self.composite = slicer_core.scene.AddNode(slicer.vtkMRMLSliceCompositeNode())  # as in the app
+            self.fitted = False
+
+        def GetSliceCompositeNode(self):  # noqa: N802 - Slicer's names
+            return self.composite
+
+        def FitSliceToAll(self):  # noqa: N802
+            self.fitted = True
+
+    class Manager:
+        layout = None
+        logics = {"Red": Logic(), "Yellow": Logic()}
+
+        def setLayout(self, layout):  # noqa: N802
+            self.layout = layout
+
+        def sliceWidget(self, name):  # noqa: N802
+            return type("W", (), {"sliceLogic": lambda _self: self.logics[name]})()
+
+    manager = Manager()
+    assert show_side_by_side(current, prior, app=type("App", (), {"layoutManager": lambda _self: manager})())
+    assert manager.layout == slicer.vtkMRMLLayoutNode.SlicerLayoutSideBySideView
+    red, yellow = manager.logics["Red"], manager.logics["Yellow"]
+    assert red.composite.GetBackgroundVolumeID() == current.GetID()
+    assert yellow.composite.GetBackgroundVolumeID() == prior.GetID()
+    assert red.composite.GetLinkedControl() and yellow.composite.GetLinkedControl() and red.fitted and yellow.fitted
+    assert show_side_by_side(current, prior, app=False) is False  # no application: nothing to lay out
