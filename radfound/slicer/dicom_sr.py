@@ -33,7 +33,7 @@ CONVERSATION_IMPRESSION = "No impression: this report holds questions and the mo
 
 
 def save_draft_sr(draft: Draft, study: Study, edited_text: str | None = None, folder: str | Path | None = None, *,
-                  prior: Study | None = None) -> Path:
+                  prior: Study | None = None, prior_reports=()) -> Path:
     """Write the SR of the draft as saved (edited text split into Comparison, Findings and Impression); return its
     path. ``prior``: the study a comparison was made with, whose images the SR references too."""
     from radfound.tasks.compare import split_comparison
@@ -48,7 +48,8 @@ def save_draft_sr(draft: Draft, study: Study, edited_text: str | None = None, fo
         draft = dataclasses.replace(draft, findings=findings or NO_SECTION.format("findings"),
                                     impression=impression or NO_SECTION.format("impression"), truncated=False,
                                     comparison=comparison)
-    return _write(draft, study, folder, EDITED_NOTE if edited else UNEDITED_NOTE, prior=prior)
+    return _write(draft, study, folder, EDITED_NOTE if edited else UNEDITED_NOTE, prior=prior,
+                  prior_reports=prior_reports)
 
 
 def save_conversation_sr(answers: list[Answer], study: Study, folder: str | Path | None = None) -> Path:
@@ -65,12 +66,14 @@ def save_conversation_sr(answers: list[Answer], study: Study, folder: str | Path
     return _write(draft, study, folder, *notes)
 
 
-def _write(draft: Draft, study: Study, folder: str | Path | None, *notes: str, prior: Study | None = None) -> Path:
+def _write(draft: Draft, study: Study, folder: str | Path | None, *notes: str, prior: Study | None = None,
+           prior_reports=()) -> Path:
     headers = read_source_headers(study)  # refuses non-DICOM studies before anything is written
     prior_headers = read_source_headers(prior) if prior is not None else ()
     study_uid = str(headers[0].StudyInstanceUID)
     path = Path(folder or sr_output_dir()) / study_uid / f"RadFound-{draft_digest(draft, list(notes))[:16]}.sr.dcm"
-    write_sr(draft, study, path, headers=headers, notes=list(notes), prior_headers=prior_headers)
+    write_sr(draft, study, path, headers=headers, notes=list(notes), prior_headers=prior_headers,
+             prior_reports=prior_reports)
     return path
 
 

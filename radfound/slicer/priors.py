@@ -70,6 +70,23 @@ def database_prior(db, node):
     return best
 
 
+def database_reports(db, study_uid: str | None) -> list:
+    """Headers of the SRs of study ``study_uid`` in Slicer's DICOM database (a compared prior's reports, which the
+    new SR references as Predecessor Documents); [] without a database or a study."""
+    if db is None or not study_uid:
+        return []
+    found = []
+    for series in db.seriesForStudy(study_uid):
+        if str(db.fieldForSeries("Modality", series)) != "SR":
+            continue
+        for path in db.filesForSeries(series):
+            try:
+                found.append(pydicom.dcmread(path, stop_before_pixels=True))
+            except (OSError, pydicom.errors.InvalidDicomError):
+                continue
+    return found
+
+
 def app_database():
     """The Slicer application's DICOM database (None outside the application)."""
     try:

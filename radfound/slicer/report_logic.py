@@ -81,7 +81,7 @@ class RadFoundReportLogic:
 
     def save(self, draft: Draft, volumeNode, edited_text: str | None = None, *, rating: int | None = None,
              view_set: dict | None = None, kind: str = "", log: bool = True, sr: bool = False,
-             sr_folder: str | None = None, similar: bool = False) -> dict:
+             sr_folder: str | None = None, similar: bool = False, prior_reports=()) -> dict:
         """Put the draft in the scene (text, findings table, markups), log generated vs edited text, and
         (``sr``, as the panel's Save does; off for scripts, whose outputs go where they say) write the saved
         text as a DICOM SR beside the source images.
@@ -90,7 +90,8 @@ class RadFoundReportLogic:
         DICOM database) and ``sr_note`` (why there is none: the image did not come from DICOM...). The scene
         save does not depend on the SR. With ``similar`` (the panel's Save) the study and the saved text join the
         drafting model's similar-case index (radfound.similar): ``similar`` in the result is the case's key, or
-        None with ``similar_note`` saying why."""
+        None with ``similar_note`` saying why. ``prior_reports``: the compared prior's SRs (headers), referenced as
+        Predecessor Documents (radfound.slicer.priors.database_reports)."""
         # Box view indices follow the Study's view order: the canonical mammogram order, missing views skipped.
         view_nodes = [view_set[c] for c in MAMMO_VIEWS if view_set.get(c) is not None] if view_set else None
         # The study as drafted keeps what the model added while encoding (a modality it was not trained on).
@@ -106,7 +107,8 @@ class RadFoundReportLogic:
 
         def write():
             source = study if study is not None else self.study(volumeNode, kind or None, view_set)
-            return dicom_sr.save_draft_sr(draft, source, edited_text, sr_folder, prior=self.drafted_prior(draft))
+            return dicom_sr.save_draft_sr(draft, source, edited_text, sr_folder, prior=self.drafted_prior(draft),
+                                          prior_reports=prior_reports)
 
         saved.update(dicom_sr.sr_result(write if sr else None))
         if similar:

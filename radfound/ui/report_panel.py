@@ -138,6 +138,13 @@ class ReportPanel(JobPanel):
                                      f"db:{series}")
             self.prior_combo.setCurrentIndex(prop(self.prior_combo, "count") - 1)
 
+    def _prior_reports(self) -> list:
+        """The SRs Slicer's DICOM database holds for the study the draft was compared with."""
+        from radfound.slicer.priors import database_reports
+
+        prior = self.logic.drafted_prior(self.draft) if self.draft is not None else None
+        return database_reports(self.database, prior.study_uid if prior is not None else None)
+
     def prior_node(self):
         """The chosen prior image; one chosen from the DICOM database is loaded now (main thread)."""
         node_id = self.prior_combo.itemData(prop(self.prior_combo, "currentIndex"))
@@ -255,7 +262,7 @@ class ReportPanel(JobPanel):
         try:
             saved = self.logic.save(self.draft, self.draft_node, edited_text=self.text.toPlainText(),
                                     rating=rating, view_set=self.draft_views, kind=self.draft_kind or "", sr=True,
-                                    similar=True)
+                                    similar=True, prior_reports=self._prior_reports())
         except Exception as exc:  # noqa: BLE001 - a message; a bug's traceback is logged
             self._fail(exc)
             return None

@@ -180,11 +180,20 @@ class FileDatabase:
     def fieldForSeries(self, field, series):  # noqa: N802
         return next(str(h.get(field, "")) for _, h in self.headers if str(h.SeriesInstanceUID) == series)
 
+    def filesForSeries(self, series):  # noqa: N802
+        return [str(f) for f, h in self.headers if str(h.SeriesInstanceUID) == series]
+
 
 def test_a_prior_only_in_the_dicom_database_is_offered_then_loaded_for_the_comparison(slicer_core, tmp_path,
-                                                                                      monkeypatch):
+                                                                                      monkeypatch, sr_folder):
+    import subprocess
+    import sys
+
     monkeypatch.setenv("RADFOUND_MODELS", str(tmp_path / "store"))
     prior_file, current_file = two_studies_of_one_patient(tmp_path)
+    prior_report = tmp_path / "prior-report.sr.dcm"  # the prior's report, as the database would hold it
+    subprocess.run([sys.executable, "-m", "radfound.cli.main", "report", str(prior_file), "--sr", str(prior_report)],
+                   check=True, capture_output=True)
     current = slicer_core.load_volume(current_file, name="chest 2024-06")
     loaded: list[str] = []
 
@@ -195,7 +204,7 @@ def test_a_prior_only_in_the_dicom_database_is_offered_then_loaded_for_the_compa
     app = application()
     errors: list[str] = []
     panel = ReportPanel(load_ui(REPORT_UI), slicer_core.scene, logic=RadFoundReportLogic(max_new_tokens=24),
-                        show_error=errors.append, database=FileDatabase([prior_file, current_file]),
+                        show_error=errors.append, database=FileDatabase([prior_file, current_file, prior_report]),
                         load_series=load_series)
     panel.inputs.volume.setCurrentIndex(panel.inputs.volume.findData(current.GetID()))
     panel.compare.setChecked(True)
@@ -208,6 +217,14 @@ def test_a_prior_only_in_the_dicom_database_is_offered_then_loaded_for_the_compa
     assert prop(panel.prior_combo, "currentText") == "chest 2024-03 (loaded)"  # now a loaded image, still chosen
     wait_for(app, lambda: panel.job is None, "the draft and its comparison")
     assert errors == [] and panel.text.toPlainText().startswith("COMPARISON:\nPrior: chest 2024-03 (loaded).\n")
+    panel.save_button.click()  # the database holds the prior's report: the new SR names it as its predecessor
+    (sr_path,) = sr_folder.glob("*/*.sr.dcm")
+    sr = pydicom.dcmread(sr_path)
+    (study_ref,) = sr.PredecessorDocumentsSequence
+    prior_sr = pydicom.dcmread(prior_report, stop_before_pixels=True)
+    assert study_ref.StudyInstanceUID == prior_sr.StudyInstanceUID
+    assert study_ref.ReferencedSeriesSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID == \
+        prior_sr.SOPInstanceUID
 
 
 def test_side_by_side_puts_current_left_and_prior_right_with_linked_views(slicer_core, pydicom_data):
