@@ -29,7 +29,8 @@ def register(sub) -> None:
     q.add_argument("--accession", metavar="N", help="one accession number")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder (also holds the journal)")
     p.add_argument("--store", action="store_true", help="STOW-RS each SR back to the DICOMweb server")
-    p.add_argument("--workers", type=int, default=2, help="studies in flight at once (default 2)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="local: studies in flight at once; ray: worker actors, each with its own model (default 2)")
     p.add_argument("--stop-after-pacs-failures", type=int, default=5, metavar="N",
                    help="stop (leaving the rest pending) after N studies in a row fail on the PACS; 0: never")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -38,6 +39,17 @@ def register(sub) -> None:
                         "modality (found with QIDO-RS on the server, or in the input folder)")
     p.add_argument("--index", action="store_true",
                    help="also add every drafted study to your similar-case index (radfound similar)")
+    r = p.add_argument_group("scale-out on a Ray cluster (pip install 'radfound[ray]'; docs/scale-out.md)")
+    r.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this machine (default); ray: worker actors on a Ray cluster")
+    r.add_argument("--address", metavar="ADDR", help="the Ray cluster, e.g. 10.0.0.5:6379 or auto (default: start a "
+                   "local Ray for this run)")
+    r.add_argument("--cpus-per-worker", type=float, default=1.0, metavar="N",
+                   help="Ray CPUs per worker, also its ONNX Runtime threads (default 1)")
+    r.add_argument("--gpus-per-worker", type=float, default=None, metavar="N",
+                   help="Ray GPUs per worker (default: 1, or a share, when the cluster has GPUs; 0: CPU only)")
+    r.add_argument("--retries", type=int, default=2, metavar="N",
+                   help="more attempts for a study whose worker died or whose PACS was down (default 2)")
     add_model_args(p)
     p.set_defaults(func=run)
 
@@ -58,6 +70,11 @@ def run(args) -> int:
         raise ConfigError("give --since/--until, --modality or --accession to limit the query "
                           "(a hospital PACS holds every study ever done there)")
     _check_dates(args.since, args.until)
+    if args.engine != "ray" and (args.address or args.cpus_per_worker != 1.0 or args.gpus_per_worker is not None):
+        raise ConfigError("--address, --cpus-per-worker and --gpus-per-worker need --engine ray")
+    if args.engine == "ray" and args.index:
+        raise ConfigError("--index writes your local similar-case index and does not run on Ray workers; "
+                          "run the batch without --index, or with --engine local")
     client = None
     if args.server or not args.input or args.store:  # only then is a server contacted at all
         client = DicomWebClient.from_config(args.server)
@@ -66,11 +83,19 @@ def run(args) -> int:
     else:
         source = ServerSource(client, since=args.since, until=args.until, modality=args.modality,
                               accession=args.accession)
-    drafter = EngineDrafter(args.model, device=args.device, precision=args.precision, index=args.index,
-                            **generation_kwargs(args))
-    summary = run_batch(source, args.out, drafter, store=client if args.store else None, workers=args.workers,
-                        progress=not args.no_progress, stop_after_pacs_failures=args.stop_after_pacs_failures or None,
-                        compare_prior=args.compare_prior)
+    common = dict(store=client if args.store else None, progress=not args.no_progress,
+                  stop_after_pacs_failures=args.stop_after_pacs_failures or None, compare_prior=args.compare_prior)
+    if args.engine == "ray":
+        from radfound.pacs.ray_batch import RayOptions, run_batch_ray
+
+        options = RayOptions(address=args.address, workers=args.workers, cpus_per_worker=args.cpus_per_worker,
+                             gpus_per_worker=args.gpus_per_worker, retries=args.retries)
+        summary = run_batch_ray(source, args.out, model=args.model, device=args.device, precision=args.precision,
+                                options=options, **common, **generation_kwargs(args))
+    else:
+        drafter = EngineDrafter(args.model, device=args.device, precision=args.precision, index=args.index,
+                                **generation_kwargs(args))
+        summary = run_batch(source, args.out, drafter, workers=args.workers, **common)
     print(summary)
     if not summary.total and not summary.not_attempted:
         print(f"no studies matched the query on {source.describe()}")

@@ -21,6 +21,14 @@ def register(sub) -> None:
     p.add_argument("--rounds", type=int, default=5, help="--model: timed drafts (medians are reported)")
     p.add_argument("--tokens", type=int, help="new tokens per generation, at least 2 (default 64; 32 with --quick, "
                    "8 for base)")
+    b = p.add_argument_group("batch throughput (a local Orthanc, real CR studies; docs/scale-out.md)")
+    b.add_argument("--batch", type=int, metavar="N", help="time a batch of N studies instead: query, retrieve, draft, "
+                   "write and store each (needs Orthanc); studies/min for each --workers count")
+    b.add_argument("--engine", choices=("local", "ray"), default="local", help="--batch: local threads or Ray actors")
+    b.add_argument("--workers", default="1,2", help="--batch: comma-separated worker counts (default 1,2)")
+    b.add_argument("--address", help="--batch --engine ray: the Ray cluster (default: a local Ray per run)")
+    # --batch --config tiny|small|base: a random-weight model of that architecture (needs torch), which rarely stops
+    # before --tokens, so the batch is bound by the model's compute rather than by I/O
     p.set_defaults(func=run)
 
 
@@ -30,6 +38,8 @@ def run(args) -> int:
     from radfound.benchmarks.engine import check_new_tokens
 
     check_new_tokens(args.tokens)  # before anything is built: --tokens 0 or 1 cannot give a decode speed
+    if args.batch is not None:
+        return _run_batch(args)
     if args.model:
         return _run_model(args)
     if importlib.util.find_spec("torch") is None:
@@ -79,3 +89,30 @@ def _run_model(args) -> int:
           f"KV cache at {r['bandwidth_gbs']} GB/s): {100 * r['floor_fraction']:.0f}% of the floor   "
           f"peak RSS {r['peak_rss_mb']} MB")
     return 0
+
+
+def _run_batch(args) -> int:
+    from radfound.benchmarks import pacs
+    from radfound.errors import ConfigError
+
+    try:
+        counts = [int(w) for w in args.workers.split(",")]
+    except ValueError:
+        counts = []
+    if args.batch < 1 or not counts or min(counts) < 1:
+        raise ConfigError(f"--batch takes a number of studies >= 1 and --workers whole numbers >= 1 "
+                          f"(got --batch {args.batch} --workers {args.workers})")
+    config = args.config if args.config in ("tiny", "small", "base") else None  # --batch --config: random weights
+    if args.config and config is None:
+        raise ConfigError(f"--batch --config takes one of tiny, small, base (got {args.config})")
+    results = [pacs.run(args.batch, w, args.model, args.tokens or 64, config, engine=args.engine,
+                        ray_address=args.address) for w in counts]
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            print(f"{r['engine']} x{r['workers']} workers: {r['succeeded']}/{r['studies']} studies in {r['wall_s']} s = "
+                  f"{r['studies_per_min']} studies/min ({r['studies_per_min_after_startup']} after {r['startup_s']} s of start-up; "
+                  f"{r['model']}, {r['max_new_tokens']} new tokens max, "
+                  f"{r['cpu_count']} CPUs, {r['srs_in_pacs']} SRs stored)")
+    return 0 if all(r["failed"] == 0 and r["srs_in_pacs"] == r["succeeded"] for r in results) else 1

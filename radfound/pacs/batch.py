@@ -244,6 +244,7 @@ class BatchSummary:
     stopped: str | None = None  # why the batch stopped early
     failures: list[tuple[str, str]] = field(default_factory=list)  # (study UID, reason)
     seconds: float = 0.0
+    startup_seconds: float = 0.0  # of ``seconds``: before the first study could start (Ray: placing, loading models)
     stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
     @property
@@ -403,9 +404,10 @@ def _process(key: str, source, out: Path, journal: Journal, drafter: Drafter, re
     if previous != "written" or not paths["sr"].exists():
         workdir = out / RETRIEVED_DIR / key
         try:
-            _draft_and_write(key, source, workdir, paths, journal, drafter, reader, timings, compare_prior)
+            sr_uid = draft_and_write(key, source, workdir, paths, drafter, reader, timings, compare_prior)
         finally:  # retrieved images hold patient data: never leave them behind, success or not
             shutil.rmtree(workdir, ignore_errors=True)
+        journal.written(key, sr_uid, {k: str(v) for k, v in paths.items()}, timings)
     if store is not None:
         t = time.perf_counter()
         store.store([paths["sr"]])
@@ -414,9 +416,12 @@ def _process(key: str, source, out: Path, journal: Journal, drafter: Drafter, re
     return timings
 
 
-def _draft_and_write(key: str, source, workdir: Path, paths: dict[str, Path], journal: Journal, drafter: Drafter,
-                     reader: Reader, timings: dict[str, float], compare_prior: bool = False) -> None:
-    """Fetch, read, draft and write the three outputs of one study, then mark it written."""
+def draft_and_write(key: str, source, workdir: Path, paths: dict[str, Path], drafter: Drafter, reader: Reader,
+                    timings: dict[str, float], compare_prior: bool = False) -> str:
+    """Fetch, read, draft and write the three outputs of one study; returns the SR's SOP Instance UID.
+
+    Journal-free, so a Ray worker (``radfound.pacs.ray_batch``) runs the very same steps into its own scratch
+    folder and leaves the journal and the real outputs to the driver."""
     t = time.perf_counter()
     files = source.fetch(key, workdir)
     found = source.prior_of(key) if compare_prior else None
@@ -454,4 +459,4 @@ def _draft_and_write(key: str, source, workdir: Path, paths: dict[str, Path], jo
                 path.unlink()
         raise
     timings["write"] = time.perf_counter() - t
-    journal.written(key, sr_uid, {k: str(v) for k, v in paths.items()}, timings)
+    return sr_uid
