@@ -111,8 +111,8 @@ def _run_batch(args) -> int:
         print(json.dumps(results, indent=2))
     else:
         for r in results:
-            print(f"{r['engine']} x{r['workers']} workers: {r['succeeded']}/{r['studies']} studies in {r['wall_s']} s = "
-                  f"{r['studies_per_min']} studies/min ({r['studies_per_min_after_startup']} after {r['startup_s']} s of start-up; "
-                  f"{r['model']}, {r['max_new_tokens']} new tokens max, "
+            print(f"{r['engine']} x{r['workers']} workers: {r['succeeded']}/{r['studies']} studies in "
+                  f"{r['wall_s']} s = {r['studies_per_min']} studies/min ({r['studies_per_min_after_startup']} after "
+                  f"{r['startup_s']} s of start-up; {r['model']}, {r['max_new_tokens']} new tokens max, "
                   f"{r['cpu_count']} CPUs, {r['srs_in_pacs']} SRs stored)")
     return 0 if all(r["failed"] == 0 and r["srs_in_pacs"] == r["succeeded"] for r in results) else 1

@@ -159,7 +159,11 @@ def _ray():
 
 
 class _Workers:
-    """The batch's actors by slot; a dead one is replaced by a new actor in the same slot."""
+    """The batch's actors by slot; a dead one is replaced by a new actor in the same slot.
+
+    A replacement gets studies only once it has loaded its model (``starting``: its ``info()`` call is awaited
+    beside the studies); one that cannot load it, or is not placed within ``start_timeout_s`` (its node is gone
+    and the rest of the cluster is full), retires its slot, and the batch goes on with the others."""
 
     def __init__(self, ray, options: RayOptions, args: tuple, run: str, gpus: float):
         self.ray, self.options, self.args, self.run, self.gpus = ray, options, args, run, gpus
@@ -167,12 +171,13 @@ class _Workers:
         self.actors: list = []
         self.generation: list[int] = []
         self.in_flight: list[int] = []
-        self.hosts: list[str] = []
+        self.state: list[str] = []  # "ready", "starting" or "retired"
+        self.starting: dict = {}  # info() ObjectRef of a replacement -> (slot, generation, started at)
         for slot in range(options.workers):
             self.actors.append(self._new(slot, 0))
             self.generation.append(0)
             self.in_flight.append(0)
-            self.hosts.append("")
+            self.state.append("ready")
 
     def _new(self, slot: int, generation: int):
         return self.cls.options(name=f"{WORKER_PREFIX}{self.run}-{slot}.{generation}", namespace=RAY_NAMESPACE,
@@ -186,19 +191,26 @@ class _Workers:
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=self.options.start_timeout_s)
         if len(ready) < len(refs):
             have = ray.cluster_resources()
-            raise ConfigError(f"Ray placed {len(ready)} of {len(refs)} workers within {self.options.start_timeout_s:.0f}"
-                              f" s; each needs {self.options.cpus_per_worker:g} CPU and {self.gpus:g} GPU, the cluster "
-                              f"has {have.get('CPU', 0):g} CPU and {have.get('GPU', 0):g} GPU")
+            wait_s = self.options.start_timeout_s
+            raise ConfigError(f"Ray placed {len(ready)} of {len(refs)} workers within {wait_s:.0f} s; each needs "
+                              f"{self.options.cpus_per_worker:g} CPU and {self.gpus:g} GPU, the cluster has "
+                              f"{have.get('CPU', 0):g} CPU and {have.get('GPU', 0):g} GPU")
         infos = ray.get(refs)
         for info in infos:
             if "error" in info:
                 raise ModelError(f"a Ray worker on {info['host']} could not load the model: {info['error']}")
-        self.hosts = [i["host"] for i in infos]
         return infos
 
     def free_slot(self) -> int | None:
-        slot = min(range(len(self.actors)), key=self.in_flight.__getitem__)
+        ready = [slot for slot, state in enumerate(self.state) if state == "ready"]
+        if not ready:
+            return None
+        slot = min(ready, key=self.in_flight.__getitem__)
         return slot if self.in_flight[slot] < self.options.in_flight_per_worker else None
+
+    def any_left(self) -> bool:
+        """Whether any worker can still take a study (ready, or a replacement still starting)."""
+        return any(state != "retired" for state in self.state)
 
     def submit(self, slot: int, key: str, compare_prior: bool):
         self.in_flight[slot] += 1
@@ -208,12 +220,45 @@ class _Workers:
         self.in_flight[slot] -= 1
 
     def replace(self, slot: int, generation: int) -> bool:
-        """A new actor in ``slot`` if the dead one was its current actor (its other studies fail too)."""
-        if generation != self.generation[slot]:
+        """Start a new actor in ``slot`` if the dead one was its current actor (its other studies fail too)."""
+        if generation != self.generation[slot] or self.state[slot] == "retired":
             return False
         self.generation[slot] += 1
         self.actors[slot] = self._new(slot, self.generation[slot])
+        self.state[slot] = "starting"
+        self.starting[self.actors[slot].info.remote()] = (slot, self.generation[slot], time.monotonic())
         return True
+
+    def started(self, ref) -> None:
+        """A replacement's info() came back: ready, or retired when it could not load the model."""
+        slot, generation, _ = self.starting.pop(ref)
+        try:
+            info = self.ray.get(ref)
+        except self.ray.exceptions.RayError as exc:  # died while starting
+            info = {"error": type(exc).__name__, "host": "?"}
+        if generation != self.generation[slot]:
+            return
+        if "error" in info:
+            self._retire(slot, f"its replacement on {info['host']} could not load the model: {info['error']}")
+        else:
+            self.state[slot] = "ready"
+            log.info("ray worker %d replaced on %s (pid %s)", slot, info["host"], info["pid"])
+
+    def retire_late_starters(self) -> None:
+        now = time.monotonic()
+        for ref, (slot, _, since) in list(self.starting.items()):
+            if now - since > self.options.start_timeout_s:
+                del self.starting[ref]
+                self._retire(slot, f"its replacement was not placed within {self.options.start_timeout_s:.0f} s")
+
+    def _retire(self, slot: int, why: str) -> None:
+        self.state[slot] = "retired"
+        log.warning("ray worker %d retired (%s); going on with %d workers", slot, why,
+                    sum(state != "retired" for state in self.state))
+        try:
+            self.ray.kill(self.actors[slot])
+        except Exception:  # already dead
+            pass
 
     def shutdown(self) -> None:
         for actor in self.actors:
@@ -362,9 +407,20 @@ def _drive(ray, workers: _Workers, source, keys: list[str], out: Path, journal: 
             if summary.stopped and queue:
                 summary.not_attempted += len(queue)
                 queue.clear()
-            if not pending:
+            if not workers.any_left() and queue:  # every worker died and none could be restarted
+                for key in list(queue):
+                    finish(key, False, "no Ray worker left to draft it (see the log: workers retired)")
+                queue.clear()
+            if not pending and not workers.starting:
                 continue
-            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            ready, _ = ray.wait([*pending, *workers.starting], num_returns=1, timeout=5.0)
+            workers.retire_late_starters()
+            if not ready:
+                continue
+            (ref,) = ready
+            if ref in workers.starting:
+                workers.started(ref)
+                continue
             key, (slot, generation) = pending.pop(ref)
             workers.finished(slot)
             try:

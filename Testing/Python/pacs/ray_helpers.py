@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -17,11 +18,13 @@ RAY = Path(sys.executable).with_name("ray")
 
 
 def ray_env() -> dict[str, str]:
-    """``ray start`` turns on token authentication (token in ~/.ray/auth_token): clients must ask for it too."""
+    """The environment of the head, the probes and every client: token authentication with this run's token."""
     return {**os.environ, **RAY_CLIENT_ENV}
 
 
-RAY_CLIENT_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
+# Ray's token authentication with a token made for this test run (``ray start`` does not make one, and a fresh
+# machine has no ~/.ray/auth_token): the head and every client read it from the environment.
+RAY_CLIENT_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
 
 
 class RayCluster:

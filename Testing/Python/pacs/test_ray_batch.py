@@ -152,3 +152,46 @@ def test_bad_options_are_config_errors():
         RayOptions(workers=0)
     with pytest.raises(ConfigError, match="--cpus-per-worker"):
         RayOptions(cpus_per_worker=0)
+
+
+def test_a_replacement_that_cannot_load_the_model_retires_its_slot_and_the_others_finish(cluster, tiny_model_dir,
+                                                                                        tmp_path, caplog):
+    """Worker 0 dies after the model folder has gone: its replacement fails to load, the slot is retired, and
+    worker 1 (model already in memory) drafts everything left; no study is lost or done twice."""
+    import shutil
+    import threading
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    chest_studies(tmp_path / "src", 16)
+    out = tmp_path / "out"
+    ray.init(address=cluster.address, namespace=RAY_NAMESPACE, log_to_driver=False)
+    try:
+        result: dict = {}
+        batch = threading.Thread(target=lambda: result.update(summary=run_batch_ray(  # 160 tokens: outlasts a restart
+            tmp_path / "src", out, model=model, progress=False, options=RayOptions(workers=2), max_new_tokens=160)))
+        batch.start()
+        deadline = time.monotonic() + 240
+        while _done_count(out / JOURNAL_NAME) < 1 and batch.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        caplog.set_level("INFO", logger="radfound.pacs.ray_batch")
+        model.rename(tmp_path / "model-gone")
+        first = _worker_names()[0]
+        ray.kill(ray.get_actor(first, namespace=RAY_NAMESPACE))
+        batch.join(timeout=300)
+        assert not batch.is_alive()
+    finally:
+        ray.shutdown()
+    summary = result["summary"]
+    assert (summary.succeeded, summary.failed) == (16, 0), summary.failures
+    assert "could not load the model" in caplog.text and "going on with 1 workers" in caplog.text, caplog.text
+    with Journal(out / JOURNAL_NAME) as j:
+        assert {(r.state, r.completions) for r in j.rows()} == {("done", 1)}
+
+
+def test_workers_the_cluster_cannot_place_are_reported_with_what_they_need(cluster, tiny_model_dir, tmp_path):
+    chest_studies(tmp_path / "src", 1)
+    with pytest.raises(ConfigError, match="placed 0 of 1 workers.*needs 8 CPU.*cluster has 2 CPU"):
+        run_batch_ray(tmp_path / "src", tmp_path / "out", model=tiny_model_dir, progress=False,
+                      options=RayOptions(address=cluster.address, workers=1, cpus_per_worker=8, start_timeout_s=5))
+    assert not (tmp_path / "out").exists()
